@@ -1,0 +1,198 @@
+/*
+ * quantclaw.h: the C ABI of libquantclaw, a per-step precision router for LLM agents.
+ *
+ * This header is the whole contract between a host (an agent, in any language) and the library.
+ * It is C99 that also compiles as C89 and as C++11..C++20 with -pedantic -Werror.
+ *
+ * One step, as a host drives it:
+ *   qc_router_new(config)                      once
+ *   qc_on_step(router, Step)                   for every LLM call: the messages new since the last step
+ *   qc_choose_precision(router, request, &d)   -> d.tier_index / d.tier_name: the tier to call
+ *   qc_report_outcome(router, Outcome)         optional: what the call did (tokens, latency, validity)
+ *   qc_router_free(router)                     once
+ *
+ * Rich data crosses as bytes: a protobuf message of proto/quantclaw/v1/ (QC_FORMAT_PROTOBUF) or its
+ * canonical proto3 JSON mapping (QC_FORMAT_JSON; both snake_case and lowerCamelCase field names parse).
+ *
+ * Errors: every function that can fail returns an int32_t status (QC_OK or a QC_ERR_* value) and
+ * qc_last_error() then gives a message naming what was wrong, for the calling thread.
+ *
+ * Thread tags, written on every function:
+ *   [any-thread]      may be called from any thread, concurrently with any other call on the same router.
+ *   [session-serial]  may be called from any thread concurrently for different sessions; calls for one
+ *                     session must not overlap (an agent's steps are sequential anyway).
+ *   [exclusive]       no other call on the same router may be in flight or start until it returns.
+ *
+ * Ownership words: OWNERSHIP says who owns what crosses; LIFETIME says how long it stays valid.
+ */
+#ifndef QUANTCLAW_QUANTCLAW_H_
+#define QUANTCLAW_QUANTCLAW_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define QC_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define QC_API __attribute__((visibility("default")))
+#else
+#define QC_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major. */
+#define QC_ABI_VERSION_MAJOR 1
+#define QC_ABI_VERSION_MINOR 0
+#define QC_ABI_VERSION ((QC_ABI_VERSION_MAJOR << 16) | QC_ABI_VERSION_MINOR)
+
+/* Status codes. Append-only: a value is never reused for another meaning. */
+#define QC_OK 0
+#define QC_ERR_INVALID_ARGUMENT 1 /* a NULL pointer, a bad struct_size, an unknown format value */
+#define QC_ERR_PARSE 2            /* message bytes that do not decode as the expected message */
+#define QC_ERR_INVALID_CONFIG 3   /* config problems; qc_last_error lists each as "pointer: reason" */
+#define QC_ERR_UNKNOWN_SESSION 4  /* a session id never seen by qc_on_step, ended, or expired */
+#define QC_ERR_TOO_LARGE 5        /* a message over the configured limits.max_message_bytes */
+#define QC_ERR_BAD_HANDLE 6       /* a router handle that was freed or never came from qc_router_new */
+#define QC_ERR_VERSION 7          /* an ABI major the library does not implement */
+#define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session */
+#define QC_ERR_INTERNAL 9         /* an internal failure (out of memory, a bug); the router stays usable */
+
+/* Message encodings, the `format` argument. */
+#define QC_FORMAT_PROTOBUF 1
+#define QC_FORMAT_JSON 2
+
+/* qc_decision.flags bits. */
+#define QC_DECISION_FORCED 1u      /* a forced rule or a host hint chose the tier, not the scorer */
+#define QC_DECISION_ESCALATED 2u   /* moved up the ladder: invalid tool call last step, or a missing target */
+#define QC_DECISION_BUDGET_HELD 4u /* the fixed threshold would have gone higher; the budget held it down */
+#define QC_DECISION_DEFAULTED 8u   /* every scorer declined; the policy's default tier applies */
+#define QC_DECISION_PHASE_SPLIT 16u /* prefill_tier_index differs from tier_index (prefill/decode split) */
+
+/* Borrowed bytes. A fixed pair (pointer, length) that never grows, so it has no struct_size. */
+typedef struct qc_bytes {
+  const uint8_t *data;
+  size_t size;
+} qc_bytes;
+
+/* Bytes owned by the library until qc_buffer_free. */
+typedef struct qc_buffer {
+  uint32_t struct_size; /* in: sizeof(qc_buffer) as the caller knows it */
+  uint32_t reserved0;
+  uint8_t *data;        /* out: NUL-terminated for text; size excludes the NUL */
+  size_t size;
+} qc_buffer;
+
+/* The routing decision for one step. The caller sets struct_size; the library writes at most that many
+ * bytes and never less than QC_DECISION_SIZE_V1 (a smaller struct_size is QC_ERR_INVALID_ARGUMENT). */
+typedef struct qc_decision {
+  uint32_t struct_size;        /* in: sizeof(qc_decision) as the caller knows it */
+  uint32_t tier_index;         /* out: index into the config's "tiers" array */
+  uint32_t flags;              /* out: QC_DECISION_* bits */
+  uint32_t prefill_tier_index; /* out: tier for the prefill phase; equals tier_index without a phase split */
+  uint64_t step_index;         /* out: the step this decision is for */
+  double score;                /* out: scorer output in [0, 1]; -1 when no scorer ran (forced) */
+  double threshold;            /* out: the threshold the score was held against (-1 when none applied) */
+  char tier_name[64];          /* out: NUL-terminated tier name */
+  char step_kind[32];          /* out: NUL-terminated step kind, from the host's hint or inferred */
+  char reason[192];            /* out: NUL-terminated, human-readable: which rule or scorer decided and why */
+} qc_decision;
+
+#define QC_DECISION_SIZE_V1 ((uint32_t)sizeof(qc_decision))
+
+typedef struct qc_router qc_router; /* opaque */
+
+/* Returns QC_ABI_VERSION of the library. [any-thread] Never fails. */
+QC_API uint32_t qc_abi_version(void);
+
+/* Creates a router from a host config (JSON, see README.md "Configuration").
+ * On QC_ERR_INVALID_CONFIG no router is created and qc_last_error() lists every problem, one per line,
+ * as "JSON-pointer: reason".
+ * OWNERSHIP: config_json is borrowed for the call; *out_router is owned by the caller until qc_router_free.
+ * [any-thread] */
+QC_API int32_t qc_router_new(const char *config_json, size_t config_len, qc_router **out_router);
+
+/* Destroys a router and every session in it. Freeing twice returns QC_ERR_BAD_HANDLE.
+ * LIFETIME: the handle is invalid afterwards; later calls with it return QC_ERR_BAD_HANDLE.
+ * [exclusive] */
+QC_API int32_t qc_router_free(qc_router *router);
+
+/* Replaces the config atomically; sessions, their features and the budget history are kept. On
+ * QC_ERR_INVALID_CONFIG the old config stays in force. Calls in flight finish on the config they started with.
+ * OWNERSHIP: config_json is borrowed for the call.
+ * [any-thread] */
+QC_API int32_t qc_router_reload(qc_router *router, const char *config_json, size_t config_len);
+
+/* Feeds one step: a quantclaw.v1.Step with the messages new since the session's last step. A session is
+ * created on its first step. Only the new messages are read (cost proportional to their size).
+ * OWNERSHIP: step bytes are borrowed for the call.
+ * [session-serial] */
+QC_API int32_t qc_on_step(qc_router *router, const qc_bytes *step, uint32_t format);
+
+/* Decides the tier for the session's latest step: a quantclaw.v1.DecisionRequest (its session_id).
+ * Constant time in the context length; allocation-free in the steady state.
+ * OWNERSHIP: request bytes are borrowed for the call; *out_decision is the caller's, written in place.
+ * [session-serial] */
+QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, uint32_t format,
+                                   qc_decision *out_decision);
+
+/* Reports what a routed call did: a quantclaw.v1.Outcome. An outcome with tool_call_valid = false
+ * escalates the session's next step when the policy says so.
+ * OWNERSHIP: outcome bytes are borrowed for the call.
+ * [session-serial] */
+QC_API int32_t qc_report_outcome(qc_router *router, const qc_bytes *outcome, uint32_t format);
+
+/* Ends a session and frees its state now rather than at idle expiry.
+ * OWNERSHIP: session_id is borrowed for the call (not NUL-terminated: session_id_len bytes).
+ * [session-serial] */
+QC_API int32_t qc_session_end(qc_router *router, const char *session_id, size_t session_id_len);
+
+/* Writes the router's counters in the Prometheus text exposition format.
+ * OWNERSHIP: out_text->data is owned by the library until qc_buffer_free(out_text).
+ * [any-thread] */
+QC_API int32_t qc_metrics(qc_router *router, qc_buffer *out_text);
+
+/* Frees what the library put in a qc_buffer and zeroes data/size. NULL or an empty buffer is a no-op.
+ * [any-thread] */
+QC_API void qc_buffer_free(qc_buffer *buffer);
+
+/* The message of the calling thread's last failed call ("" when none). Never NULL.
+ * LIFETIME: valid until the next qc_* call on this thread.
+ * [any-thread] */
+QC_API const char *qc_last_error(void);
+
+/* The same functions as one versioned table, for hosts that load plugins by one entry symbol.
+ * A field that is NULL means "not implemented". Tables only grow at their end.
+ * Returns NULL (qc_last_error says why) when host_abi_major is not QC_ABI_VERSION_MAJOR.
+ * LIFETIME: the table is static; valid while the library is loaded.
+ * [any-thread] */
+typedef struct qc_plugin {
+  uint32_t struct_size; /* sizeof(qc_plugin) of the library that filled it */
+  uint32_t abi_version; /* QC_ABI_VERSION of the library */
+  uint32_t (*abi_version_fn)(void);
+  int32_t (*router_new)(const char *config_json, size_t config_len, qc_router **out_router);
+  int32_t (*router_free)(qc_router *router);
+  int32_t (*router_reload)(qc_router *router, const char *config_json, size_t config_len);
+  int32_t (*on_step)(qc_router *router, const qc_bytes *step, uint32_t format);
+  int32_t (*choose_precision)(qc_router *router, const qc_bytes *request, uint32_t format,
+                              qc_decision *out_decision);
+  int32_t (*report_outcome)(qc_router *router, const qc_bytes *outcome, uint32_t format);
+  int32_t (*session_end)(qc_router *router, const char *session_id, size_t session_id_len);
+  int32_t (*metrics)(qc_router *router, qc_buffer *out_text);
+  void (*buffer_free)(qc_buffer *buffer);
+  const char *(*last_error)(void);
+} qc_plugin;
+
+QC_API const qc_plugin *qc_plugin_entry(uint32_t host_abi_major);
+
+/* The name hosts look up with dlsym / GetProcAddress, and its type. */
+#define QC_PLUGIN_ENTRY_SYMBOL "qc_plugin_entry"
+typedef const qc_plugin *(*qc_plugin_entry_fn)(uint32_t host_abi_major);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* QUANTCLAW_QUANTCLAW_H_ */

@@ -1,0 +1,5 @@
+# Warnings for the project's own targets (not for generated protobuf code).
+function(quantclaw_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+                         -Wnon-virtual-dtor -Wno-missing-field-initializers)
+endfunction()

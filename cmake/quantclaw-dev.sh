@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One entry point for a new machine: installs what is missing (Debian bookworm packages only),
+# configures, builds, and runs the main job, the tests or the benchmarks.
+#   cmake/quantclaw-dev.sh demo    set up, build, route the example episode with the example config
+#   cmake/quantclaw-dev.sh test    set up, build, run every test
+#   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
+#   cmake/quantclaw-dev.sh setup   only install the packages
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${QUANTCLAW_BUILD_DIR:-$root/build}"
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev
+  libcurl4-openssl-dev
+  libprotobuf-dev protobuf-compiler
+  libabsl-dev
+  libpcre2-dev
+  googletest libgtest-dev libbenchmark-dev
+  binutils
+)
+
+setup() {
+  local missing=()
+  for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return 0
+  fi
+  echo "setup: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_and_build() {
+  local type="$1"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+  cmake --build "$build" --parallel "$(nproc)"
+}
+
+case "${1:-}" in
+  setup)
+    setup
+    ;;
+  demo)
+    setup
+    configure_and_build RelWithDebInfo
+    echo
+    echo "== quantclaw route examples/configs/router.json examples/episodes/research-agent.jsonl"
+    "$build/plugin/quantclaw" route "$root/examples/configs/router.json" "$root/examples/episodes/research-agent.jsonl"
+    echo
+    echo "== quantclaw route examples/configs/quantclaw-compat.json examples/episodes/quantclaw-turns.jsonl"
+    "$build/plugin/quantclaw" route "$root/examples/configs/quantclaw-compat.json" \
+      "$root/examples/episodes/quantclaw-turns.jsonl"
+    ;;
+  test)
+    setup
+    configure_and_build RelWithDebInfo
+    ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
+    ;;
+  bench)
+    setup
+    build="${QUANTCLAW_BUILD_DIR:-$root/build-release}"
+    configure_and_build Release
+    "$build/tests/bench/quantclaw_bench" "${@:2}"
+    ;;
+  *)
+    echo "usage: $0 demo|test|bench|setup" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,132 @@
+// The host config (JSON, shaped as in README.md "Configuration"), validated into an immutable
+// RouterConfig. Validation reports every problem at once, each with a JSON pointer and a reason.
+#ifndef QUANTCLAW_PLUGIN_CONFIG_CONFIG_H_
+#define QUANTCLAW_PLUGIN_CONFIG_CONFIG_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "config/config_error.h"
+#include "features/features.h"
+#include "policy/task_types.h"
+
+namespace quantclaw {
+
+inline constexpr size_t kMaxTiers = 16;
+
+struct TierConfig {
+  std::string name;
+  std::string format;  // "bf16", "fp8", "w4a16", "nvfp4", ...
+  int bits = 16;       // precision rank on the ladder: from the format, or "bits" in config
+  std::string base_url;
+  std::string model;
+  std::string api_key_env;  // the environment variable holding the API key; never the key itself
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+};
+
+// A condition over the session's features; every key present must hold.
+struct Condition {
+  enum class Comparison : uint8_t { kGreater, kGreaterOrEqual, kLess, kLessOrEqual };
+  struct NumericTest {
+    NumericFeature feature;
+    Comparison comparison;
+    double value;
+  };
+  std::vector<NumericTest> numeric;
+  std::vector<std::string> step_kinds;  // any of
+  std::vector<std::string> last_tools;  // any of: the newest tool called
+  std::vector<std::string> task_types;  // any of: the session's QuantClaw task type
+  std::optional<bool> json_requested;
+  std::optional<bool> tools_requested;
+  std::optional<bool> last_tool_error;
+};
+
+struct ForceRule {
+  Condition when;
+  uint32_t tier = 0;
+};
+
+struct ScoreRule {
+  Condition when;
+  double score = 0;
+};
+
+// Scores a step by the rules that match it (the highest score wins); declines when none match and
+// no default_score is set.
+struct RulesScorer {
+  std::vector<ScoreRule> rules;
+  std::optional<double> default_score;
+};
+
+// QuantClaw's task types: the plugin's `quant` object, decided as its rule detector decides.
+struct QuantClawScorer {
+  std::shared_ptr<const TaskTypeDetector> detector;
+  TaskTypeMode mode = TaskTypeMode::kImproved;
+  // Tier serving each QuantClaw precision (index by Precision); -1 when none does (it escalates).
+  std::array<int, kPrecisionCount> precision_tier = {-1, -1, -1};
+};
+
+using Scorer = std::variant<RulesScorer, QuantClawScorer>;
+
+struct BudgetConfig {
+  double high_fraction = 0.5;  // K: the fraction of scored steps that should reach the top tier
+  uint32_t window = 1000;      // recent scores the quantile is taken over
+  uint32_t warmup = 20;        // scores needed before the quantile replaces the fixed threshold
+};
+
+struct PhaseSplitConfig {
+  uint64_t min_prompt_tokens = 8192;
+  uint32_t prefill_tier = 0;
+  uint32_t decode_tier = 0;
+};
+
+struct PolicyConfig {
+  std::vector<ForceRule> force;
+  std::vector<Scorer> scorers;       // a chain: the first that does not decline decides
+  std::vector<double> thresholds;    // ascending; one fewer than the ladder has tiers
+  std::optional<BudgetConfig> budget;
+  bool escalate_on_invalid_tool_call = true;
+  std::optional<PhaseSplitConfig> phase_split;
+  uint32_t default_tier = 0;         // when every scorer declines
+};
+
+struct LimitsConfig {
+  uint32_t max_sessions = 10000;
+  double session_idle_seconds = 3600;
+  uint64_t max_message_bytes = 4u << 20;
+};
+
+struct RouterConfig {
+  std::vector<TierConfig> tiers;
+  uint32_t reference_tier = 0;
+  std::vector<uint32_t> ladder;           // tier indices, lowest precision first
+  std::vector<uint32_t> ladder_position;  // tier index -> position on the ladder
+  PolicyConfig policy;
+  LimitsConfig limits;
+  absl::flat_hash_map<std::string, uint32_t> tier_by_name;
+
+  const QuantClawScorer* quantclaw_scorer() const;  // nullptr when the chain has none
+  int FindTier(std::string_view name) const;        // -1 when absent
+};
+
+// Parses and validates. On failure every problem is in `errors` and the result is null.
+std::shared_ptr<const RouterConfig> ParseRouterConfig(std::string_view json, ConfigErrors* errors);
+
+// The same, with the problems joined as "pointer: reason" lines in an InvalidArgument status.
+absl::StatusOr<std::shared_ptr<const RouterConfig>> LoadRouterConfig(std::string_view json);
+
+// Bits of precision for a known format name ("bf16" -> 16, "nvfp4" -> 4); 0 when unknown.
+int FormatBits(std::string_view format);
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_CONFIG_CONFIG_H_

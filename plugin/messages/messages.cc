@@ -1,0 +1,143 @@
+#include "messages/messages.h"
+
+#include <boost/json.hpp>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "util/strings.h"
+
+namespace quantclaw {
+namespace {
+
+// Reads a base-128 varint; false on truncation or more than 10 bytes.
+bool ReadVarint(std::string_view bytes, size_t* position, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64 && *position < bytes.size(); shift += 7) {
+    uint8_t byte = static_cast<uint8_t>(bytes[(*position)++]);
+    *value |= uint64_t(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    uint32_t code_point = c & (0xFF >> (length + 1));
+    for (int k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code_point = (code_point << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinimum[length] || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+absl::Status DecodeMessage(std::string_view bytes, WireFormat format, google::protobuf::Message* message) {
+  const std::string& type = message->GetDescriptor()->full_name();
+  if (format == WireFormat::kProtobuf) {
+    google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                                  static_cast<int>(bytes.size()));
+    if (!message->ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage()) {
+      return absl::InvalidArgumentError(
+          StrCat("bytes do not decode as a protobuf ", type, " (", bytes.size(), " bytes)"));
+    }
+    return absl::OkStatus();
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(bytes.data(), bytes.size()), message, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("JSON does not decode as ", type, ": ", std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeDecisionRequest(std::string_view bytes, WireFormat format, std::string* scratch,
+                                   std::string_view* session_id) {
+  *session_id = {};
+  if (format == WireFormat::kProtobuf) {
+    size_t position = 0;
+    while (position < bytes.size()) {
+      uint64_t tag;
+      if (!ReadVarint(bytes, &position, &tag) || (tag >> 3) == 0) {
+        return absl::InvalidArgumentError("bytes do not decode as a protobuf quantclaw.v1.DecisionRequest: bad tag");
+      }
+      uint64_t length = 0;
+      switch (tag & 7) {
+        case 0:  // varint
+          if (!ReadVarint(bytes, &position, &length)) break;
+          continue;
+        case 1:  // 64-bit
+          if (bytes.size() - position < 8) break;
+          position += 8;
+          continue;
+        case 5:  // 32-bit
+          if (bytes.size() - position < 4) break;
+          position += 4;
+          continue;
+        case 2:  // length-delimited
+          if (!ReadVarint(bytes, &position, &length) || length > bytes.size() - position) break;
+          if ((tag >> 3) == 1) *session_id = bytes.substr(position, length);
+          position += length;
+          continue;
+        default:
+          break;
+      }
+      return absl::InvalidArgumentError(
+          "bytes do not decode as a protobuf quantclaw.v1.DecisionRequest: truncated or bad wire type");
+    }
+    if (!IsValidUtf8(*session_id)) {
+      return absl::InvalidArgumentError("DecisionRequest.session_id is not valid UTF-8");
+    }
+    return absl::OkStatus();
+  }
+  // JSON: parsed into a stack buffer, so a request of ordinary size allocates nothing.
+  unsigned char buffer[1024];
+  boost::json::monotonic_resource resource(buffer, sizeof(buffer));
+  boost::json::parse_options options;
+  options.max_depth = 8;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(boost::json::string_view(bytes.data(), bytes.size()), ec,
+                                                &resource, options);
+  if (ec) {
+    return absl::InvalidArgumentError(StrCat("JSON does not decode as quantclaw.v1.DecisionRequest: ",
+                                                   ec.message()));
+  }
+  const boost::json::object* object = value.if_object();
+  if (object == nullptr) {
+    return absl::InvalidArgumentError("JSON does not decode as quantclaw.v1.DecisionRequest: not an object");
+  }
+  for (const auto& [key, item] : *object) {
+    if (key != "session_id" && key != "sessionId") {
+      return absl::InvalidArgumentError(StrCat(
+          "JSON does not decode as quantclaw.v1.DecisionRequest: unknown field \"", std::string_view(key), "\""));
+    }
+    const boost::json::string* text = item.if_string();
+    if (text == nullptr) {
+      return absl::InvalidArgumentError("DecisionRequest.session_id must be a string");
+    }
+    scratch->assign(text->data(), text->size());  // reuses the caller's capacity
+    *session_id = *scratch;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace quantclaw

@@ -1,0 +1,74 @@
+// The router: the current config (swapped atomically on reload), the sessions, the budget history and
+// the counters. The C ABI in plugin/abi/ is a thin translation onto this class.
+#ifndef QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
+#define QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "features/features.h"
+#include "policy/budget.h"
+#include "policy/policy.h"
+#include "router/session_table.h"
+#include "telemetry/metrics.h"
+
+namespace quantclaw {
+
+namespace v1 {
+class Step;
+class Outcome;
+}  // namespace v1
+
+inline constexpr size_t kMaxSessionIdBytes = 256;
+
+// What qc_choose_precision returns, in C++ terms.
+struct Choice {
+  RoutingDecision decision;
+  uint64_t step_index = 0;
+  InlineName step_kind;
+  char tier_name[64] = {};
+};
+
+class Router {
+ public:
+  static absl::StatusOr<std::unique_ptr<Router>> Create(std::string_view config_json);
+
+  absl::Status Reload(std::string_view config_json);
+  absl::Status OnStep(const v1::Step& step);
+  absl::Status Choose(std::string_view session_id, Choice* choice);
+  absl::Status ReportOutcome(const v1::Outcome& outcome);
+  absl::Status EndSession(std::string_view session_id);
+  std::string MetricsText() const;
+
+  std::shared_ptr<const RouterConfig> config() const;
+  uint64_t max_message_bytes() const { return max_message_bytes_.load(std::memory_order_relaxed); }
+  size_t session_count() const { return sessions_.size(); }
+  RouterMetrics& metrics() { return metrics_; }
+
+ private:
+  // The config and the budget history it uses, swapped together.
+  struct Snapshot {
+    std::shared_ptr<const RouterConfig> config;
+    std::shared_ptr<BudgetQuantile> budget;  // null without policy.budget
+  };
+
+  explicit Router(std::shared_ptr<const Snapshot> snapshot);
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  static std::shared_ptr<const Snapshot> MakeSnapshot(std::shared_ptr<const RouterConfig> config,
+                                                      const Snapshot* previous);
+
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::atomic<uint64_t> max_message_bytes_;
+  SessionTable sessions_;
+  mutable RouterMetrics metrics_;
+};
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_

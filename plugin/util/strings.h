@@ -1,0 +1,53 @@
+// Debian's Abseil is built with its own absl::string_view (not std::string_view), so its string
+// functions do not take std::string_view. These adapters let the code inside speak std::string_view.
+#ifndef QUANTCLAW_PLUGIN_UTIL_STRINGS_H_
+#define QUANTCLAW_PLUGIN_UTIL_STRINGS_H_
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace quantclaw {
+
+inline absl::string_view ToAbsl(std::string_view text) { return absl::string_view(text.data(), text.size()); }
+inline std::string_view FromAbsl(absl::string_view text) { return std::string_view(text.data(), text.size()); }
+
+namespace internal {
+template <typename T>
+decltype(auto) AlphaNumArgument(const T& value) {
+  if constexpr (std::is_same_v<T, std::string_view>) {
+    return ToAbsl(value);
+  } else {
+    return (value);
+  }
+}
+}  // namespace internal
+
+template <typename... Args>
+std::string StrCat(const Args&... args) {
+  return absl::StrCat(internal::AlphaNumArgument(args)...);
+}
+
+template <typename... Args>
+void StrAppend(std::string* out, const Args&... args) {
+  absl::StrAppend(out, internal::AlphaNumArgument(args)...);
+}
+
+template <typename Container>
+std::string StrJoin(const Container& items, std::string_view separator) {
+  std::string out;
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out.append(separator);
+    out.append(std::string_view(item));
+    first = false;
+  }
+  return out;
+}
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_UTIL_STRINGS_H_

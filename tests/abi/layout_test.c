@@ -1,0 +1,101 @@
+/* The ABI's layout, pinned: a host compiled against one version of quantclaw.h must read the structs of
+ * every later library of the same major at the same offsets. A change that moves a field or a constant
+ * fails this file at compile time, long before a host misreads memory. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "quantclaw/quantclaw.h"
+
+/* Field types, not only offsets: an int32_t swapped for a uint32_t keeps the layout and breaks hosts. */
+#define QC_HAS_TYPE(expression, type) _Generic((expression), type: 1, default: 0)
+
+#define QC_ASSERT_FIELD(struct_type, field, offset, type)                                  \
+  _Static_assert(offsetof(struct_type, field) == (offset), #struct_type "." #field " moved"); \
+  _Static_assert(QC_HAS_TYPE(((struct_type *)0)->field, type), #struct_type "." #field " changed type")
+
+/* Values that never change, whatever the platform. */
+_Static_assert(QC_ABI_VERSION_MAJOR == 1, "ABI major");
+_Static_assert(QC_ABI_VERSION_MINOR == 0, "ABI minor");
+_Static_assert(QC_ABI_VERSION == 0x00010000, "QC_ABI_VERSION packs major << 16 | minor");
+
+_Static_assert(QC_OK == 0, "QC_OK");
+_Static_assert(QC_ERR_INVALID_ARGUMENT == 1, "QC_ERR_INVALID_ARGUMENT");
+_Static_assert(QC_ERR_PARSE == 2, "QC_ERR_PARSE");
+_Static_assert(QC_ERR_INVALID_CONFIG == 3, "QC_ERR_INVALID_CONFIG");
+_Static_assert(QC_ERR_UNKNOWN_SESSION == 4, "QC_ERR_UNKNOWN_SESSION");
+_Static_assert(QC_ERR_TOO_LARGE == 5, "QC_ERR_TOO_LARGE");
+_Static_assert(QC_ERR_BAD_HANDLE == 6, "QC_ERR_BAD_HANDLE");
+_Static_assert(QC_ERR_VERSION == 7, "QC_ERR_VERSION");
+_Static_assert(QC_ERR_OUT_OF_ORDER == 8, "QC_ERR_OUT_OF_ORDER");
+_Static_assert(QC_ERR_INTERNAL == 9, "QC_ERR_INTERNAL");
+
+_Static_assert(QC_FORMAT_PROTOBUF == 1, "QC_FORMAT_PROTOBUF");
+_Static_assert(QC_FORMAT_JSON == 2, "QC_FORMAT_JSON");
+
+_Static_assert(QC_DECISION_FORCED == 1u, "QC_DECISION_FORCED");
+_Static_assert(QC_DECISION_ESCALATED == 2u, "QC_DECISION_ESCALATED");
+_Static_assert(QC_DECISION_BUDGET_HELD == 4u, "QC_DECISION_BUDGET_HELD");
+_Static_assert(QC_DECISION_DEFAULTED == 8u, "QC_DECISION_DEFAULTED");
+_Static_assert(QC_DECISION_PHASE_SPLIT == 16u, "QC_DECISION_PHASE_SPLIT");
+
+_Static_assert(sizeof(((qc_decision *)0)->tier_name) == 64, "qc_decision.tier_name capacity");
+_Static_assert(sizeof(((qc_decision *)0)->step_kind) == 32, "qc_decision.step_kind capacity");
+_Static_assert(sizeof(((qc_decision *)0)->reason) == 192, "qc_decision.reason capacity");
+
+QC_ASSERT_FIELD(qc_bytes, data, 0, const uint8_t *);
+QC_ASSERT_FIELD(qc_buffer, struct_size, 0, uint32_t);
+QC_ASSERT_FIELD(qc_buffer, reserved0, 4, uint32_t);
+QC_ASSERT_FIELD(qc_decision, struct_size, 0, uint32_t);
+QC_ASSERT_FIELD(qc_decision, tier_index, 4, uint32_t);
+QC_ASSERT_FIELD(qc_decision, flags, 8, uint32_t);
+QC_ASSERT_FIELD(qc_decision, prefill_tier_index, 12, uint32_t);
+QC_ASSERT_FIELD(qc_decision, step_index, 16, uint64_t);
+QC_ASSERT_FIELD(qc_decision, score, 24, double);
+QC_ASSERT_FIELD(qc_decision, threshold, 32, double);
+QC_ASSERT_FIELD(qc_decision, tier_name, 40, char *);
+QC_ASSERT_FIELD(qc_decision, step_kind, 104, char *);
+QC_ASSERT_FIELD(qc_decision, reason, 136, char *);
+QC_ASSERT_FIELD(qc_plugin, struct_size, 0, uint32_t);
+QC_ASSERT_FIELD(qc_plugin, abi_version, 4, uint32_t);
+
+/* Pointer-sized fields: the values below are those of the LP64 targets quantclaw ships for. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define QC_LAYOUT_PINNED 1
+QC_ASSERT_FIELD(qc_bytes, size, 8, size_t);
+_Static_assert(sizeof(qc_bytes) == 16, "sizeof(qc_bytes)");
+
+QC_ASSERT_FIELD(qc_buffer, data, 8, uint8_t *);
+QC_ASSERT_FIELD(qc_buffer, size, 16, size_t);
+_Static_assert(sizeof(qc_buffer) == 24, "sizeof(qc_buffer)");
+
+_Static_assert(sizeof(qc_decision) == 328, "sizeof(qc_decision)");
+_Static_assert(QC_DECISION_SIZE_V1 == 328, "QC_DECISION_SIZE_V1 is the v1 struct's size, forever");
+
+QC_ASSERT_FIELD(qc_plugin, abi_version_fn, 8, uint32_t (*)(void));
+QC_ASSERT_FIELD(qc_plugin, router_new, 16, int32_t (*)(const char *, size_t, qc_router **));
+QC_ASSERT_FIELD(qc_plugin, router_free, 24, int32_t (*)(qc_router *));
+QC_ASSERT_FIELD(qc_plugin, router_reload, 32, int32_t (*)(qc_router *, const char *, size_t));
+QC_ASSERT_FIELD(qc_plugin, on_step, 40, int32_t (*)(qc_router *, const qc_bytes *, uint32_t));
+QC_ASSERT_FIELD(qc_plugin, choose_precision, 48,
+                int32_t (*)(qc_router *, const qc_bytes *, uint32_t, qc_decision *));
+QC_ASSERT_FIELD(qc_plugin, report_outcome, 56, int32_t (*)(qc_router *, const qc_bytes *, uint32_t));
+QC_ASSERT_FIELD(qc_plugin, session_end, 64, int32_t (*)(qc_router *, const char *, size_t));
+QC_ASSERT_FIELD(qc_plugin, metrics, 72, int32_t (*)(qc_router *, qc_buffer *));
+QC_ASSERT_FIELD(qc_plugin, buffer_free, 80, void (*)(qc_buffer *));
+QC_ASSERT_FIELD(qc_plugin, last_error, 88, const char *(*)(void));
+_Static_assert(sizeof(qc_plugin) == 96, "sizeof(qc_plugin)");
+#else
+#define QC_LAYOUT_PINNED 0
+#endif
+
+int main(void) {
+  /* The one value a static assertion cannot compare: hosts dlsym this exact string. */
+  if (strcmp(QC_PLUGIN_ENTRY_SYMBOL, "qc_plugin_entry") != 0) {
+    fprintf(stderr, "QC_PLUGIN_ENTRY_SYMBOL is \"%s\", not \"qc_plugin_entry\"\n", QC_PLUGIN_ENTRY_SYMBOL);
+    return 1;
+  }
+  printf(QC_LAYOUT_PINNED ? "OK: qc_bytes, qc_buffer, qc_decision, qc_plugin layouts and constants pinned\n"
+                          : "OK: constants pinned; pointer-sized layouts not pinned on this target\n");
+  return 0;
+}

@@ -1,0 +1,140 @@
+// Benchmarks of the decision path through the C ABI, measured side by side in one run:
+//   Choose/<context tokens>      qc_choose_precision after a session holds that much context: flat
+//   OnStep/<new text bytes>      qc_on_step with a new message of that size: proportional to it
+//   ChooseThreads                many threads, each with its own sessions
+//   SessionMemory                heap bytes per session (counter bytes_per_session)
+#include <malloc.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "quantclaw/quantclaw.h"
+
+namespace {
+
+const char* kConfig = R"({
+  "tiers": [
+    {"name": "bf16", "format": "bf16", "base_url": "http://127.0.0.1:8001/v1", "model": "m"},
+    {"name": "fp8", "format": "fp8", "base_url": "http://127.0.0.1:8002/v1", "model": "m"},
+    {"name": "w4a16", "format": "w4a16", "base_url": "http://127.0.0.1:8003/v1", "model": "m"}],
+  "reference_tier": "bf16",
+  "policy": {
+    "force": [{"when": {"step_kind": "search"}, "tier": "bf16"}],
+    "scorer": {"kind": "rules", "default_score": 0.2, "rules": [
+      {"when": {"repeated_actions_ge": 1}, "score": 0.95},
+      {"when": {"recent_tool_errors_ge": 1}, "score": 0.85},
+      {"when": {"context_tokens_gt": 16000}, "score": 0.7},
+      {"when": {"step_kind": ["read", "act"]}, "score": 0.3}]},
+    "thresholds": [0.25, 0.75],
+    "budget": {"high_fraction": 0.3, "window": 1000, "warmup": 20}},
+  "limits": {"max_sessions": 1000000, "max_message_bytes": 67108864}
+})";
+
+qc_router* NewRouter() {
+  qc_router* router = nullptr;
+  if (qc_router_new(kConfig, std::strlen(kConfig), &router) != QC_OK) std::abort();
+  return router;
+}
+
+qc_bytes Bytes(const std::string& text) {
+  return qc_bytes{reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+std::string StepJson(const std::string& session, const std::string& content) {
+  return R"({"session_id":")" + session + R"(","messages":[{"role":"tool","content":")" + content +
+         R"("}],"hints":{"step_kind":"act"}})";
+}
+
+void Feed(qc_router* router, const std::string& json) {
+  qc_bytes bytes = Bytes(json);
+  if (qc_on_step(router, &bytes, QC_FORMAT_JSON) != QC_OK) std::abort();
+}
+
+// Decision latency for a session holding `context` tokens (about 4 bytes a token).
+void Choose(benchmark::State& state) {
+  qc_router* router = NewRouter();
+  const std::string session = "bench-session";
+  Feed(router, StepJson(session, std::string(static_cast<size_t>(state.range(0)) * 4, 'x')));
+  std::string request = R"({"session_id":"bench-session"})";
+  qc_bytes request_bytes = Bytes(request);
+  qc_decision decision;
+  decision.struct_size = sizeof(decision);
+  for (auto _ : state) {
+    if (qc_choose_precision(router, &request_bytes, QC_FORMAT_JSON, &decision) != QC_OK) std::abort();
+    benchmark::DoNotOptimize(decision.tier_index);
+  }
+  qc_router_free(router);
+}
+BENCHMARK(Choose)->Arg(1024)->Arg(8192)->Arg(32768)->Arg(131072);
+
+// The same decision with the request in protobuf binary (field 1: session_id).
+void ChooseProtobuf(benchmark::State& state) {
+  qc_router* router = NewRouter();
+  Feed(router, StepJson("bench-session", std::string(4096, 'x')));
+  std::string request = std::string("\x0a\x0d", 2) + "bench-session";
+  qc_bytes request_bytes = Bytes(request);
+  qc_decision decision;
+  decision.struct_size = sizeof(decision);
+  for (auto _ : state) {
+    if (qc_choose_precision(router, &request_bytes, QC_FORMAT_PROTOBUF, &decision) != QC_OK) std::abort();
+    benchmark::DoNotOptimize(decision.tier_index);
+  }
+  qc_router_free(router);
+}
+BENCHMARK(ChooseProtobuf);
+
+// on_step cost by the size of the new text; bytes_per_second stays level if it is linear.
+void OnStep(benchmark::State& state) {
+  qc_router* router = NewRouter();
+  std::string step = StepJson("bench-session", std::string(static_cast<size_t>(state.range(0)), 'y'));
+  qc_bytes bytes = Bytes(step);
+  for (auto _ : state) {
+    if (qc_on_step(router, &bytes, QC_FORMAT_JSON) != QC_OK) std::abort();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * state.range(0));
+  qc_router_free(router);
+}
+BENCHMARK(OnStep)->Arg(1024)->Arg(16384)->Arg(262144)->Arg(1048576);
+
+// Many threads deciding for their own sessions on one router (shared, created once for the process).
+void ChooseThreads(benchmark::State& state) {
+  static qc_router* const shared_router = NewRouter();
+  std::vector<std::string> requests;
+  for (int s = 0; s < 64; ++s) {
+    std::string session = "t" + std::to_string(state.thread_index()) + "-s" + std::to_string(s);
+    Feed(shared_router, StepJson(session, "result"));
+    requests.push_back(R"({"session_id":")" + session + "\"}");
+  }
+  qc_decision decision;
+  decision.struct_size = sizeof(decision);
+  size_t next = 0;
+  for (auto _ : state) {
+    qc_bytes request = Bytes(requests[next++ % requests.size()]);
+    if (qc_choose_precision(shared_router, &request, QC_FORMAT_JSON, &decision) != QC_OK) std::abort();
+    benchmark::DoNotOptimize(decision.tier_index);
+  }
+}
+BENCHMARK(ChooseThreads)->Threads(1)->Threads(2)->Threads(4)->Threads(8)->UseRealTime();
+
+// Heap bytes per session, measured with the allocator's own count over 10,000 sessions.
+void SessionMemory(benchmark::State& state) {
+  for (auto _ : state) {
+    qc_router* router = NewRouter();
+    const int sessions = 10000;
+    size_t before = mallinfo2().uordblks;
+    for (int s = 0; s < sessions; ++s) {
+      Feed(router, StepJson("session-" + std::to_string(s), "a short tool result"));
+    }
+    size_t after = mallinfo2().uordblks;
+    state.counters["bytes_per_session"] = double(after - before) / sessions;
+    qc_router_free(router);
+  }
+}
+BENCHMARK(SessionMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
