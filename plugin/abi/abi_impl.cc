@@ -1,6 +1,9 @@
 // The C ABI: the only file that knows both the C types of quantclaw.h and the C++ types inside.
 // Every entry point validates its arguments, catches every exception and reports through a status
 // and this thread's last error, so nothing unwinds into a host.
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +25,9 @@ static_assert(QC_DECISION_ESCALATED == quantclaw::kDecisionEscalated);
 static_assert(QC_DECISION_BUDGET_HELD == quantclaw::kDecisionBudgetHeld);
 static_assert(QC_DECISION_DEFAULTED == quantclaw::kDecisionDefaulted);
 static_assert(QC_DECISION_PHASE_SPLIT == quantclaw::kDecisionPhaseSplit);
+static_assert(offsetof(qc_decision, reason) + sizeof(qc_decision{}.reason) == QC_DECISION_SIZE_V1,
+              "qc_decision of ABI 1.0 ends with reason");
+static_assert(sizeof(qc_buffer) == QC_BUFFER_SIZE_V1, "qc_buffer of ABI 1.0");
 static_assert(QC_FORMAT_PROTOBUF == static_cast<uint32_t>(quantclaw::WireFormat::kProtobuf));
 static_assert(QC_FORMAT_JSON == static_cast<uint32_t>(quantclaw::WireFormat::kJson));
 
@@ -170,11 +176,11 @@ QC_API int32_t qc_router_free(qc_router* router) {
 }
 
 QC_API int32_t qc_router_reload(qc_router* router, const char* config_json, size_t config_len) {
-  return Guarded("qc_router_reload", [&]() -> int32_t {
+  return Counted(router, Guarded("qc_router_reload", [&]() -> int32_t {
     if (int32_t status = CheckRouter(router, "qc_router_reload"); status != QC_OK) return status;
     if (config_json == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_router_reload: config_json is NULL");
     return FromStatus(router->router->Reload(std::string_view(config_json, config_len)), QC_ERR_INVALID_CONFIG);
-  });
+  }));
 }
 
 QC_API int32_t qc_on_step(qc_router* router, const qc_bytes* step, uint32_t format) {
@@ -255,19 +261,19 @@ QC_API int32_t qc_report_outcome(qc_router* router, const qc_bytes* outcome, uin
 }
 
 QC_API int32_t qc_session_end(qc_router* router, const char* session_id, size_t session_id_len) {
-  return Guarded("qc_session_end", [&]() -> int32_t {
+  return Counted(router, Guarded("qc_session_end", [&]() -> int32_t {
     if (int32_t status = CheckRouter(router, "qc_session_end"); status != QC_OK) return status;
     if (session_id == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_session_end: session_id is NULL");
     return FromStatus(router->router->EndSession(std::string_view(session_id, session_id_len)));
-  });
+  }));
 }
 
 QC_API int32_t qc_metrics(qc_router* router, qc_buffer* out_text) {
-  return Guarded("qc_metrics", [&]() -> int32_t {
+  return Counted(router, Guarded("qc_metrics", [&]() -> int32_t {
     if (int32_t status = CheckRouter(router, "qc_metrics"); status != QC_OK) return status;
     if (out_text == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text is NULL");
-    if (out_text->struct_size < sizeof(qc_buffer)) {
-      return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text->struct_size is below sizeof(qc_buffer)");
+    if (out_text->struct_size < QC_BUFFER_SIZE_V1) {
+      return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text->struct_size is below QC_BUFFER_SIZE_V1; set it to sizeof(qc_buffer)");
     }
     std::string text = router->router->MetricsText();
     auto* data = static_cast<uint8_t*>(std::malloc(text.size() + 1));
@@ -276,7 +282,7 @@ QC_API int32_t qc_metrics(qc_router* router, qc_buffer* out_text) {
     out_text->data = data;
     out_text->size = text.size();
     return QC_OK;
-  });
+  }));
 }
 
 QC_API void qc_buffer_free(qc_buffer* buffer) {

@@ -5,22 +5,10 @@
 #include <cmath>
 
 #include "quantclaw/v1/step.pb.h"
+#include "util/hash.h"
 
 namespace quantclaw {
 namespace {
-
-// FNV-1a: stable across processes and builds, unlike absl::Hash, because trained weights over the
-// hashed text features must mean the same bucket tomorrow.
-constexpr uint64_t kFnvOffset = 1469598103934665603ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
-
-uint64_t Fnv1a(std::string_view text, uint64_t hash = kFnvOffset) {
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= kFnvPrime;
-  }
-  return hash;
-}
 
 size_t Utf8BoundaryAtOrBefore(std::string_view text, size_t position) {
   while (position > 0 && position < text.size() &&

@@ -81,6 +81,11 @@ absl::Status DecodeDecisionRequest(std::string_view bytes, WireFormat format, st
         return absl::InvalidArgumentError("bytes do not decode as a protobuf quantclaw.v1.DecisionRequest: bad tag");
       }
       uint64_t length = 0;
+      if ((tag >> 3) == 1 && (tag & 7) != 2) {
+        return absl::InvalidArgumentError(
+            "bytes do not decode as a protobuf quantclaw.v1.DecisionRequest: session_id (field 1) is not "
+            "length-delimited");
+      }
       switch (tag & 7) {
         case 0:  // varint
           if (!ReadVarint(bytes, &position, &length)) break;
@@ -130,6 +135,7 @@ absl::Status DecodeDecisionRequest(std::string_view bytes, WireFormat format, st
       return absl::InvalidArgumentError(StrCat(
           "JSON does not decode as quantclaw.v1.DecisionRequest: unknown field \"", std::string_view(key), "\""));
     }
+    if (item.is_null()) continue;  // proto3 JSON: null is the default value
     const boost::json::string* text = item.if_string();
     if (text == nullptr) {
       return absl::InvalidArgumentError("DecisionRequest.session_id must be a string");

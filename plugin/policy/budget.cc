@@ -37,14 +37,14 @@ void BudgetQuantile::Record(double score) {
   if (previous != 0) Add(previous - 1, -1);
 }
 
-bool BudgetQuantile::Threshold(double high_fraction, uint32_t warmup, double* threshold) const {
+bool BudgetQuantile::Split(double high_fraction, uint32_t warmup, Cut* cut) const {
   uint64_t count = std::min<uint64_t>(next_.load(std::memory_order_relaxed), window_);
   if (count < warmup || count == 0) return false;
-  // The number of scores that should stay low; the threshold is the top edge of the bin where the
-  // cumulative count reaches it, so the scores in higher bins (about K of them) go high.
+  // The number of scores that should stay low; the bin where the cumulative count reaches it holds
+  // the split.
   auto keep_low = static_cast<int64_t>(std::ceil((1.0 - high_fraction) * double(count)));
   if (keep_low <= 0) {
-    *threshold = -1;  // everything goes high
+    *cut = Cut{-1, -1, 1};  // everything goes high
     return true;
   }
   // Fenwick descent: the largest position whose prefix sum is below keep_low.
@@ -60,10 +60,19 @@ bool BudgetQuantile::Threshold(double high_fraction, uint32_t warmup, double* th
       }
     }
   }
-  // `position` bins hold fewer than keep_low scores; bin `position` (0-based) completes it.
   int bin = std::min(position, kBins - 1);
-  *threshold = double(bin + 1) / kBins;
-  if (*threshold >= 1.0) *threshold = 1.0;
+  int64_t in_bin = Prefix(bin) - (bin > 0 ? Prefix(bin - 1) : 0);
+  cut->bin_bottom = double(bin) / kBins;
+  cut->bin_top = bin + 1 >= kBins ? 1.0 : double(bin + 1) / kBins;
+  // Of the scores in the split bin, `remaining` stay low and the rest go high.
+  cut->tie_high_fraction = in_bin > 0 ? std::clamp(double(in_bin - remaining) / double(in_bin), 0.0, 1.0) : 0.0;
+  return true;
+}
+
+bool BudgetQuantile::Threshold(double high_fraction, uint32_t warmup, double* threshold) const {
+  Cut cut;
+  if (!Split(high_fraction, warmup, &cut)) return false;
+  *threshold = cut.bin_top;
   return true;
 }
 

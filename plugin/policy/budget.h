@@ -20,9 +20,22 @@ class BudgetQuantile {
 
   explicit BudgetQuantile(uint32_t window);
 
+  // Where the recent scores split so that `high_fraction` of them lie above. Scores from rules are
+  // discrete and tie often, so the split may fall inside one bin: scores above `bin_top` go high,
+  // scores in [bin_bottom, bin_top] go high with probability `tie_high_fraction`, the rest stay low.
+  struct Cut {
+    double bin_bottom = 0;
+    double bin_top = 0;
+    double tie_high_fraction = 0;
+    bool GoesHigh(double score, double tie_draw) const {
+      return score > bin_top || (score >= bin_bottom && tie_draw < tie_high_fraction);
+    }
+  };
+
   void Record(double score);
-  // The score above which a step goes high so that about `high_fraction` of recent scores do;
-  // returns false until `warmup` scores were recorded.
+  // False until `warmup` scores were recorded.
+  bool Split(double high_fraction, uint32_t warmup, Cut* cut) const;
+  // The bin's top edge of the split: the threshold in the sense of DMR eq. 7.
   bool Threshold(double high_fraction, uint32_t warmup, double* threshold) const;
   uint32_t window() const { return window_; }
   uint64_t recorded() const { return next_.load(std::memory_order_relaxed); }

@@ -93,7 +93,7 @@ void ClassifyTurn(const RouterConfig& config, std::string_view prompt, SessionPo
 }
 
 void Decide(const RouterConfig& config, const SessionFeatures& features, SessionPolicyState* state,
-            BudgetQuantile* budget, RoutingDecision* decision) {
+            BudgetQuantile* budget, double tie_draw, RoutingDecision* decision) {
   *decision = RoutingDecision();
   const PolicyConfig& policy = config.policy;
   const bool escalate = state->escalate_next;
@@ -194,26 +194,36 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
     // Ordered thresholds map the score onto the ladder; the budget moves the top one.
     const std::vector<double>& thresholds = policy.thresholds;
     double top_threshold = thresholds.empty() ? -1 : thresholds.back();
-    double budget_threshold = 0;
-    bool budget_active = policy.budget && budget != nullptr &&
-                         budget->Threshold(policy.budget->high_fraction, policy.budget->warmup, &budget_threshold);
+    BudgetQuantile::Cut cut;
+    const bool budget_active = policy.budget && budget != nullptr &&
+                               budget->Split(policy.budget->high_fraction, policy.budget->warmup, &cut);
+    bool tie = false;
     position = 0;
     for (size_t i = 0; i < thresholds.size(); ++i) {
-      double threshold = thresholds[i];
+      bool above = score > thresholds[i];
       if (budget_active && i + 1 == thresholds.size()) {
-        threshold = i > 0 ? std::max(budget_threshold, thresholds[i - 1]) : budget_threshold;
-        if (score > thresholds[i] && score <= threshold) decision->flags |= kDecisionBudgetHeld;
-        top_threshold = threshold;
+        // The budget replaces the top threshold but never reaches below the one under it.
+        bool above_lower = i == 0 || score > thresholds[i - 1];
+        tie = score >= cut.bin_bottom && score <= cut.bin_top;
+        bool budget_above = above_lower && cut.GoesHigh(score, tie_draw);
+        if (above && !budget_above) decision->flags |= kDecisionBudgetHeld;
+        above = budget_above;
+        top_threshold = cut.bin_top;
       }
-      if (score > threshold) position = static_cast<uint32_t>(i + 1);
+      if (above) position = static_cast<uint32_t>(i + 1);
     }
     decision->threshold = top_threshold;
     if (budget != nullptr && policy.budget) budget->Record(score);
     size_t used = std::strlen(decision->reason);
-    std::snprintf(decision->reason + used, sizeof(decision->reason) - used, " %s %s %.3f%s",
-                  position + 1 == config.ladder.size() ? ">" : "<=",
-                  budget_active ? "budget threshold" : "threshold", top_threshold,
-                  (decision->flags & kDecisionBudgetHeld) ? " (held by budget)" : "");
+    const bool top = position + 1 == config.ladder.size();
+    const char* held = (decision->flags & kDecisionBudgetHeld) ? " (held by budget)" : "";
+    if (budget_active && tie) {
+      std::snprintf(decision->reason + used, sizeof(decision->reason) - used,
+                    " ties the budget threshold %.3f: drawn %s%s", top_threshold, top ? "high" : "low", held);
+    } else {
+      std::snprintf(decision->reason + used, sizeof(decision->reason) - used, " %s %s %.3f%s", top ? ">" : "<=",
+                    budget_active ? "budget threshold" : "threshold", top_threshold, held);
+    }
     tier = config.ladder[position];
   }
   if (escalate && position + 1 < config.ladder.size()) {

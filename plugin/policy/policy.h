@@ -45,9 +45,11 @@ struct RoutingDecision {
 // Runs the rule detector on a new user prompt and records the task type for the turn.
 void ClassifyTurn(const RouterConfig& config, std::string_view prompt, SessionPolicyState* state);
 
-// Decides the tier for the session's latest step. `budget` is the router's shared score history.
+// Decides the tier for the session's latest step. `budget` is the router's shared score history;
+// `tie_draw` in [0, 1) decides a score that falls where the budget splits tied scores (the router
+// derives it from the session and step, so a replay decides the same).
 void Decide(const RouterConfig& config, const SessionFeatures& features, SessionPolicyState* state,
-            BudgetQuantile* budget, RoutingDecision* decision);
+            BudgetQuantile* budget, double tie_draw, RoutingDecision* decision);
 
 bool ConditionHolds(const Condition& condition, const SessionFeatures& features,
                     const SessionPolicyState& state);

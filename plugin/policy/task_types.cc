@@ -1,7 +1,7 @@
 // The rule detector of the QuantClaw plugin for OpenClaw (SparkEngineAI/QuantClaw-plugin, commit
-// 81f9f5770cd4, src/routers/quant.ts: detectTaskTypeByRules and its helpers), reproduced decision for
-// decision. Where JavaScript semantics matter (trim, toLowerCase, String.length, regex flags "iu") the
-// comments say how they are reproduced and where they are not.
+// 81f9f5770cd4, src/routers/quant.ts: detectTaskTypeByRules and its helpers), reproduced decision
+// for decision. Where JavaScript semantics matter (trim, toLowerCase, String.length, regex flags
+// "iu") the comments say how they are reproduced and where they are not.
 #include "policy/task_types.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -26,7 +27,7 @@ namespace {
 
 namespace json = boost::json;
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // The plugin's constants.
 
 constexpr int kPatternPoints = 14;
@@ -37,52 +38,54 @@ constexpr int kMarginThreshold = 4;
 constexpr size_t kSimplePromptMaxLength = 220;  // in UTF-16 code units, as JavaScript's .length
 
 // RULE_STOP_WORDS, verbatim. One-character words are listed there too but are dropped by length.
-constexpr std::string_view kStopWords[] = {
-    "a",    "an",   "and", "are", "as",   "at", "be",   "by", "for",  "from", "how", "i",    "if", "in",
-    "into", "is",   "it",  "of",  "on",   "or", "that", "the", "this", "to",  "with", "you", "your"};
+constexpr std::string_view kStopWords[] = {"a",    "an",   "and",  "are",  "as",  "at",  "be",
+                                           "by",   "for",  "from", "how",  "i",   "if",  "in",
+                                           "into", "is",   "it",   "of",   "on",  "or",  "that",
+                                           "the",  "this", "to",   "with", "you", "your"};
 
 // COMPLEX_RULE_SYSTEM_HINTS, verbatim: naming two of these systems makes a prompt "complex".
 constexpr std::string_view kSystemHints[] = {
-    "email", "inbox",         "邮件",           "收件箱",   "crm",     "calendar", "日历",
-    "knowledge base",         "知识库",         "rss",      "finance system",      "财务系统",
-    "inventory",              "库存",           "ticket",   "工单",    "helpdesk", "scheduled job",
-    "定时任务",               "api",            "integration",         "集成",     "todo",
-    "待办"};
+    "email",          "inbox",    "邮件",           "收件箱",   "crm",
+    "calendar",       "日历",     "knowledge base", "知识库",   "rss",
+    "finance system", "财务系统", "inventory",      "库存",     "ticket",
+    "工单",           "helpdesk", "scheduled job",  "定时任务", "api",
+    "integration",    "集成",     "todo",           "待办"};
 
-// SIMPLE_RULE_ALLOWED_TASK_IDS, verbatim. It is a fixed list of ids, not "all but a few": keywords of
-// a task type whose id is not listed here (a user's own task type included) never count.
+// SIMPLE_RULE_ALLOWED_TASK_IDS, verbatim. It is a fixed list of ids, not "all but a few": keywords
+// of a task type whose id is not listed here (a user's own task type included) never count.
 constexpr std::string_view kKeywordTaskIds[] = {
-    "research",      "knowledge",     "content",    "rewriting",  "coding",    "multimodal", "procurement",
-    "communication", "finance",       "data_analysis", "security", "compliance", "safety", "terminal",
-    "file_ops",      "comprehension", "memory",     "organization", "synthesis", "operations"};
+    "research",      "knowledge",   "content",       "rewriting", "coding",
+    "multimodal",    "procurement", "communication", "finance",   "data_analysis",
+    "security",      "compliance",  "safety",        "terminal",  "file_ops",
+    "comprehension", "memory",      "organization",  "synthesis", "operations"};
 
 // The keys the plugin's config schema knows (src/config-schema.ts); anything else is a typo.
-constexpr std::string_view kQuantKeys[] = {
-    "enabled", "detectors", "judge", "taskTypes", "defaultTaskType", "targets", "fallbackPolicy",
-    "modelPricing"};
+constexpr std::string_view kQuantKeys[] = {"enabled",        "detectors",       "judge",
+                                           "taskTypes",      "defaultTaskType", "targets",
+                                           "fallbackPolicy", "modelPricing"};
 constexpr std::string_view kTaskTypeKeys[] = {"id", "description", "precision", "keywords",
-                                                           "patterns"};
-// apiKey and customModule are in the plugin's target schema too, so a migrated config may carry them.
-constexpr std::string_view kTargetKeys[] = {
-    "provider", "model", "displayName", "pricing", "endpoint", "api", "apiKey", "customModule"};
+                                              "patterns"};
+// apiKey and customModule are in the plugin's target schema too: a migrated config may carry them.
+constexpr std::string_view kTargetKeys[] = {"provider", "model", "displayName", "pricing",
+                                            "endpoint", "api",   "apiKey",      "customModule"};
 constexpr std::array<std::string_view, kPrecisionCount> kPrecisionNames = {"4bit", "8bit", "16bit"};
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // Bounds on pattern matching. The plugin has none: a long single-line prompt makes its lookahead
 // patterns quadratic and blocks Node's event loop for seconds.
 
-// Patterns see only the first 64 KiB of the prompt (cut back to a UTF-8 boundary). Prompts that long
-// are "complex" anyway, so only patterns decide them, and the plugin's patterns all look for phrases
-// that state the task, which sit near the start.
+// Patterns see only the first 64 KiB of the prompt (cut back to a UTF-8 boundary). Prompts that
+// long are "complex" anyway, so only patterns decide them, and the plugin's patterns all look for
+// phrases that state the task, which sit near the start.
 constexpr size_t kPatternSubjectMaxBytes = 64 * 1024;
 // Per match attempt (one start position): PCRE2's own counters.
 constexpr uint32_t kMatchLimit = 1'000'000;
 constexpr uint32_t kDepthLimit = 10'000;
-// PCRE2 applies the match limit to each start position separately, so a pattern that fails slowly at
-// every position of a long line still costs (positions x limit). Patterns we cannot prove linear are
-// compiled with automatic callouts, and this bounds the callouts (pattern items visited) of one
-// search over the whole subject: about 50 ms of JIT-compiled matching. A search that runs out counts
-// as no match. The budget counts work, not time, so a prompt always gets the same decision.
+// PCRE2 applies the match limit to each start position separately, so a pattern that fails slowly
+// at every position of a long line still costs (positions x limit). Patterns we cannot prove linear
+// are compiled with automatic callouts, and this bounds the callouts (pattern items visited) of one
+// search over the whole subject: about 50 ms of JIT-compiled matching. A search that runs out
+// counts as no match. The budget counts work, not time, so a prompt always gets the same decision.
 constexpr uint64_t kPatternStepBudget = 10'000'000;
 // The JIT's own stack, on the heap rather than the default 32 KiB block on the machine stack.
 constexpr size_t kJitStackStartBytes = 32 * 1024;
@@ -99,7 +102,7 @@ constexpr uint32_t kPatternOptions = PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PC
                                      PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS |
                                      PCRE2_MATCH_UNSET_BACKREF | PCRE2_NEVER_BACKSLASH_C;
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // UTF-8 and the JavaScript string functions the plugin calls.
 
 struct DecodedCodePoint {
@@ -165,9 +168,9 @@ void AppendUtf8(char32_t code_point, std::string* out) {
   }
 }
 
-// Returns `text` if it is valid UTF-8, else a copy in `storage` with each invalid sequence replaced by
-// U+FFFD. Everything downstream (lowercasing, tokenizing, PCRE2) then sees valid UTF-8. PCRE2's own
-// UTF check stays on as a second line: were it ever to fail, the pattern would count as no match.
+// Returns `text` if it is valid UTF-8, else a copy in `storage` with each invalid sequence replaced
+// by U+FFFD. Everything downstream (lowercasing, tokenizing, PCRE2) then sees valid UTF-8. PCRE2's
+// own UTF check stays on as a second line: were it ever to fail, the pattern counts as no match.
 std::string_view ValidUtf8(std::string_view text, std::string* storage) {
   size_t pos = 0;
   while (pos < text.size()) {
@@ -216,9 +219,10 @@ std::string_view JsTrim(std::string_view text) {
 }
 
 // JavaScript's String#length counts UTF-16 code units: a character outside the BMP counts twice.
-size_t Utf16Length(std::string_view text) {
+// Counting stops past `limit`, so a huge prompt is not walked twice.
+size_t Utf16Length(std::string_view text, size_t limit = SIZE_MAX) {
   size_t length = 0;
-  for (size_t pos = 0; pos < text.size();) {
+  for (size_t pos = 0; pos < text.size() && length <= limit;) {
     DecodedCodePoint decoded = DecodeUtf8(text, pos);
     length += decoded.code_point >= 0x10000 ? 2 : 1;
     pos += decoded.length;
@@ -236,6 +240,7 @@ struct LowercaseRun {
   uint8_t stride;
 };
 
+// clang-format off
 constexpr LowercaseRun kLowercaseRuns[] = {
     {0x0041, 0x005A, 32, 1}, {0x00C0, 0x00D6, 32, 1}, {0x00D8, 0x00DE, 32, 1},
     {0x0100, 0x012E, 1, 2}, {0x0132, 0x0136, 1, 2}, {0x0139, 0x0147, 1, 2}, {0x014A, 0x0176, 1, 2},
@@ -298,10 +303,12 @@ constexpr LowercaseRun kLowercaseRuns[] = {
     {0x10C80, 0x10CB2, 64, 1}, {0x10D50, 0x10D65, 32, 1}, {0x118A0, 0x118BF, 32, 1},
     {0x16E40, 0x16E5F, 32, 1}, {0x16EA0, 0x16EB8, 27, 1}, {0x1E900, 0x1E921, 34, 1},
 };
+// clang-format on
 
 char32_t LowercaseCodePoint(char32_t c) {
-  const auto run = std::upper_bound(std::begin(kLowercaseRuns), std::end(kLowercaseRuns), c,
-                                    [](char32_t value, const LowercaseRun& r) { return value < r.first; });
+  const auto run =
+      std::upper_bound(std::begin(kLowercaseRuns), std::end(kLowercaseRuns), c,
+                       [](char32_t value, const LowercaseRun& r) { return value < r.first; });
   if (run == std::begin(kLowercaseRuns)) return c;
   const LowercaseRun& candidate = *std::prev(run);
   if (c > candidate.last || (c - candidate.first) % candidate.stride != 0) return c;
@@ -309,7 +316,7 @@ char32_t LowercaseCodePoint(char32_t c) {
 }
 
 // String#toLowerCase on valid UTF-8. Not reproduced: the context-sensitive Greek final sigma (a
-// word-final "Σ" lowers to "σ" here, to "ς" in JavaScript), which only a Greek keyword would notice.
+// word-final "Σ" lowers to "σ" here, to "ς" in JavaScript); only a Greek keyword could notice.
 std::string JsToLower(std::string_view text) {
   std::string lowered;
   lowered.reserve(text.size());
@@ -368,7 +375,8 @@ int CountNumberedSteps(std::string_view text) {
       pos += decoded.length;
     }
     size_t digits_end = pos;
-    while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9') ++digits_end;
+    while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9')
+      ++digits_end;
     if (digits_end == pos || digits_end >= text.size() || text[digits_end] != '.') return false;
     *end = digits_end + 1;
     return true;
@@ -401,42 +409,19 @@ std::string_view CutAtUtf8Boundary(std::string_view text, size_t max_bytes) {
   return text.substr(0, end);
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Pattern rewriting: JavaScript's `.`, and patterns whose matches only need to start at line starts.
+// -------------------------------------------------------------------------------------------------
+// Pattern rewriting: JavaScript's `.`, and lookahead conjunctions in linear time.
 //
 // Both rewrites need to know which characters of a pattern are syntax. The small scanner below
 // understands JavaScript's regex syntax as PCRE2 reads it; on anything else (\Q...\E, verbs, inline
 // options, comments, POSIX classes) it gives up and the pattern is used exactly as written.
 
 // JavaScript's `.`: anything but its four line terminators. PCRE2's `.` (newline LF) stops at "\n"
-// only, so a lone "\r" or U+2028 would otherwise be crossed where the plugin stops.
-constexpr std::string_view kJsDot = R"([^\n\r\x{2028}\x{2029}])";
+// only, so a lone "\r" or U+2028 would otherwise be crossed where the plugin stops. Written with
+// \u escapes because PCRE2_ALT_BSUX takes \x{...} for a literal "x".
+constexpr std::string_view kJsDot = R"([^\n\r\u2028\u2029])";
 // A line start in the same sense: the subject's start or just after a line terminator.
-constexpr std::string_view kJsLineStart = R"((?<![^\n\r\x{2028}\x{2029}]))";
-
-// Skips a character class that starts at pattern[pos] == '['; returns the index after its ']', or
-// npos if the class is unterminated or uses a construct we do not parse.
-size_t SkipCharacterClass(std::string_view pattern, size_t pos) {
-  size_t i = pos + 1;
-  if (i < pattern.size() && pattern[i] == '^') ++i;
-  // PCRE2_ALLOW_EMPTY_CLASS: a ']' right after '[' or '[^' closes the class, as in JavaScript.
-  if (i < pattern.size() && pattern[i] == ']') return i + 1;
-  while (i < pattern.size()) {
-    const char c = pattern[i];
-    if (c == '\\') {
-      if (i + 1 < pattern.size() && pattern[i + 1] == 'Q') return std::string_view::npos;
-      i += 2;
-    } else if (c == '[' && i + 1 < pattern.size() &&
-               (pattern[i + 1] == ':' || pattern[i + 1] == '.' || pattern[i + 1] == '=')) {
-      return std::string_view::npos;
-    } else if (c == ']') {
-      return i + 1;
-    } else {
-      ++i;
-    }
-  }
-  return std::string_view::npos;
-}
+constexpr std::string_view kJsLineStart = R"((?<![^\n\r\u2028\u2029]))";
 
 // Length of the escape sequence at pattern[pos] == '\\' that we can step over, or 0 if we cannot.
 size_t EscapeLength(std::string_view pattern, size_t pos) {
@@ -452,6 +437,31 @@ size_t EscapeLength(std::string_view pattern, size_t pos) {
   }
 }
 
+// Skips a character class that starts at pattern[pos] == '['; returns the index after its ']', or
+// npos if the class is unterminated or uses a construct we do not parse.
+size_t SkipCharacterClass(std::string_view pattern, size_t pos) {
+  size_t i = pos + 1;
+  if (i < pattern.size() && pattern[i] == '^') ++i;
+  // PCRE2_ALLOW_EMPTY_CLASS: a ']' right after '[' or '[^' closes the class, as in JavaScript.
+  if (i < pattern.size() && pattern[i] == ']') return i + 1;
+  while (i < pattern.size()) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      const size_t length = EscapeLength(pattern, i);
+      if (length == 0) return std::string_view::npos;
+      i += length;
+    } else if (c == '[' && i + 1 < pattern.size() &&
+               (pattern[i + 1] == ':' || pattern[i + 1] == '.' || pattern[i + 1] == '=')) {
+      return std::string_view::npos;
+    } else if (c == ']') {
+      return i + 1;
+    } else {
+      ++i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 // Whether a group opening at pattern[pos] == '(' is one JavaScript also has: (...), (?:...),
 // lookaround, or a named group.
 bool IsJsGroupOpening(std::string_view pattern, size_t pos) {
@@ -460,8 +470,8 @@ bool IsJsGroupOpening(std::string_view pattern, size_t pos) {
   const char kind = pos + 2 < pattern.size() ? pattern[pos + 2] : '\0';
   const char after = pos + 3 < pattern.size() ? pattern[pos + 3] : '\0';
   if (kind == ':' || kind == '=' || kind == '!') return true;
-  return kind == '<' && (after == '=' || after == '!' || after == '_' || (after >= 'a' && after <= 'z') ||
-                         (after >= 'A' && after <= 'Z'));
+  return kind == '<' && (after == '=' || after == '!' || after == '_' ||
+                         (after >= 'a' && after <= 'z') || (after >= 'A' && after <= 'Z'));
 }
 
 // Rewrites each `.` that stands for "any character" as kJsDot. Returns false on syntax we do not
@@ -492,15 +502,23 @@ bool TranslateDots(std::string_view pattern, std::string* out) {
   return true;
 }
 
-// A pattern that is a run of positive lookaheads `(?=.*X)`, optionally followed by `.*Y`, matches
-// somewhere in a subject iff it matches at the start of some line: from the line start, each `.*`
-// can first run over the characters before the later start (none is a line terminator, or `.` would
-// not have passed them) and then back off from the line's end exactly as it would have from the
-// later start, so it stops at the same place with the same captures. Sixteen of the plugin's
-// patterns have this shape; tried only at line starts they cost linear time instead of quadratic.
+// Lookahead conjunctions. 16 of the plugin's 31 patterns are a run of lookaheads `(?=.*X)` or
+// `(?!.*X)` followed by `.*` (or `.*Y`). Run as written they are quadratic: every start position
+// scans to the end of its line. Two facts make them linear without changing a single answer.
+//
+// With positive lookaheads only, just line starts need trying. A match at position p implies one at
+// p's line start L: each `.*` can first run over [L, p) (no line terminator there, or `.` would not
+// have passed it) and then back off from the line's end exactly as it would have from p, so it
+// stops at the same place with the same captures.
+//
+// With negative ones too (and a bare `.*` after them): a positive `(?=.*X)` holds at the positions
+// up to the last start of X in the line, a negative `(?!.*C)` at those after the last start of C.
+// So a match exists iff the negatives hold at p*, the smallest of the positives' last starts. Tried
+// from L, `(?=.*(X))` captures exactly X's last start (greedy `.*` backs off from the line's end);
+// the negatives are then tried once, anchored at p*.
+//
 // Anything whose meaning could depend on the start position (alternation at the top of the pattern
-// or of a lookahead, negative lookahead at the top, ^ and $, \G, verbs, inline options) keeps the
-// general path.
+// or of a lookahead, ^ and $, \G, verbs, inline options) keeps the general path.
 
 // Scans a regex sequence from `pos` to the ')' that closes the group it is in (or to the end).
 // Returns that position, or npos if the sequence has a top-level '|' or a construct we do not vouch
@@ -533,6 +551,35 @@ size_t ScanSequence(std::string_view pattern, size_t pos) {
   return depth == 0 ? pos : std::string_view::npos;
 }
 
+// Whether the pattern numbers groups of its own or refers to them: the two-phase form adds
+// capturing groups, which would renumber them.
+bool HasCapturesOrBackreferences(std::string_view pattern) {
+  size_t pos = 0;
+  while (pos < pattern.size()) {
+    const char c = pattern[pos];
+    if (c == '\\') {
+      const char escaped = pos + 1 < pattern.size() ? pattern[pos + 1] : '\0';
+      if ((escaped >= '1' && escaped <= '9') || escaped == 'k' || escaped == 'g') return true;
+      const size_t length = EscapeLength(pattern, pos);
+      if (length == 0) return true;
+      pos += length;
+    } else if (c == '[') {
+      pos = SkipCharacterClass(pattern, pos);
+      if (pos == std::string_view::npos) return true;
+    } else if (c == '(') {
+      if (pos + 1 < pattern.size() && pattern[pos + 1] != '?') return true;
+      if (pattern.compare(pos, 3, "(?<") == 0 && pos + 3 < pattern.size() &&
+          pattern[pos + 3] != '=' && pattern[pos + 3] != '!') {
+        return true;  // a named group
+      }
+      ++pos;
+    } else {
+      ++pos;
+    }
+  }
+  return false;
+}
+
 // A greedy `.*` at pattern[pos] (not `.*?`, `.*+` or `.*{`).
 bool IsGreedyDotStar(std::string_view pattern, size_t pos) {
   if (pattern.compare(pos, 2, ".*") != 0) return false;
@@ -542,23 +589,41 @@ bool IsGreedyDotStar(std::string_view pattern, size_t pos) {
 
 bool IsQuantifier(char c) { return c == '?' || c == '*' || c == '+' || c == '{'; }
 
-bool MatchesOnlyNeedLineStarts(std::string_view pattern) {
+struct LookaheadConjunction {
+  struct Lookahead {
+    bool negative;
+    std::string_view body;  // X in (?=.*X) or (?!.*X)
+  };
+  std::vector<Lookahead> lookaheads;
+  std::string_view rest;  // "" or a sequence starting with a greedy `.*`
+  int positive_count = 0;
+  int negative_count = 0;
+};
+
+// Parses `(?=.*X)(?!.*Y)....*Z`; nullopt for any other shape.
+std::optional<LookaheadConjunction> ParseLookaheadConjunction(std::string_view pattern) {
+  LookaheadConjunction conjunction;
   size_t pos = 0;
-  int lookaheads = 0;
-  while (pattern.compare(pos, 3, "(?=") == 0 && IsGreedyDotStar(pattern, pos + 3)) {
+  while (pattern.compare(pos, 3, "(?=") == 0 || pattern.compare(pos, 3, "(?!") == 0) {
+    if (!IsGreedyDotStar(pattern, pos + 3)) return std::nullopt;
     const size_t close = ScanSequence(pattern, pos + 3);
-    if (close == std::string_view::npos || close >= pattern.size()) return false;
+    if (close == std::string_view::npos || close >= pattern.size()) return std::nullopt;
+    const bool negative = pattern[pos + 2] == '!';
+    conjunction.lookaheads.push_back({negative, pattern.substr(pos + 5, close - (pos + 5))});
+    ++(negative ? conjunction.negative_count : conjunction.positive_count);
     pos = close + 1;
-    if (pos < pattern.size() && IsQuantifier(pattern[pos])) return false;
-    ++lookaheads;
+    if (pos < pattern.size() && IsQuantifier(pattern[pos])) return std::nullopt;
   }
-  if (lookaheads == 0) return false;
-  if (pos == pattern.size()) return true;
-  if (!IsGreedyDotStar(pattern, pos)) return false;
-  return ScanSequence(pattern, pos) == pattern.size();
+  if (conjunction.positive_count == 0) return std::nullopt;
+  if (pos < pattern.size() &&
+      (!IsGreedyDotStar(pattern, pos) || ScanSequence(pattern, pos) != pattern.size())) {
+    return std::nullopt;
+  }
+  conjunction.rest = pattern.substr(pos);
+  return conjunction;
 }
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // PCRE2 plumbing.
 
 struct CodeDeleter {
@@ -582,7 +647,7 @@ using MatchContextPtr = std::unique_ptr<pcre2_match_context, MatchContextDeleter
 using MatchDataPtr = std::unique_ptr<pcre2_match_data, MatchDataDeleter>;
 
 // One JIT stack per thread: two matches must never share one, and one per match would cost an mmap
-// each. Returning nullptr (allocation failed) makes PCRE2 fall back to its 32 KiB machine-stack block.
+// each. Returning nullptr (allocation failed) makes PCRE2 use its 32 KiB machine-stack block.
 pcre2_jit_stack* ThreadJitStack(void*) {
   thread_local std::unique_ptr<pcre2_jit_stack, JitStackDeleter> stack(
       pcre2_jit_stack_create(kJitStackStartBytes, kJitStackMaxBytes, nullptr));
@@ -624,12 +689,22 @@ void JitCompile(pcre2_code* code) {
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 }
 
+// The most positive lookaheads the two-phase form takes: one capture each in the match data.
+constexpr int kMaxConjunctionPositives = 15;
+
+// A pattern ready to run: one regex, or the two phases of a lookahead conjunction.
+struct CompiledPattern {
+  CodePtr code;  // or: phase one, the positives with a capture at each one's last start in a line
+  CodePtr veto;  // phase two, the negatives, anchored; null for a one-regex pattern
+};
+
 // Per-call matching state: the match context carries the step budget's address, so it cannot be
 // shared between threads; compiled patterns can.
 class PatternMatcher {
  public:
   PatternMatcher()
-      : context_(pcre2_match_context_create(nullptr)), data_(pcre2_match_data_create(1, nullptr)) {
+      : context_(pcre2_match_context_create(nullptr)),
+        data_(pcre2_match_data_create(kMaxConjunctionPositives + 1, nullptr)) {
     if (context_ == nullptr) return;
     pcre2_set_match_limit(context_.get(), kMatchLimit);
     pcre2_set_depth_limit(context_.get(), kDepthLimit);
@@ -640,21 +715,17 @@ class PatternMatcher {
   PatternMatcher& operator=(const PatternMatcher&) = delete;
 
   // RegExp#test. Any error (a limit, the step budget, the JIT stack, out of memory) is no match.
-  bool Matches(const pcre2_code* code, std::string_view subject) {
-    if (context_ == nullptr || data_ == nullptr) return false;
+  bool Matches(const CompiledPattern& pattern, std::string_view subject) {
+    if (pattern.veto != nullptr) return MatchesConjunction(pattern, subject);
     steps_left_ = kPatternStepBudget;
-    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, 0,
-                               data_.get(), context_.get());
-    return rc >= 0;  // 0: matched, with more groups than the match data records
+    // 0 is a match too: one with more groups than the match data records.
+    return Run(pattern.code.get(), subject, 0, 0) >= 0;
   }
 
   // The next match at or after `offset`, as [*begin, *end).
   bool Find(const pcre2_code* code, std::string_view subject, size_t offset, size_t* begin,
             size_t* end) {
-    if (context_ == nullptr || data_ == nullptr) return false;
-    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
-                               offset, 0, data_.get(), context_.get());
-    if (rc < 0) return false;
+    if (Run(code, subject, offset, offset == 0 ? 0 : PCRE2_NO_UTF_CHECK) < 0) return false;
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data_.get());
     *begin = ovector[0];
     *end = ovector[1];
@@ -662,12 +733,43 @@ class PatternMatcher {
   }
 
  private:
+  // PCRE2 checks the subject's UTF-8 from `offset` to the end on every call, so calls that walk
+  // through a subject already checked pass PCRE2_NO_UTF_CHECK, as pcre2api advises: a check per
+  // line would make the walk quadratic.
+  int Run(const pcre2_code* code, std::string_view subject, size_t offset, uint32_t options) {
+    if (context_ == nullptr || data_ == nullptr) return PCRE2_ERROR_NOMEMORY;
+    return pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), offset,
+                       options, data_.get(), context_.get());
+  }
+
+  // Line by line: phase one finds a line where every positive holds and where the last of them
+  // starts (p*); phase two checks the negatives at p*.
+  bool MatchesConjunction(const CompiledPattern& pattern, std::string_view subject) {
+    size_t offset = 0;
+    while (offset <= subject.size()) {
+      const int found =
+          Run(pattern.code.get(), subject, offset, offset == 0 ? 0 : PCRE2_NO_UTF_CHECK);
+      if (found <= 0) return false;  // no match, an error, or captures we cannot read
+      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data_.get());
+      const size_t line_start = ovector[0];
+      size_t last_start = subject.size();
+      for (int group = 1; group < found; ++group) {
+        last_start = std::min(last_start, ovector[2 * group]);
+      }
+      const int vetoed = Run(pattern.veto.get(), subject, last_start, PCRE2_NO_UTF_CHECK);
+      if (vetoed >= 0) return true;
+      if (vetoed != PCRE2_ERROR_NOMATCH || line_start >= subject.size()) return false;
+      offset = line_start + DecodeUtf8(subject, line_start).length;  // on to the next line start
+    }
+    return false;
+  }
+
   MatchContextPtr context_;
   MatchDataPtr data_;
   uint64_t steps_left_ = 0;
 };
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // Keywords.
 
 enum class KeywordKind : uint8_t {
@@ -709,7 +811,8 @@ Keyword MakeKeyword(std::string_view raw, TaskTypeMode mode) {
 
 using TokenSet = std::unordered_set<std::string_view>;
 
-bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt, const TokenSet& tokens) {
+bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt,
+                    const TokenSet& tokens) {
   switch (keyword.kind) {
     case KeywordKind::kNever:
       return false;
@@ -724,21 +827,27 @@ bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt, con
   return false;
 }
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 // Config validation helpers.
 
 std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 std::string_view KindName(const json::value& value) {
   switch (value.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -775,12 +884,13 @@ std::string Suggestion(std::string_view given, const Candidates& candidates) {
 }
 
 template <typename Keys>
-void ReportUnknownKeys(const json::object& object, const Keys& known,
-                       const std::string& pointer, ConfigErrors* errors) {
+void ReportUnknownKeys(const json::object& object, const Keys& known, const std::string& pointer,
+                       ConfigErrors* errors) {
   for (const auto& entry : object) {
     const std::string_view key = entry.key();
     if (std::find(std::begin(known), std::end(known), key) != std::end(known)) continue;
-    errors->push_back({JoinPointer(pointer, key), "unknown key " + Quote(key) + Suggestion(key, known)});
+    errors->push_back(
+        {JoinPointer(pointer, key), "unknown key " + Quote(key) + Suggestion(key, known)});
   }
 }
 
@@ -793,7 +903,8 @@ std::vector<std::string_view> StringArray(const json::object& object, std::strin
   const std::string field_pointer = JoinPointer(pointer, key);
   const json::array* array = value->if_array();
   if (array == nullptr) {
-    errors->push_back({field_pointer, "expected an array of strings, got " + std::string(KindName(*value))});
+    errors->push_back(
+        {field_pointer, "expected an array of strings, got " + std::string(KindName(*value))});
     return strings;
   }
   for (size_t i = 0; i < array->size(); ++i) {
@@ -820,7 +931,7 @@ bool ParsePrecision(std::string_view name, Precision* precision) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------
+// -------------------------------------------------------------------------------------------------
 
 std::string_view PrecisionName(Precision precision) {
   const auto index = static_cast<size_t>(precision);
@@ -828,11 +939,8 @@ std::string_view PrecisionName(Precision precision) {
 }
 
 struct TaskTypeDetector::Impl {
-  struct Pattern {
-    CodePtr code;
-  };
   struct Rules {
-    std::vector<Pattern> patterns;
+    std::vector<CompiledPattern> patterns;
     std::vector<Keyword> keywords;
     bool keywords_count = false;  // on the plugin's allow-list
   };
@@ -848,36 +956,66 @@ struct TaskTypeDetector::Impl {
 
   void CompilePatterns(const std::vector<std::string_view>& patterns, const std::string& pointer,
                        pcre2_compile_context* context, Rules* task_rules, ConfigErrors* errors);
+  static CompiledPattern CompileRewritten(std::string_view pattern, pcre2_compile_context* context);
   void CompileTargets(const json::value& targets, const std::string& pointer, ConfigErrors* errors);
 };
 
 void TaskTypeDetector::Impl::CompilePatterns(const std::vector<std::string_view>& patterns,
-                                             const std::string& pointer, pcre2_compile_context* context,
-                                             Rules* task_rules, ConfigErrors* errors) {
+                                             const std::string& pointer,
+                                             pcre2_compile_context* context, Rules* task_rules,
+                                             ConfigErrors* errors) {
   for (size_t i = 0; i < patterns.size(); ++i) {
     const std::string_view pattern = patterns[i];
     // The pattern as written, with the step budget: what errors are reported against (their offsets
-    // refer to the user's text) and what runs if a rewrite is not possible.
+    // refer to the user's text) and what runs if no rewrite applies.
     std::string error;
-    CodePtr code = CompileRegex(pattern, kPatternOptions | PCRE2_AUTO_CALLOUT, context, &error);
-    if (code == nullptr) {
+    CodePtr as_written =
+        CompileRegex(pattern, kPatternOptions | PCRE2_AUTO_CALLOUT, context, &error);
+    if (as_written == nullptr) {
       errors->push_back({JoinPointer(pointer, i), "invalid regular expression: " + error});
       continue;
     }
-    std::string rewritten;
-    if (TranslateDots(pattern, &rewritten)) {
-      uint32_t options = kPatternOptions | PCRE2_AUTO_CALLOUT;
-      if (MatchesOnlyNeedLineStarts(pattern)) {
-        rewritten = std::string(kJsLineStart) + "(?:" + rewritten + ")";
-        options = kPatternOptions;  // linear: the budget is not needed
-      }
-      if (CodePtr translated = CompileRegex(rewritten, options, context, nullptr)) {
-        code = std::move(translated);
+    CompiledPattern compiled = CompileRewritten(pattern, context);
+    if (compiled.code == nullptr) compiled = CompiledPattern{std::move(as_written), nullptr};
+    JitCompile(compiled.code.get());
+    if (compiled.veto != nullptr) JitCompile(compiled.veto.get());
+    task_rules->patterns.push_back(std::move(compiled));
+  }
+}
+
+// The pattern with JavaScript's `.`, and in linear form if it is a lookahead conjunction; an empty
+// result if it cannot be rewritten.
+CompiledPattern TaskTypeDetector::Impl::CompileRewritten(std::string_view pattern,
+                                                         pcre2_compile_context* context) {
+  std::string translated;
+  if (!TranslateDots(pattern, &translated)) return {};
+  const std::optional<LookaheadConjunction> conjunction = ParseLookaheadConjunction(pattern);
+  if (conjunction && conjunction->negative_count == 0) {
+    const std::string at_line_starts = std::string(kJsLineStart) + "(?:" + translated + ")";
+    return {CompileRegex(at_line_starts, kPatternOptions, context, nullptr), nullptr};
+  }
+  if (conjunction && (conjunction->rest.empty() || conjunction->rest == ".*") &&
+      conjunction->positive_count <= kMaxConjunctionPositives &&
+      !HasCapturesOrBackreferences(pattern)) {
+    std::string positives(kJsLineStart);
+    std::string negatives;
+    for (const LookaheadConjunction::Lookahead& lookahead : conjunction->lookaheads) {
+      std::string body;
+      if (!TranslateDots(lookahead.body, &body)) return {};
+      if (lookahead.negative) {
+        negatives += "(?!" + std::string(kJsDot) + "*(?:" + body + "))";
+      } else {
+        positives += "(?=" + std::string(kJsDot) + "*(" + body + "))";
       }
     }
-    JitCompile(code.get());
-    task_rules->patterns.push_back({std::move(code)});
+    CompiledPattern two_phase{
+        CompileRegex(positives, kPatternOptions, context, nullptr),
+        CompileRegex(negatives, kPatternOptions | PCRE2_ANCHORED, context, nullptr)};
+    if (two_phase.code != nullptr && two_phase.veto != nullptr) return two_phase;
+    return {};
   }
+  return {CompileRegex(translated, kPatternOptions | PCRE2_AUTO_CALLOUT, context, nullptr),
+          nullptr};
 }
 
 void TaskTypeDetector::Impl::CompileTargets(const json::value& targets, const std::string& pointer,
@@ -894,7 +1032,8 @@ void TaskTypeDetector::Impl::CompileTargets(const json::value& targets, const st
     const std::string target_pointer = JoinPointer(pointer, kPrecisionNames[p]);
     const json::object* target = target_value->if_object();
     if (target == nullptr) {
-      errors->push_back({target_pointer, "expected an object, got " + std::string(KindName(*target_value))});
+      errors->push_back(
+          {target_pointer, "expected an object, got " + std::string(KindName(*target_value))});
       continue;
     }
     ReportUnknownKeys(*target, kTargetKeys, target_pointer, errors);
@@ -922,9 +1061,9 @@ TaskTypeDetector::TaskTypeDetector(std::unique_ptr<Impl> impl) : impl_(std::move
 TaskTypeDetector::~TaskTypeDetector() = default;
 
 std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::value& quant,
-                                                                   const std::string& pointer,
-                                                                   TaskTypeMode mode,
-                                                                   ConfigErrors* errors) {
+                                                                  const std::string& pointer,
+                                                                  TaskTypeMode mode,
+                                                                  ConfigErrors* errors) {
   ConfigErrors discarded;
   if (errors == nullptr) errors = &discarded;
   const size_t errors_before = errors->size();
@@ -962,8 +1101,8 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   if (task_types_value == nullptr) {
     errors->push_back({task_types_pointer, "required array of task types is missing"});
   } else if (task_types == nullptr) {
-    errors->push_back({task_types_pointer,
-                       "expected an array of task types, got " + std::string(KindName(*task_types_value))});
+    errors->push_back({task_types_pointer, "expected an array of task types, got " +
+                                               std::string(KindName(*task_types_value))});
   } else if (task_types->empty()) {
     errors->push_back({task_types_pointer, "must not be empty"});
   } else {
@@ -985,7 +1124,8 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
       if (id_value == nullptr) {
         errors->push_back({id_pointer, "required string is missing"});
       } else if (id == nullptr) {
-        errors->push_back({id_pointer, "expected a string, got " + std::string(KindName(*id_value))});
+        errors->push_back(
+            {id_pointer, "expected a string, got " + std::string(KindName(*id_value))});
       } else if (id->empty()) {
         errors->push_back({id_pointer, "must not be empty"});
       } else {
@@ -1003,12 +1143,14 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
       const json::value* precision_value = task->if_contains("precision");
       const json::string* precision = precision_value ? precision_value->if_string() : nullptr;
       if (precision_value == nullptr) {
-        errors->push_back({precision_pointer, "required precision is missing (\"4bit\", \"8bit\" or \"16bit\")"});
+        errors->push_back(
+            {precision_pointer, "required precision is missing (\"4bit\", \"8bit\" or \"16bit\")"});
       } else if (precision == nullptr ||
                  !ParsePrecision(std::string_view(precision->data(), precision->size()),
                                  &task_type.precision)) {
-        const std::string given = precision ? Quote(std::string_view(precision->data(), precision->size()))
-                                            : std::string(KindName(*precision_value));
+        const std::string given =
+            precision ? Quote(std::string_view(precision->data(), precision->size()))
+                      : std::string(KindName(*precision_value));
         errors->push_back(
             {precision_pointer, "expected \"4bit\", \"8bit\" or \"16bit\", got " + given});
       }
@@ -1023,11 +1165,10 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
         task_rules.keywords.push_back(MakeKeyword(keyword, mode));
       }
       impl->CompilePatterns(StringArray(*task, "patterns", task_pointer, errors),
-                            JoinPointer(task_pointer, "patterns"), compile_context.get(), &task_rules,
-                            errors);
-      task_rules.keywords_count =
-          std::find(std::begin(kKeywordTaskIds), std::end(kKeywordTaskIds), task_type.id) !=
-          std::end(kKeywordTaskIds);
+                            JoinPointer(task_pointer, "patterns"), compile_context.get(),
+                            &task_rules, errors);
+      task_rules.keywords_count = std::find(std::begin(kKeywordTaskIds), std::end(kKeywordTaskIds),
+                                            task_type.id) != std::end(kKeywordTaskIds);
       impl->task_types.push_back(std::move(task_type));
       impl->rules.push_back(std::move(task_rules));
     }
@@ -1036,7 +1177,9 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   const std::string default_pointer = JoinPointer(pointer, "defaultTaskType");
   const auto find_task_type = [&impl](std::string_view id) -> int {
     for (size_t i = 0; i < impl->task_types.size(); ++i) {
-      if (!impl->task_types[i].id.empty() && impl->task_types[i].id == id) return static_cast<int>(i);
+      if (!impl->task_types[i].id.empty() && impl->task_types[i].id == id) {
+        return static_cast<int>(i);
+      }
     }
     return -1;
   };
@@ -1066,8 +1209,8 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
     impl->CompileTargets(*targets, JoinPointer(pointer, "targets"), errors);
   }
 
-  // Improved mode holds system words to the keyword rules (whole tokens, plurals), so that "capital"
-  // no longer names an API; faithful mode keeps the plugin's plain substring test.
+  // Improved mode holds system words to the keyword rules (whole tokens, plurals), so that
+  // "capital" no longer names an API; faithful mode keeps the plugin's plain substring test.
   for (std::string_view hint : kSystemHints) {
     Keyword keyword = MakeKeyword(hint, mode);
     if (mode == TaskTypeMode::kFaithful && keyword.kind == KeywordKind::kToken) {
@@ -1091,7 +1234,7 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
 
   // Keywords and the other "complex" tests only matter for short prompts, so a long prompt is never
   // lowercased or tokenized.
-  bool complex = Utf16Length(text) > kSimplePromptMaxLength;
+  bool complex = Utf16Length(text, kSimplePromptMaxLength) > kSimplePromptMaxLength;
   std::string lowered;
   TokenSet tokens;
   if (!complex) {
@@ -1108,7 +1251,9 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
       tokens.insert(token);
     }
     int system_hints = 0;
-    for (const Keyword& hint : impl.system_hints) system_hints += KeywordMatches(hint, lowered, tokens);
+    for (const Keyword& hint : impl.system_hints) {
+      system_hints += KeywordMatches(hint, lowered, tokens) ? 1 : 0;
+    }
     complex = system_hints >= 2 || CountNumberedSteps(text) >= 2;
   }
   result.complex = complex;
@@ -1124,8 +1269,8 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
   for (size_t i = 0; i < impl.rules.size(); ++i) {
     const Impl::Rules& rules = impl.rules[i];
     Candidate candidate{static_cast<int>(i), 0, 0, 0};
-    for (const Impl::Pattern& pattern : rules.patterns) {
-      if (!matcher.Matches(pattern.code.get(), pattern_subject)) continue;
+    for (const CompiledPattern& pattern : rules.patterns) {
+      if (!matcher.Matches(pattern, pattern_subject)) continue;
       candidate.score += kPatternPoints;
       ++candidate.pattern_hits;
     }
@@ -1187,7 +1332,8 @@ Precision TaskTypeDetector::ResolvePrecision(int task_type, bool* escalated) con
     precision = static_cast<int>(impl_->task_types[static_cast<size_t>(task_type)].precision);
     // The plugin's getFallbackOrder: up, never down; 16bit is served even without a target (the
     // host then passes the request through).
-    while (precision + 1 < kPrecisionCount && !impl_->target_ready[static_cast<size_t>(precision)]) {
+    while (precision + 1 < kPrecisionCount &&
+           !impl_->target_ready[static_cast<size_t>(precision)]) {
       ++precision;
       moved = true;
     }

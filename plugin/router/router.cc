@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "util/hash.h"
 #include "util/strings.h"
 #include "quantclaw/v1/outcome.pb.h"
 #include "quantclaw/v1/step.pb.h"
@@ -51,7 +52,12 @@ absl::Status Router::Reload(std::string_view config_json) {
   if (!config.ok()) return config.status();
   auto previous = snapshot();
   max_message_bytes_.store((*config)->limits.max_message_bytes, std::memory_order_relaxed);
-  snapshot_.store(MakeSnapshot(*std::move(config), previous.get()), std::memory_order_release);
+  auto next = MakeSnapshot(*std::move(config), previous.get());
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshot_.swap(next);
+  }
+  // `next` now holds the old snapshot; it is released here, outside the lock.
   Increment(metrics_.config_reloads);
   return absl::OkStatus();
 }
@@ -117,7 +123,8 @@ absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
                                             "\": no qc_on_step yet, ended, evicted or expired"));
   }
   std::lock_guard<std::mutex> lock(session->mutex);
-  Decide(config, session->features, &session->policy, current->budget.get(), &choice->decision);
+  const double tie_draw = UnitInterval(Mix64(Fnv1a(session_id) ^ session->features.step_index));
+  Decide(config, session->features, &session->policy, current->budget.get(), tie_draw, &choice->decision);
   choice->step_index = session->features.step_index;
   choice->step_kind = session->features.step_kind;
   Copy(config.tiers[choice->decision.tier].name, choice->tier_name, sizeof(choice->tier_name));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -59,11 +60,18 @@ class Router {
   };
 
   explicit Router(std::shared_ptr<const Snapshot> snapshot);
-  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Snapshot> snapshot() const {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    return snapshot_;
+  }
   static std::shared_ptr<const Snapshot> MakeSnapshot(std::shared_ptr<const RouterConfig> config,
                                                       const Snapshot* previous);
 
-  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  // A mutex held for one pointer copy. libstdc++ 12's std::atomic<std::shared_ptr> is itself a spin
+  // lock, and ThreadSanitizer flags its relaxed unlock against a concurrent store; this is the same
+  // cost and provably ordered.
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
   mutable RouterMetrics metrics_;

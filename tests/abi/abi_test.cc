@@ -919,4 +919,66 @@ TEST_F(AbiTest, ConcurrentSessionsAreDeterministic) {
       << metrics;
 }
 
+TEST_F(AbiTest, ReloadDuringTrafficKeepsDecisions) {
+  // Two texts of one policy: decisions must not change, whichever config a call starts with.
+  std::string config = TestConfig();
+  std::string same_policy = config;
+  same_policy.insert(1, "\"description\": \"the same policy, reloaded\",");
+  qc_router* reference_router = NewRouter(config);
+  ASSERT_NE(reference_router, nullptr);
+  qc_decision reference[kPatterns][kStepsPerSession];
+  for (int pattern = 0; pattern < kPatterns; ++pattern) {
+    std::string session = "reference-" + std::to_string(pattern);
+    for (int step = 0; step < kStepsPerSession; ++step) {
+      ASSERT_EQ(OnStep(reference_router, PatternStep(session, pattern, step)), QC_OK) << LastError();
+      ASSERT_EQ(Choose(reference_router, session, &reference[pattern][step]), QC_OK) << LastError();
+    }
+  }
+  EXPECT_EQ(api_->router_free(reference_router), QC_OK);
+
+  constexpr int kWorkers = 4;
+  std::atomic<int> workers_running{kWorkers};
+  std::atomic<int> reloads{0};
+  std::vector<std::string> problems(kWorkers + 1);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int round = 0; workers_running.load() > 0 || round < 2; ++round) {
+      const std::string& text = round % 2 == 0 ? same_policy : config;
+      if (api_->router_reload(router_, text.data(), text.size()) != QC_OK) {
+        problems[kWorkers] = std::string("reload: ") + api_->last_error();
+        return;
+      }
+      reloads.fetch_add(1);
+    }
+  });
+  for (int worker = 0; worker < kWorkers; ++worker) {
+    threads.emplace_back([&, worker] {
+      std::string& problem = problems[worker];
+      for (int step = 0; step < kStepsPerSession && problem.empty(); ++step) {
+        for (int session = 0; session < 100 && problem.empty(); ++session) {
+          int pattern = session % kPatterns;
+          std::string id = "w" + std::to_string(worker) + "-s" + std::to_string(session);
+          qc_decision decision;
+          if (OnStep(PatternStep(id, pattern, step)) != QC_OK || Choose(id, &decision) != QC_OK) {
+            problem = id + ": " + api_->last_error();
+          } else if (decision.tier_index != reference[pattern][step].tier_index ||
+                     std::strcmp(decision.reason, reference[pattern][step].reason) != 0) {
+            problem = id + " step " + std::to_string(step) + ": " + decision.reason + " vs " +
+                      reference[pattern][step].reason;
+          }
+        }
+      }
+      workers_running.fetch_sub(1);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (size_t i = 0; i < problems.size(); ++i) EXPECT_EQ(problems[i], "") << "thread " << i;
+  EXPECT_GE(reloads.load(), 2);
+  std::string metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("\nquantclaw_config_reloads_total " + std::to_string(reloads.load()) + "\n"),
+            std::string::npos)
+      << metrics;
+}
+
+
 }  // namespace

@@ -74,4 +74,8 @@ foreach(expected
     message(FATAL_ERROR "missing: \"${expected}\"\n${transcript}")
   endif()
 endforeach()
+# The outcome line before step 7 reports an invalid tool call: the host must have passed it on.
+if(NOT out MATCHES "\nstep 7 [^\n]*escalated: last tool call invalid\n")
+  message(FATAL_ERROR "step 7 was not escalated: the outcome did not reach the library\n${transcript}")
+endif()
 message(STATUS "OK: 9 decisions")

@@ -25,10 +25,11 @@ SessionFeatures Features(std::string_view kind, uint64_t context_tokens = 100) {
 }
 
 RoutingDecision DecideFor(const RouterConfig& config, const SessionFeatures& features,
-                    SessionPolicyState* state = nullptr, BudgetQuantile* budget = nullptr) {
+                          SessionPolicyState* state = nullptr, BudgetQuantile* budget = nullptr,
+                          double tie_draw = 0.5) {
   SessionPolicyState local;
   RoutingDecision decision;
-  Decide(config, features, state ? state : &local, budget, &decision);
+  Decide(config, features, state ? state : &local, budget, tie_draw, &decision);
   return decision;
 }
 
@@ -92,23 +93,43 @@ TEST(PolicyTest, HostForceTierHint) {
   EXPECT_EQ(decision.flags, kDecisionForced);
 }
 
-// Every step scores 0.9 > the fixed 0.7, but the budget keeps only 20% high: once warmed up, the
-// quantile threshold rises to the scores' own level and holds them on the middle tier.
-TEST(PolicyTest, BudgetHoldsTheHighFraction) {
+// Half the steps score 0.9 and half 0.5: a fixed threshold of 0.7 would send 50% high. The budget of
+// 20% splits the tied 0.9s by the tie draw so that 20 of the 50 recent scores (40% of the 0.9s) go high.
+TEST(PolicyTest, BudgetHoldsTheHighFractionAcrossTies) {
   auto config = Config(R"({"scorer":{"kind":"rules","rules":[
       {"when":{"context_tokens_gt":1000},"score":0.9},{"when":{"context_tokens_le":1000},"score":0.5}]},
       "thresholds":[0.3,0.7],"budget":{"high_fraction":0.2,"window":100,"warmup":10}})");
   BudgetQuantile budget(100);
-  int high = 0, held = 0;
-  for (int i = 0; i < 100; ++i) {
-    // Half the steps score 0.9, half 0.5: a fixed threshold would send 50% high.
-    RoutingDecision decision = DecideFor(*config, Features("act", i % 2 ? 5000 : 10), nullptr, &budget);
-    if (i < 10) continue;
+  int high = 0, held = 0, scored = 0;
+  for (int i = 0; i < 1000; ++i) {
+    double tie_draw = (i * 0.618034) - static_cast<int>(i * 0.618034);  // evenly spread in [0, 1)
+    RoutingDecision decision = DecideFor(*config, Features("act", i % 2 ? 5000 : 10), nullptr, &budget, tie_draw);
+    if (i < 100) continue;
+    ++scored;
     high += decision.tier == 0;
     held += (decision.flags & kDecisionBudgetHeld) != 0;
+    if (decision.tier != 0) {
+      EXPECT_EQ(decision.tier, 1u);  // the 0.5s and the held 0.9s: fp8
+    }
   }
-  EXPECT_EQ(high, 0);   // ties at 0.9 cannot be split: all held
-  EXPECT_EQ(held, 45);  // every 0.9 step after warmup
+  EXPECT_NEAR(high / double(scored), 0.2, 0.03);
+  EXPECT_NEAR(held / double(scored), 0.3, 0.03);  // the other 0.9s
+}
+
+TEST(PolicyTest, TieDrawDecidesOnlyAtTheSplit) {
+  auto config = Config(R"({"scorer":{"kind":"rules","rules":[{"when":{"step_index_ge":0},"score":0.9}]},
+      "thresholds":[0.3,0.7],"budget":{"high_fraction":0.5,"window":10,"warmup":10}})");
+  BudgetQuantile budget(10);
+  for (int i = 0; i < 10; ++i) budget.Record(0.9);
+  // Every recent score ties at 0.9; half should go high: a low draw goes high, a high draw stays.
+  RoutingDecision low_draw = DecideFor(*config, Features("act"), nullptr, &budget, 0.1);
+  RoutingDecision high_draw = DecideFor(*config, Features("act"), nullptr, &budget, 0.9);
+  EXPECT_EQ(low_draw.tier, 0u);
+  EXPECT_EQ(high_draw.tier, 1u);
+  EXPECT_TRUE(high_draw.flags & kDecisionBudgetHeld);
+  EXPECT_NE(std::string(high_draw.reason).find("ties the budget threshold 0.900: drawn low (held by budget)"),
+            std::string::npos)
+      << high_draw.reason;
 }
 
 TEST(PolicyTest, BudgetQuantileSplitsSpreadScores) {

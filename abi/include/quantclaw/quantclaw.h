@@ -85,6 +85,9 @@ typedef struct qc_buffer {
   size_t size;
 } qc_buffer;
 
+/* The size of qc_buffer in ABI 1.0, fixed forever. */
+#define QC_BUFFER_SIZE_V1 24u
+
 /* The routing decision for one step. The caller sets struct_size; the library writes at most that many
  * bytes and never less than QC_DECISION_SIZE_V1 (a smaller struct_size is QC_ERR_INVALID_ARGUMENT). */
 typedef struct qc_decision {
@@ -100,7 +103,9 @@ typedef struct qc_decision {
   char reason[192];            /* out: NUL-terminated, human-readable: which rule or scorer decided and why */
 } qc_decision;
 
-#define QC_DECISION_SIZE_V1 ((uint32_t)sizeof(qc_decision))
+/* The size of qc_decision in ABI 1.0, fixed forever: a later minor version grows the struct, and a
+ * caller built against 1.0 still passes this size. */
+#define QC_DECISION_SIZE_V1 328u
 
 typedef struct qc_router qc_router; /* opaque */
 
