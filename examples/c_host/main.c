@@ -9,7 +9,7 @@
  *
  * Where the plugin is found (the convention every quantclaw host follows): a path given explicitly wins;
  * given as "-", the host uses $QUANTCLAW_PLUGIN, and without it falls back to the plugins directory,
- * ./plugins/libquantclaw.so, so that deployments can swap the library without touching the command line.
+ * ./plugins/libquantclaw.so.1 (the file named by the SONAME, so the ABI major is in the name), so that deployments can swap the library without touching the command line.
  *
  * Each episode line is a quantclaw.v1.Step in JSON, or {"outcome": {...}} carrying a quantclaw.v1.Outcome.
  * The host prints one line per step ("step INDEX KIND TIER SCORE REASON") and exits 1 if any call failed.
@@ -27,7 +27,7 @@
 #define EXIT_USAGE 2
 
 static const char kPluginEnvironmentVariable[] = "QUANTCLAW_PLUGIN";
-static const char kPluginsDirectoryPath[] = "./plugins/libquantclaw.so";
+static const char kPluginsDirectoryPath[] = "./plugins/libquantclaw.so.1";
 
 /* A table from an older library of the same major may end before a field this host knows: such a field
  * counts as NULL, exactly like one the library leaves unimplemented. */

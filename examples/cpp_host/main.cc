@@ -3,7 +3,7 @@
 //   quantclaw_cpp_host LIBRARY.so CONFIG.json EPISODE.jsonl
 //
 // Like every quantclaw host it knows the library only through quantclaw.h and the qc_plugin table, and
-// follows the plugins convention: LIBRARY.so "-" means $QUANTCLAW_PLUGIN, else ./plugins/libquantclaw.so.
+// follows the plugins convention: LIBRARY.so "-" means $QUANTCLAW_PLUGIN, else ./plugins/libquantclaw.so.1.
 // One line per step ("step INDEX KIND TIER SCORE REASON"); exit 1 if any call failed, 2 if nothing ran.
 #include <cinttypes>
 #include <cstddef>
@@ -27,7 +27,7 @@ namespace {
 constexpr int kExitCallFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr const char* kPluginEnvironmentVariable = "QUANTCLAW_PLUGIN";
-constexpr const char* kPluginsDirectoryPath = "./plugins/libquantclaw.so";
+constexpr const char* kPluginsDirectoryPath = "./plugins/libquantclaw.so.1";
 
 // A table from an older library of the same major may end before a field this host knows: that field
 // counts as NULL, like one the library leaves unimplemented.

@@ -1,7 +1,10 @@
 #include "messages/messages.h"
 
 #include <boost/json.hpp>
+#include <mutex>
+
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -9,6 +12,33 @@
 
 namespace quantclaw {
 namespace {
+
+// protobuf reports some parse failures (invalid UTF-8 in a string field) by logging to stderr, which
+// is the host's. While this thread decodes a message, its log lines are kept for the error message
+// instead; every other line goes to the handler that was there before.
+thread_local bool t_decoding = false;
+thread_local std::string t_decode_log;
+google::protobuf::LogHandler* g_previous_log_handler = nullptr;
+
+void CaptureDecodeLog(google::protobuf::LogLevel level, const char* filename, int line, const std::string& message) {
+  if (t_decoding) {
+    if (t_decode_log.empty()) t_decode_log = message;
+    return;
+  }
+  if (g_previous_log_handler != nullptr) g_previous_log_handler(level, filename, line, message);
+}
+
+class DecodeScope {
+ public:
+  DecodeScope() {
+    static std::once_flag installed;
+    std::call_once(installed, [] { g_previous_log_handler = google::protobuf::SetLogHandler(&CaptureDecodeLog); });
+    t_decoding = true;
+    t_decode_log.clear();
+  }
+  ~DecodeScope() { t_decoding = false; }
+  const std::string& log() const { return t_decode_log; }
+};
 
 // Reads a base-128 varint; false on truncation or more than 10 bytes.
 bool ReadVarint(std::string_view bytes, size_t* position, uint64_t* value) {
@@ -51,11 +81,12 @@ bool IsValidUtf8(std::string_view text) {
 absl::Status DecodeMessage(std::string_view bytes, WireFormat format, google::protobuf::Message* message) {
   const std::string& type = message->GetDescriptor()->full_name();
   if (format == WireFormat::kProtobuf) {
+    DecodeScope scope;
     google::protobuf::io::CodedInputStream stream(reinterpret_cast<const uint8_t*>(bytes.data()),
                                                   static_cast<int>(bytes.size()));
     if (!message->ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage()) {
-      return absl::InvalidArgumentError(
-          StrCat("bytes do not decode as a protobuf ", type, " (", bytes.size(), " bytes)"));
+      return absl::InvalidArgumentError(StrCat("bytes do not decode as a protobuf ", type, " (", bytes.size(),
+                                               " bytes)", scope.log().empty() ? "" : ": ", scope.log()));
     }
     return absl::OkStatus();
   }

@@ -1,0 +1,572 @@
+// The QuantClaw rule detector against the plugin's own example config. Every expected decision was
+// worked out by hand from the plugin's rules (the arithmetic is in the comments) and cross-checked
+// against the plugin's detectTaskTypeByRules run in Node.
+#include "policy/task_types.h"
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "config/config_error.h"
+
+#ifndef QC_TEST_DATA_DIR
+#error "QC_TEST_DATA_DIR must name the tests/data directory"
+#endif
+
+namespace quantclaw {
+namespace {
+
+namespace json = boost::json;
+
+json::value ParseJson(std::string_view text) {
+  boost::system::error_code error;
+  json::value value = json::parse(text, error);
+  EXPECT_FALSE(error) << error.message();
+  return value;
+}
+
+// The "quant" object of the plugin's config.example.json, copied unchanged into tests/data.
+json::value ExampleQuant() {
+  std::ifstream file(std::string(QC_TEST_DATA_DIR) + "/quantclaw-config.example.json");
+  EXPECT_TRUE(file.good()) << "missing " << QC_TEST_DATA_DIR << "/quantclaw-config.example.json";
+  std::stringstream text;
+  text << file.rdbuf();
+  json::value document = ParseJson(text.str());
+  const json::object* root = document.if_object();
+  if (root == nullptr || root->if_contains("quant") == nullptr) return nullptr;
+  return root->at("quant");
+}
+
+std::string Describe(const ConfigErrors& errors) {
+  std::string text;
+  for (const ConfigError& error : errors) text += error.pointer + ": " + error.reason + "\n";
+  return text;
+}
+
+std::shared_ptr<const TaskTypeDetector> CompileOrDie(const json::value& quant, TaskTypeMode mode) {
+  ConfigErrors errors;
+  auto detector = TaskTypeDetector::Compile(quant, "/policy/scorer/quant", mode, &errors);
+  EXPECT_TRUE(errors.empty()) << Describe(errors);
+  EXPECT_NE(detector, nullptr);
+  return detector;
+}
+
+class TaskTypesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const json::value quant = ExampleQuant();
+    faithful_ = CompileOrDie(quant, TaskTypeMode::kFaithful);
+    improved_ = CompileOrDie(quant, TaskTypeMode::kImproved);
+    ASSERT_NE(faithful_, nullptr);
+    ASSERT_NE(improved_, nullptr);
+  }
+
+  // The winning task type's id, or "" when the rules decline.
+  static std::string Winner(const TaskTypeDetector& detector, const TaskTypeMatch& match) {
+    return match.task_type < 0 ? "" : detector.task_type(match.task_type).id;
+  }
+  std::string Faithful(std::string_view prompt, TaskTypeMatch* match = nullptr) const {
+    TaskTypeMatch result = faithful_->Detect(prompt);
+    if (match != nullptr) *match = result;
+    return Winner(*faithful_, result);
+  }
+  std::string Improved(std::string_view prompt, TaskTypeMatch* match = nullptr) const {
+    TaskTypeMatch result = improved_->Detect(prompt);
+    if (match != nullptr) *match = result;
+    return Winner(*improved_, result);
+  }
+
+  std::shared_ptr<const TaskTypeDetector> faithful_;
+  std::shared_ptr<const TaskTypeDetector> improved_;
+};
+
+void ExpectMatch(const TaskTypeMatch& match, int score, int runner_up, int patterns, int keywords,
+                 bool complex) {
+  EXPECT_EQ(match.score, score);
+  EXPECT_EQ(match.runner_up_score, runner_up);
+  EXPECT_EQ(match.pattern_hits, patterns);
+  EXPECT_EQ(match.keyword_hits, keywords);
+  EXPECT_EQ(match.complex, complex);
+}
+
+TEST_F(TaskTypesTest, ExampleConfigShape) {
+  EXPECT_EQ(faithful_->task_type_count(), 25);
+  EXPECT_EQ(faithful_->FindTaskType("coding"), 4);
+  EXPECT_EQ(faithful_->FindTaskType("nope"), -1);
+  EXPECT_EQ(faithful_->default_task_type(), faithful_->FindTaskType("standard"));
+  EXPECT_EQ(faithful_->task_type(faithful_->FindTaskType("data_analysis")).precision,
+            Precision::k4bit);
+  EXPECT_EQ(faithful_->task_type(faithful_->FindTaskType("coding")).precision, Precision::k16bit);
+  EXPECT_EQ(faithful_->task_type(-1).id, "");  // out of range: no throw, no id
+  EXPECT_EQ(PrecisionName(Precision::k8bit), "8bit");
+}
+
+TEST_F(TaskTypesTest, KeywordWin) {
+  TaskTypeMatch match;
+  // Tokens: debug, python, script, bug ("this" is a stop word). coding: debug 3 + python 3 +
+  // script 3 + bug 3 = 12 from 4 keywords; nothing else scores. 12 >= 8, lead 12 - 0 >= 4.
+  EXPECT_EQ(Faithful("debug this python script bug", &match), "coding");
+  ExpectMatch(match, 12, 0, 0, 4, false);
+  // Keywords match case-insensitively: data_analysis: cagr 3 + roi 3 + trend 3 + chart 3 = 12;
+  // comprehension: explain 3. Lead 9.
+  EXPECT_EQ(Faithful("Explain the CAGR and ROI trend in this chart", &match), "data_analysis");
+  ExpectMatch(match, 12, 3, 0, 4, false);
+}
+
+TEST_F(TaskTypesTest, PatternWin) {
+  TaskTypeMatch match;
+  // procurement: pattern "vendor evaluation" 14 + keyword "vendor evaluation" (has a space) 5 = 19.
+  // "suppliers" is not the token "supplier" in faithful mode.
+  EXPECT_EQ(Faithful("Please do a vendor evaluation of these three suppliers", &match),
+            "procurement");
+  ExpectMatch(match, 19, 0, 1, 1, false);
+  // Improved mode also counts "suppliers" for "supplier": 19 + 3 = 22.
+  EXPECT_EQ(Improved("Please do a vendor evaluation of these three suppliers", &match),
+            "procurement");
+  ExpectMatch(match, 22, 0, 1, 2, false);
+}
+
+TEST_F(TaskTypesTest, DeclinesOnSmallLead) {
+  TaskTypeMatch match;
+  // coding: python 3 + code 3 + kernel 3 = 9; comprehension: summarize 3 + explain 3 = 6.
+  // Lead 3 < 4.
+  EXPECT_EQ(Faithful("summarize and explain the python code kernel", &match), "");
+  ExpectMatch(match, 9, 6, 0, 3, false);
+  // A tie: comprehension explain + summarize + compare = 9, coding python + code + kernel = 9. Equal
+  // pattern and keyword counts, so config order ranks comprehension first; lead 0.
+  EXPECT_EQ(Faithful("explain, summarize and compare this python code kernel", &match), "");
+  ExpectMatch(match, 9, 9, 0, 3, false);
+}
+
+TEST_F(TaskTypesTest, DeclinesOnSingleKeyword) {
+  TaskTypeMatch match;
+  // content: newsletter 3, one keyword and no pattern.
+  EXPECT_EQ(Faithful("please write a newsletter", &match), "");
+  ExpectMatch(match, 3, 0, 0, 1, false);
+  // One phrase keyword (5 points) is still one keyword: procurement 比价 5.
+  EXPECT_EQ(Faithful("请比价 these suppliers", &match), "");
+  ExpectMatch(match, 5, 0, 0, 1, false);
+}
+
+TEST_F(TaskTypesTest, LongPromptRanksOnlyPatterns) {
+  TaskTypeMatch match;
+  const std::string sentence =
+      "Draft our tech newsletter about python code, debug, kernel, CUDA implementation.";
+  // Short: content: pattern "tech newsletter" 14 + draft 3 + newsletter 3 = 20; coding: python,
+  // code, debug, kernel, cuda, implementation = 18. Lead 2: declined.
+  EXPECT_EQ(Faithful(sentence, &match), "");
+  ExpectMatch(match, 20, 18, 1, 2, false);
+  // Three times over it is 242 characters: complex. Keywords no longer count and coding, with no
+  // pattern, is not ranked: content 14 alone.
+  const std::string long_prompt = sentence + " " + sentence + " " + sentence;
+  ASSERT_GT(long_prompt.size(), 220u);
+  EXPECT_EQ(Faithful(long_prompt, &match), "content");
+  ExpectMatch(match, 14, 0, 1, 0, true);
+}
+
+TEST_F(TaskTypesTest, NumberedStepsMakeAPromptComplex) {
+  TaskTypeMatch match;
+  // Unnumbered: coding debug + python + script + bug = 12.
+  EXPECT_EQ(Faithful("debug the python script and fix the bug", &match), "coding");
+  ExpectMatch(match, 12, 0, 0, 4, false);
+  // Two numbered steps: complex, so the same keywords count for nothing and no pattern matches.
+  EXPECT_EQ(Faithful("1. debug the python script\n2. fix the bug", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, true);
+  // Indented steps count too (whitespace may precede the number).
+  EXPECT_EQ(Faithful("Steps:\n  1. debug the python script\n   2. fix the bug", &match), "");
+  EXPECT_TRUE(match.complex);
+  // "2.5" mid-line is not a step: one step only. coding: python + debug + bug = 9.
+  EXPECT_EQ(Faithful("1.5 hours of python debug, then 2.5 hours of bug fixing", &match), "coding");
+  ExpectMatch(match, 9, 0, 0, 3, false);
+}
+
+TEST_F(TaskTypesTest, SystemWordsMakeAPromptComplex) {
+  TaskTypeMatch match;
+  // "email" and "crm": complex. coding's keywords are ignored; workflow's first pattern (email and
+  // crm on one line) scores 14.
+  EXPECT_EQ(Faithful("debug the python script that syncs email with the crm", &match), "workflow");
+  ExpectMatch(match, 14, 0, 1, 0, true);
+  // "inbox" and "api": complex, and no pattern matches.
+  EXPECT_EQ(Faithful("debug the python script for the inbox api", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, true);
+}
+
+TEST_F(TaskTypesTest, LookaheadPatterns) {
+  TaskTypeMatch match;
+  // productivity's first pattern: schedule, meeting and free slot on one line: 14. Its keywords
+  // would not count (productivity is not on the keyword allow-list).
+  EXPECT_EQ(Faithful("Schedule a meeting with Bob in a free slot next week", &match),
+            "productivity");
+  ExpectMatch(match, 14, 0, 1, 0, false);
+  // `.` does not cross a line break: no line has all three.
+  EXPECT_EQ(Faithful("Schedule a meeting with Bob.\nFind a free slot next week.", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  // Nor a lone carriage return or U+2028, JavaScript's other line terminators.
+  EXPECT_EQ(Faithful("Schedule a meeting with Bob.\rFind a free slot next week.", &match), "");
+  EXPECT_EQ(Faithful("Schedule a meeting with Bob.\u2028Find a free slot next week.", &match), "");
+  // The Chinese alternatives: 安排, 会议, 都有空.
+  EXPECT_EQ(Faithful("帮我安排一个会议，看看大家都有空的时间", &match), "productivity");
+  ExpectMatch(match, 14, 0, 1, 0, false);
+}
+
+TEST_F(TaskTypesTest, NegativeLookahead) {
+  TaskTypeMatch match;
+  // operations' third pattern: open support tickets + categorize, and no crm/knowledge base/SLA
+  // after. operations 14; organization: categorize 3.
+  EXPECT_EQ(Faithful("Go through the open support tickets and categorize them by urgency", &match),
+            "operations");
+  ExpectMatch(match, 14, 3, 1, 0, false);
+  // "crm" after the rest vetoes the pattern at every start position. "ticket" and "crm" make the
+  // prompt complex, so nothing else is ranked.
+  EXPECT_EQ(Faithful("Go through the open support tickets, categorize them and update the crm",
+                     &match),
+            "");
+  ExpectMatch(match, 0, 0, 0, 0, true);
+  // As in JavaScript, a "crm" before them does not: the match starts after it.
+  EXPECT_EQ(Faithful("In the crm, open support tickets need someone to categorize them", &match),
+            "operations");
+  ExpectMatch(match, 14, 0, 1, 0, true);
+}
+
+TEST_F(TaskTypesTest, ChineseKeywords) {
+  TaskTypeMatch match;
+  // Substrings, 5 points each (two or more ideographs): 采购 + 供应商 + 采购建议 = 15.
+  EXPECT_EQ(Faithful("请帮我做一个采购建议，比较供应商", &match), "procurement");
+  ExpectMatch(match, 15, 0, 0, 3, false);
+}
+
+TEST_F(TaskTypesTest, KeywordsCountOnlyOnTheAllowList) {
+  TaskTypeMatch match;
+  // incident and postmortem are ops keywords, and ops is not on the allow-list; ops's pattern needs
+  // tickets, a timeline or the like as well.
+  EXPECT_EQ(Faithful("We had an incident and wrote a postmortem", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, false);
+
+  // The allow-list is a fixed list of the plugin's ids: a task type of one's own scores no keywords.
+  const json::value quant = ParseJson(R"({
+    "taskTypes": [
+      {"id": "legal", "precision": "16bit", "keywords": ["contract", "clause", "liability"]},
+      {"id": "finance", "precision": "4bit", "keywords": ["税", "发票处理", "liability"]}
+    ],
+    "defaultTaskType": "legal"
+  })");
+  auto detector = CompileOrDie(quant, TaskTypeMode::kFaithful);
+  ASSERT_NE(detector, nullptr);
+  match = detector->Detect("review this contract clause");
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  // finance is on the list: 税 (one ideograph) 3 + 发票处理 (four) 5 = 8 from two keywords.
+  match = detector->Detect("这张发票处理一下税");
+  EXPECT_EQ(match.task_type, detector->FindTaskType("finance"));
+  ExpectMatch(match, 8, 0, 0, 2, false);
+}
+
+TEST_F(TaskTypesTest, FaithfulAndImprovedDiffer) {
+  TaskTypeMatch match;
+  // Faithful: "api" inside "capital" and "email" are two system words: complex, no pattern.
+  const std::string capital = "explain, summarize and compare the capital budget in this email";
+  EXPECT_EQ(Faithful(capital, &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, true);
+  // Improved: only "email" is a system word. comprehension: explain + summarize + compare = 9;
+  // communication: email 3. Lead 6.
+  EXPECT_EQ(Improved(capital, &match), "comprehension");
+  ExpectMatch(match, 9, 3, 0, 3, false);
+
+  // Faithful: procurement 比价 5 alone. Improved: + "suppliers" for supplier 3 = 8, two keywords.
+  EXPECT_EQ(Faithful("请比价 these suppliers", &match), "");
+  EXPECT_EQ(Improved("请比价 these suppliers", &match), "procurement");
+  ExpectMatch(match, 8, 0, 0, 2, false);
+  // Improved system words take plurals too: "emails" and "tickets" make it complex.
+  EXPECT_EQ(Improved("debug the python script that reads emails and tickets", &match), "");
+  EXPECT_TRUE(match.complex);
+}
+
+TEST_F(TaskTypesTest, ResolvePrecisionEscalates) {
+  bool escalated = true;
+  EXPECT_EQ(faithful_->ResolvePrecision(faithful_->FindTaskType("data_analysis"), &escalated),
+            Precision::k4bit);
+  EXPECT_FALSE(escalated);
+
+  const std::string task_types = R"("taskTypes": [
+      {"id": "cheap", "precision": "4bit"}, {"id": "mid", "precision": "8bit"},
+      {"id": "standard", "precision": "16bit"}])";
+  // 4bit has no model: a 4bit task type escalates to 8bit; 8bit and 16bit stay.
+  auto no_4bit_model = CompileOrDie(ParseJson("{" + task_types + R"(, "targets": {
+      "4bit": {"provider": "p4"},
+      "8bit": {"provider": "p8", "model": "m8"},
+      "16bit": {"provider": "p16", "model": "m16"}}})"),
+                                    TaskTypeMode::kFaithful);
+  ASSERT_NE(no_4bit_model, nullptr);
+  EXPECT_EQ(no_4bit_model->ResolvePrecision(0, &escalated), Precision::k8bit);
+  EXPECT_TRUE(escalated);
+  EXPECT_EQ(no_4bit_model->ResolvePrecision(1, &escalated), Precision::k8bit);
+  EXPECT_FALSE(escalated);
+  EXPECT_EQ(no_4bit_model->ResolvePrecision(2, &escalated), Precision::k16bit);
+  EXPECT_FALSE(escalated);
+
+  // 8bit's model is empty too: both climb to 16bit.
+  auto no_8bit_model = CompileOrDie(ParseJson("{" + task_types + R"(, "targets": {
+      "4bit": {"provider": "p4"},
+      "8bit": {"provider": "p8", "model": ""},
+      "16bit": {"provider": "p16", "model": "m16"}}})"),
+                                    TaskTypeMode::kFaithful);
+  ASSERT_NE(no_8bit_model, nullptr);
+  EXPECT_EQ(no_8bit_model->ResolvePrecision(0, &escalated), Precision::k16bit);
+  EXPECT_TRUE(escalated);
+  EXPECT_EQ(no_8bit_model->ResolvePrecision(1, &escalated), Precision::k16bit);
+  EXPECT_TRUE(escalated);
+
+  // No targets at all: 16bit is the top, served even without a target.
+  auto no_targets = CompileOrDie(ParseJson("{" + task_types + "}"), TaskTypeMode::kFaithful);
+  ASSERT_NE(no_targets, nullptr);
+  EXPECT_EQ(no_targets->ResolvePrecision(0, &escalated), Precision::k16bit);
+  EXPECT_TRUE(escalated);
+  EXPECT_EQ(no_targets->ResolvePrecision(2, &escalated), Precision::k16bit);
+  EXPECT_FALSE(escalated);
+  EXPECT_EQ(no_targets->default_task_type(), 2);  // "standard", defaultTaskType being absent
+}
+
+struct InvalidConfig {
+  const char* json;
+  std::vector<std::pair<std::string, std::string>> errors;  // pointer, a part of the reason
+};
+
+TEST(TaskTypesValidationTest, ReportsEveryProblemWithItsPointer) {
+  const json::value quant = ParseJson(R"({
+    "taskType": 1,
+    "taskTypes": [
+      {"id": "a", "precision": "32bit"},
+      {"id": "b", "precision": "4bit", "patterns": ["ok", "(?<=", "(unclosed"]},
+      {"id": "a", "precision": "8bit", "keyword": ["x"]},
+      {"id": "c", "precision": "16bit", "keywords": ["ok", 7]},
+      "d"
+    ],
+    "defaultTaskType": "standrd",
+    "targets": {"4bit": "x", "32bit": {}, "8bit": {"provider": 8, "modle": "m"}},
+    "a/b~c": true
+  })");
+  ConfigErrors errors;
+  EXPECT_EQ(TaskTypeDetector::Compile(quant, "/q", TaskTypeMode::kImproved, &errors), nullptr);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"/q/taskType", "unknown key \"taskType\" (did you mean \"taskTypes\"?)"},
+      {"/q/a~1b~0c", "unknown key \"a/b~c\""},
+      {"/q/taskTypes/0/precision", "expected \"4bit\", \"8bit\" or \"16bit\", got \"32bit\""},
+      {"/q/taskTypes/1/patterns/1", "invalid regular expression: "},
+      {"/q/taskTypes/1/patterns/2", "invalid regular expression: missing closing parenthesis"},
+      {"/q/taskTypes/2/keyword", "unknown key \"keyword\" (did you mean \"keywords\"?)"},
+      {"/q/taskTypes/2/id", "duplicate id \"a\" (also at /q/taskTypes/0)"},
+      {"/q/taskTypes/3/keywords/1", "expected a string, got a number"},
+      {"/q/taskTypes/4", "expected an object, got a string"},
+      {"/q/defaultTaskType", "names no task type: \"standrd\""},
+      {"/q/targets/32bit", "unknown key \"32bit\""},
+      {"/q/targets/4bit", "expected an object, got a string"},
+      {"/q/targets/8bit/modle", "unknown key \"modle\" (did you mean \"model\"?)"},
+      {"/q/targets/8bit/provider", "expected a string, got a number"},
+  };
+  ASSERT_EQ(errors.size(), expected.size()) << Describe(errors);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(errors[i].pointer, expected[i].first) << Describe(errors);
+    EXPECT_NE(errors[i].reason.find(expected[i].second), std::string::npos)
+        << errors[i].reason << " lacks " << expected[i].second;
+  }
+  // PCRE2's message and the offset in the pattern as written.
+  EXPECT_NE(errors[4].reason.find("at offset 9"), std::string::npos) << errors[4].reason;
+}
+
+TEST(TaskTypesValidationTest, StructuralProblems) {
+  const std::vector<InvalidConfig> cases = {
+      {R"([1, 2])", {{"/q", "expected an object, got an array"}}},
+      {R"({"defaultTaskType": "x"})", {{"/q/taskTypes", "required array of task types is missing"}}},
+      {R"({"taskTypes": {}})", {{"/q/taskTypes", "expected an array of task types, got an object"}}},
+      {R"({"taskTypes": []})", {{"/q/taskTypes", "must not be empty"}}},
+      {R"({"taskTypes": [{"precision": "4bit"}], "defaultTaskType": 3})",
+       {{"/q/taskTypes/0/id", "required string is missing"},
+        {"/q/defaultTaskType", "expected a string, got a number"}}},
+      {R"({"taskTypes": [{"id": "", "precision": "4bit"}, {"id": "x"}]})",
+       {{"/q/taskTypes/0/id", "must not be empty"},
+        {"/q/taskTypes/1/precision", "required precision is missing"},
+        {"/q/defaultTaskType", "required when no task type is named \"standard\""}}},
+      {R"({"taskTypes": [{"id": "standard", "precision": 16, "keywords": "x", "patterns": [null]}],
+           "targets": []})",
+       {{"/q/taskTypes/0/precision", "got a number"},
+        {"/q/taskTypes/0/keywords", "expected an array of strings, got a string"},
+        {"/q/taskTypes/0/patterns/0", "expected a string, got null"},
+        {"/q/targets", "expected an object, got an array"}}},
+  };
+  for (const InvalidConfig& invalid : cases) {
+    ConfigErrors errors;
+    EXPECT_EQ(TaskTypeDetector::Compile(ParseJson(invalid.json), "/q", TaskTypeMode::kFaithful,
+                                        &errors),
+              nullptr)
+        << invalid.json;
+    ASSERT_EQ(errors.size(), invalid.errors.size()) << invalid.json << "\n" << Describe(errors);
+    for (size_t i = 0; i < errors.size(); ++i) {
+      EXPECT_EQ(errors[i].pointer, invalid.errors[i].first) << invalid.json;
+      EXPECT_NE(errors[i].reason.find(invalid.errors[i].second), std::string::npos)
+          << errors[i].reason;
+    }
+  }
+}
+
+TEST(TaskTypesValidationTest, AcceptsThePluginsOwnKeys) {
+  // Every key of the plugin's schema, description and target apiKey included.
+  ConfigErrors errors;
+  auto detector = TaskTypeDetector::Compile(ParseJson(R"({
+    "enabled": true, "detectors": ["ruleDetector"], "judge": {}, "fallbackPolicy": "escalate",
+    "modelPricing": {}, "defaultTaskType": "x",
+    "taskTypes": [{"id": "x", "description": "", "precision": "8bit", "keywords": [],
+                   "patterns": []}],
+    "targets": {"8bit": {"provider": "p", "model": "m", "displayName": "d", "pricing": {},
+                         "endpoint": "http://e", "api": "openai-completions", "apiKey": "k",
+                         "customModule": ""}}
+  })"),
+                                            "", TaskTypeMode::kFaithful, &errors);
+  EXPECT_NE(detector, nullptr);
+  EXPECT_TRUE(errors.empty()) << Describe(errors);
+  EXPECT_EQ(JoinPointer("", "a/b~c"), "/a~1b~0c");
+  EXPECT_EQ(JoinPointer("/x", size_t{3}), "/x/3");
+}
+
+// A detector whose only task type has the given patterns.
+std::shared_ptr<const TaskTypeDetector> PatternDetector(const std::vector<std::string>& patterns) {
+  json::array pattern_array;
+  for (const std::string& pattern : patterns) pattern_array.emplace_back(pattern);
+  json::object task_type{{"id", "x"}, {"precision", "4bit"}, {"patterns", pattern_array}};
+  json::object quant{{"taskTypes", json::array{task_type}}, {"defaultTaskType", "x"}};
+  return CompileOrDie(quant, TaskTypeMode::kFaithful);
+}
+
+double SecondsFor(const TaskTypeDetector& detector, std::string_view prompt, TaskTypeMatch* match) {
+  const auto start = std::chrono::steady_clock::now();
+  *match = detector.Detect(prompt);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST(TaskTypesMatchingTest, PathologicalPatternReturnsPromptly) {
+  auto detector = PatternDetector({"(a+)+$"});
+  ASSERT_NE(detector, nullptr);
+  TaskTypeMatch match;
+  // Catastrophic backtracking: PCRE2's match limit stops it; no match, no crash, no hang.
+  EXPECT_LT(SecondsFor(*detector, std::string(30000, 'a') + "b", &match), 5.0);
+  EXPECT_EQ(match.task_type, -1);
+  EXPECT_EQ(match.pattern_hits, 0);
+  EXPECT_TRUE(match.complex);
+  // The same pattern still matches where it should.
+  match = detector->Detect("aaaa");
+  EXPECT_EQ(match.pattern_hits, 1);
+  EXPECT_EQ(match.score, 14);
+}
+
+TEST(TaskTypesMatchingTest, QuadraticPatternsStayBounded) {
+  // Slow at every start position of a long line, and not a lookahead conjunction: the step budget
+  // ends the search. Two such patterns on a 60,000-character line.
+  auto detector = PatternDetector({"(?=.*foo)(?!.*bar).*$", "(?:.*,)*!"});
+  ASSERT_NE(detector, nullptr);
+  TaskTypeMatch match;
+  EXPECT_LT(SecondsFor(*detector, std::string(60000, 'x'), &match), 5.0);
+  EXPECT_EQ(match.pattern_hits, 0);
+  match = detector->Detect("foo!");
+  EXPECT_EQ(match.pattern_hits, 2);
+}
+
+TEST_F(TaskTypesTest, LongLinesAndTheSubjectCap) {
+  TaskTypeMatch match;
+  // The plugin's lookahead patterns on a 60,000-character line run in linear time, and still find
+  // what JavaScript finds: "crm" first, then the operations terms (see NegativeLookahead).
+  const std::string filler(60000, 'y');
+  EXPECT_LT(SecondsFor(*faithful_, "crm " + filler + " open support tickets, categorize", &match),
+            5.0);
+  EXPECT_EQ(Winner(*faithful_, match), "operations");
+  // ops's second pattern on a line after a long one.
+  EXPECT_EQ(Faithful(filler + "\nplease check the api health check", &match), "ops");
+  ExpectMatch(match, 14, 0, 1, 0, true);
+  // Patterns see the first 64 KiB only.
+  EXPECT_EQ(Faithful("tech newsletter " + std::string(70000, 'x'), &match), "content");
+  EXPECT_EQ(Faithful(std::string(70000, 'x') + " tech newsletter", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, true);
+}
+
+TEST_F(TaskTypesTest, InvalidUtf8IsReplacedNotFatal) {
+  TaskTypeMatch match;
+  // Trailing garbage becomes U+FFFD, which is no token: coding 12 as before.
+  EXPECT_EQ(Faithful("debug this python script bug \xff\xfe", &match), "coding");
+  ExpectMatch(match, 12, 0, 0, 4, false);
+  // A bad byte inside a word splits it: "debug the python code" is coding's debug + python + code
+  // = 9, but "deb" and "ug" are no keywords: python + code = 6 < 8.
+  EXPECT_EQ(Faithful("debug the python code", &match), "coding");
+  ExpectMatch(match, 9, 0, 0, 3, false);
+  EXPECT_EQ(Faithful("deb\xffug the python code", &match), "");
+  ExpectMatch(match, 6, 0, 0, 2, false);
+  // A truncated sequence at the end, and patterns after a bad byte: procurement's pattern
+  // 供应商评估 14 + keyword 供应商 5 = 19.
+  EXPECT_EQ(Faithful("\xc0\xaf 供应商评估 \xe4\xb8", &match), "procurement");
+  ExpectMatch(match, 19, 0, 1, 1, false);
+  // Only invalid bytes: U+FFFD is not whitespace, so the prompt is not empty, yet nothing scores.
+  EXPECT_EQ(Faithful("\x80\x80\x80", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, false);
+}
+
+TEST_F(TaskTypesTest, EmptyPromptDeclines) {
+  TaskTypeMatch match;
+  EXPECT_EQ(Faithful("  \n\t\u3000 ", &match), "");
+  ExpectMatch(match, 0, 0, 0, 0, false);
+}
+
+TEST_F(TaskTypesTest, ConcurrentDetectMatchesSerial) {
+  const std::vector<std::string> prompts = {
+      "debug this python script bug",
+      "Please do a vendor evaluation of these three suppliers",
+      "summarize and explain the python code kernel",
+      "debug the python script that syncs email with the crm",
+      "Schedule a meeting with Bob in a free slot next week",
+      "In the crm, open support tickets need someone to categorize them",
+      "Go through the open support tickets, categorize them and update the crm",
+      "请帮我做一个采购建议，比较供应商",
+      "explain, summarize and compare the capital budget in this email",
+      std::string(20000, 'z') + "\nplease check the api health check",
+      "\xc0\xaf 供应商评估 \xe4\xb8",
+  };
+  for (const auto& detector : {faithful_, improved_}) {
+    std::vector<TaskTypeMatch> serial;
+    for (const std::string& prompt : prompts) serial.push_back(detector->Detect(prompt));
+    constexpr int kThreads = 8;
+    constexpr int kRounds = 20;
+    std::vector<int> mismatches(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int round = 0; round < kRounds; ++round) {
+          for (size_t i = 0; i < prompts.size(); ++i) {
+            // Each thread walks the prompts from a different place, so threads differ in step.
+            const size_t index = (i + static_cast<size_t>(t)) % prompts.size();
+            const TaskTypeMatch match = detector->Detect(prompts[index]);
+            const TaskTypeMatch& expected = serial[index];
+            if (match.task_type != expected.task_type || match.score != expected.score ||
+                match.runner_up_score != expected.runner_up_score ||
+                match.pattern_hits != expected.pattern_hits ||
+                match.keyword_hits != expected.keyword_hits || match.complex != expected.complex) {
+              ++mismatches[static_cast<size_t>(t)];
+            }
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[static_cast<size_t>(t)], 0) << t;
+    // And the serial results are the expected decisions, not merely consistent ones.
+    EXPECT_EQ(Winner(*detector, serial[0]), "coding");
+    EXPECT_EQ(Winner(*detector, serial[5]), "operations");
+    EXPECT_EQ(Winner(*detector, serial[9]), "ops");
+  }
+}
+
+}  // namespace
+}  // namespace quantclaw
