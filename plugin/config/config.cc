@@ -705,16 +705,16 @@ std::shared_ptr<const RouterConfig> ParseRouterConfig(std::string_view text, Con
   json::stream_parser stream(json::storage_ptr(), options);
   boost::system::error_code ec;
   size_t consumed = stream.write_some(text.data(), text.size(), ec);
+  if (!ec && consumed != text.size()) {
+    errors->push_back({"", StrCat("unexpected text after the JSON document at byte ", consumed)});
+    return nullptr;
+  }
   if (!ec) stream.finish(ec);
   if (ec) {
     errors->push_back({"", StrCat("invalid JSON at byte ", consumed, ": ", ec.message())});
     return nullptr;
   }
   json::value document = stream.release();
-  if (consumed != text.size()) {
-    errors->push_back({"", StrCat("unexpected text after the JSON document at byte ", consumed)});
-    return nullptr;
-  }
 
   Validator v(errors);
   auto config = std::make_shared<RouterConfig>();

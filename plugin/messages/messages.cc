@@ -1,12 +1,13 @@
 #include "messages/messages.h"
 
+#include "messages/json_mapping.h"
+
 #include <boost/json.hpp>
 #include <mutex>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/message.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "util/strings.h"
 
@@ -90,13 +91,20 @@ absl::Status DecodeMessage(std::string_view bytes, WireFormat format, google::pr
     }
     return absl::OkStatus();
   }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(bytes.data(), bytes.size()), message, options);
-  if (!status.ok()) {
+  boost::json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  boost::json::stream_parser parser(boost::json::storage_ptr(), options);
+  size_t consumed = parser.write_some(bytes.data(), bytes.size(), ec);
+  if (!ec && consumed != bytes.size()) ec = boost::json::error::extra_data;
+  if (!ec) parser.finish(ec);
+  if (ec) {
     return absl::InvalidArgumentError(
-        StrCat("JSON does not decode as ", type, ": ", std::string(status.message())));
+        StrCat("JSON does not decode as ", type, ": invalid JSON at byte ", consumed, ": ", ec.message()));
+  }
+  boost::json::value document = parser.release();
+  if (absl::Status status = JsonToMessage(document, message); !status.ok()) {
+    return absl::InvalidArgumentError(StrCat("JSON does not decode as ", type, ": ", FromAbsl(status.message())));
   }
   return absl::OkStatus();
 }

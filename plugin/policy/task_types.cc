@@ -71,12 +71,12 @@ constexpr std::string_view kTargetKeys[] = {"provider", "model", "displayName", 
 constexpr std::array<std::string_view, kPrecisionCount> kPrecisionNames = {"4bit", "8bit", "16bit"};
 
 // -------------------------------------------------------------------------------------------------
-// Bounds on pattern matching. The plugin has none: a long single-line prompt makes its lookahead
-// patterns quadratic and blocks Node's event loop for seconds.
+// Bounds on pattern matching. The plugin has none: its lookahead patterns are quadratic in the
+// length of a line, and a 64 KiB single-line prompt keeps Node busy for most of a minute.
 
-// Patterns see only the first 64 KiB of the prompt (cut back to a UTF-8 boundary). Prompts that
-// long are "complex" anyway, so only patterns decide them, and the plugin's patterns all look for
-// phrases that state the task, which sit near the start.
+// Patterns see only the first 64 KiB of the prompt (cut back to a UTF-8 boundary), which bounds
+// what one pattern can cost on a huge paste. The plugin has no cap, so a phrase that appears only
+// past the first 64 KiB can be decided differently.
 constexpr size_t kPatternSubjectMaxBytes = 64 * 1024;
 // Per match attempt (one start position): PCRE2's own counters.
 constexpr uint32_t kMatchLimit = 1'000'000;
@@ -84,8 +84,8 @@ constexpr uint32_t kDepthLimit = 10'000;
 // PCRE2 applies the match limit to each start position separately, so a pattern that fails slowly
 // at every position of a long line still costs (positions x limit). Patterns we cannot prove linear
 // are compiled with automatic callouts, and this bounds the callouts (pattern items visited) of one
-// search over the whole subject: about 50 ms of JIT-compiled matching. A search that runs out
-// counts as no match. The budget counts work, not time, so a prompt always gets the same decision.
+// search over the whole subject: some 50 to 100 ms of JIT-compiled matching. A search that runs
+// out counts as no match. It counts work, not time, so a prompt always gets the same decision.
 constexpr uint64_t kPatternStepBudget = 10'000'000;
 // The JIT's own stack, on the heap rather than the default 32 KiB block on the machine stack.
 constexpr size_t kJitStackStartBytes = 32 * 1024;
@@ -1191,7 +1191,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
     } else {
       const std::string_view id(default_id->data(), default_id->size());
       impl->default_task_type = find_task_type(id);
-      if (impl->default_task_type < 0 && task_types != nullptr) {
+      if (impl->default_task_type < 0 && task_types != nullptr && !task_types->empty()) {
         std::vector<std::string_view> ids;
         for (const TaskType& task_type : impl->task_types) ids.push_back(task_type.id);
         errors->push_back(
@@ -1200,7 +1200,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
     }
   } else {
     impl->default_task_type = find_task_type("standard");
-    if (impl->default_task_type < 0 && task_types != nullptr) {
+    if (impl->default_task_type < 0 && task_types != nullptr && !task_types->empty()) {
       errors->push_back({default_pointer, "required when no task type is named \"standard\""});
     }
   }

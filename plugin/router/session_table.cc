@@ -55,6 +55,8 @@ std::shared_ptr<Session> SessionTable::Find(std::string_view id, const SessionLi
                                             Counters* counters) {
   Shard& shard = ShardFor(id);
   std::lock_guard<std::mutex> lock(shard.mutex);
+  // Traffic on a shard reclaims its idle sessions, a few at a time, so none lingers unbounded.
+  ExpireOldest(shard, limits.idle_ns, now_ns, counters);
   auto it = shard.sessions.find(ToAbsl(id));
   if (it == shard.sessions.end()) return nullptr;
   Session* session = it->second.get();

@@ -1,6 +1,7 @@
 // Benchmarks of the decision path through the C ABI, measured side by side in one run:
 //   Choose/<context tokens>      qc_choose_precision after a session holds that much context: flat
 //   OnStep/<new text bytes>      qc_on_step with a new message of that size: proportional to it
+//   OnStepProtobuf/<bytes>       the same step in protobuf binary, side by side with JSON
 //   ChooseThreads                many threads, each with its own sessions
 //   SessionMemory                heap bytes per session (counter bytes_per_session)
 #include <malloc.h>
@@ -98,6 +99,37 @@ void OnStep(benchmark::State& state) {
   qc_router_free(router);
 }
 BENCHMARK(OnStep)->Arg(1024)->Arg(16384)->Arg(262144)->Arg(1048576);
+
+// Protobuf wire format by hand (the bench links only the C ABI): a length-delimited field.
+std::string Field(int number, const std::string& payload) {
+  std::string out(1, static_cast<char>((number << 3) | 2));
+  size_t length = payload.size();
+  do {
+    uint8_t byte = length & 0x7F;
+    length >>= 7;
+    out.push_back(static_cast<char>(byte | (length ? 0x80 : 0)));
+  } while (length);
+  return out + payload;
+}
+
+std::string StepProtobuf(const std::string& session, const std::string& content) {
+  std::string value = Field(3, content);                            // Value.string_value
+  std::string message = Field(1, "tool") + Field(2, value);         // ChatMessage.role, .content
+  return Field(1, session) + Field(3, message) + Field(5, Field(1, "act"));  // Step: id, messages, hints
+}
+
+// The same step as OnStep, in protobuf binary: side by side, the cost of the JSON mapping.
+void OnStepProtobuf(benchmark::State& state) {
+  qc_router* router = NewRouter();
+  std::string step = StepProtobuf("bench-session", std::string(static_cast<size_t>(state.range(0)), 'y'));
+  qc_bytes bytes = Bytes(step);
+  for (auto _ : state) {
+    if (qc_on_step(router, &bytes, QC_FORMAT_PROTOBUF) != QC_OK) std::abort();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * state.range(0));
+  qc_router_free(router);
+}
+BENCHMARK(OnStepProtobuf)->Arg(1024)->Arg(16384)->Arg(262144)->Arg(1048576);
 
 // Many threads deciding for their own sessions on one router (shared, created once for the process).
 void ChooseThreads(benchmark::State& state) {

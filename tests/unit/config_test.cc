@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -105,6 +106,9 @@ TEST(ConfigTest, ReportsEveryProblemAtOnce) {
 TEST(ConfigTest, InvalidJsonNamesTheByte) {
   EXPECT_EQ(Problems("{\"tiers\": [}"), ": invalid JSON at byte 11: syntax error\n");
   EXPECT_EQ(Problems("[]"), ": expected an object, got an array\n");
+  // The extra text starts after the document and the space before it.
+  EXPECT_EQ(Problems(std::string(kTwoTiers) + " {}"),
+            ": unexpected text after the JSON document at byte " + std::to_string(std::strlen(kTwoTiers) + 1) + "\n");
 }
 
 TEST(ConfigTest, ConditionsAndThresholds) {

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "config/config_error.h"
 
@@ -140,8 +140,8 @@ TEST_F(TaskTypesTest, DeclinesOnSmallLead) {
   // Lead 3 < 4.
   EXPECT_EQ(Faithful("summarize and explain the python code kernel", &match), "");
   ExpectMatch(match, 9, 6, 0, 3, false);
-  // A tie: comprehension explain + summarize + compare = 9, coding python + code + kernel = 9. Equal
-  // pattern and keyword counts, so config order ranks comprehension first; lead 0.
+  // A tie: comprehension explain + summarize + compare = 9, coding python + code + kernel = 9.
+  // Equal pattern and keyword counts, so config order ranks comprehension first; lead 0.
   EXPECT_EQ(Faithful("explain, summarize and compare this python code kernel", &match), "");
   ExpectMatch(match, 9, 9, 0, 3, false);
 }
@@ -226,9 +226,9 @@ TEST_F(TaskTypesTest, NegativeLookahead) {
   ExpectMatch(match, 14, 3, 1, 0, false);
   // "crm" after the rest vetoes the pattern at every start position. "ticket" and "crm" make the
   // prompt complex, so nothing else is ranked.
-  EXPECT_EQ(Faithful("Go through the open support tickets, categorize them and update the crm",
-                     &match),
-            "");
+  EXPECT_EQ(
+      Faithful("Go through the open support tickets, categorize them and update the crm", &match),
+      "");
   ExpectMatch(match, 0, 0, 0, 0, true);
   // As in JavaScript, a "crm" before them does not: the match starts after it.
   EXPECT_EQ(Faithful("In the crm, open support tickets need someone to categorize them", &match),
@@ -250,7 +250,7 @@ TEST_F(TaskTypesTest, KeywordsCountOnlyOnTheAllowList) {
   EXPECT_EQ(Faithful("We had an incident and wrote a postmortem", &match), "");
   ExpectMatch(match, 0, 0, 0, 0, false);
 
-  // The allow-list is a fixed list of the plugin's ids: a task type of one's own scores no keywords.
+  // The allow-list is a fixed list of the plugin's ids: a task type of one's own counts no keyword.
   const json::value quant = ParseJson(R"({
     "taskTypes": [
       {"id": "legal", "precision": "16bit", "keywords": ["contract", "clause", "liability"]},
@@ -384,8 +384,10 @@ TEST(TaskTypesValidationTest, ReportsEveryProblemWithItsPointer) {
 TEST(TaskTypesValidationTest, StructuralProblems) {
   const std::vector<InvalidConfig> cases = {
       {R"([1, 2])", {{"/q", "expected an object, got an array"}}},
-      {R"({"defaultTaskType": "x"})", {{"/q/taskTypes", "required array of task types is missing"}}},
-      {R"({"taskTypes": {}})", {{"/q/taskTypes", "expected an array of task types, got an object"}}},
+      {R"({"defaultTaskType": "x"})",
+       {{"/q/taskTypes", "required array of task types is missing"}}},
+      {R"({"taskTypes": {}})",
+       {{"/q/taskTypes", "expected an array of task types, got an object"}}},
       {R"({"taskTypes": []})", {{"/q/taskTypes", "must not be empty"}}},
       {R"({"taskTypes": [{"precision": "4bit"}], "defaultTaskType": 3})",
        {{"/q/taskTypes/0/id", "required string is missing"},
@@ -403,9 +405,9 @@ TEST(TaskTypesValidationTest, StructuralProblems) {
   };
   for (const InvalidConfig& invalid : cases) {
     ConfigErrors errors;
-    EXPECT_EQ(TaskTypeDetector::Compile(ParseJson(invalid.json), "/q", TaskTypeMode::kFaithful,
-                                        &errors),
-              nullptr)
+    EXPECT_EQ(
+        TaskTypeDetector::Compile(ParseJson(invalid.json), "/q", TaskTypeMode::kFaithful, &errors),
+        nullptr)
         << invalid.json;
     ASSERT_EQ(errors.size(), invalid.errors.size()) << invalid.json << "\n" << Describe(errors);
     for (size_t i = 0; i < errors.size(); ++i) {
