@@ -2,7 +2,9 @@
 #ifndef QUANTCLAW_PLUGIN_CONFIG_CONFIG_ERROR_H_
 #define QUANTCLAW_PLUGIN_CONFIG_CONFIG_ERROR_H_
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace quantclaw {
