@@ -15,36 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string Quote(std::string_view text) { return StrCat("\"", text, "\""); }
-
-std::string_view KindName(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "a value";
-}
 
 // Collects problems; each accessor reports what is wrong with the value at its pointer and returns
 // nothing for it, so validation carries on and reports everything in one pass.
@@ -61,7 +32,7 @@ class Validator {
                                std::initializer_list<std::string_view> allowed_keys) {
     const json::object* object = value.if_object();
     if (object == nullptr) {
-      Error(pointer, StrCat("expected an object, got ", KindName(value)));
+      Error(pointer, StrCat("expected an object, got ", JsonKindName(value)));
       return nullptr;
     }
     for (const auto& [key, unused] : *object) {
@@ -69,15 +40,11 @@ class Validator {
           allowed_keys.end()) {
         continue;
       }
-      std::string_view nearest;
-      size_t best = SIZE_MAX;
-      for (std::string_view candidate : allowed_keys) {
-        size_t distance = EditDistance(key, candidate);
-        if (distance < best) best = distance, nearest = candidate;
-      }
+      std::string suggestion =
+          DidYouMean(key, std::vector<std::string_view>(allowed_keys.begin(), allowed_keys.end()));
       std::string reason = StrCat("unknown key ", Quote(key));
-      if (!nearest.empty() && best <= std::max<size_t>(2, nearest.size() / 3)) {
-        StrAppend(&reason, " (did you mean ", Quote(nearest), "?)");
+      if (!suggestion.empty()) {
+        reason += suggestion;
       } else {
         StrAppend(&reason, " (valid keys: ", StrJoin(allowed_keys, ", "), ")");
       }
@@ -88,7 +55,7 @@ class Validator {
 
   const json::array* AsArray(const json::value& value, const std::string& pointer) {
     const json::array* array = value.if_array();
-    if (array == nullptr) Error(pointer, StrCat("expected an array, got ", KindName(value)));
+    if (array == nullptr) Error(pointer, StrCat("expected an array, got ", JsonKindName(value)));
     return array;
   }
 
@@ -101,7 +68,7 @@ class Validator {
     }
     const json::string* text = value->if_string();
     if (text == nullptr) {
-      Error(JoinPointer(pointer, key), StrCat("expected a string, got ", KindName(*value)));
+      Error(JoinPointer(pointer, key), StrCat("expected a string, got ", JsonKindName(*value)));
       return std::nullopt;
     }
     if (required && text->empty()) {
@@ -123,7 +90,7 @@ class Validator {
     if (value->is_int64()) number = static_cast<double>(value->get_int64());
     if (value->is_uint64()) number = static_cast<double>(value->get_uint64());
     if (!number) {
-      Error(JoinPointer(pointer, key), StrCat("expected a number, got ", KindName(*value)));
+      Error(JoinPointer(pointer, key), StrCat("expected a number, got ", JsonKindName(*value)));
       return std::nullopt;
     }
     if (!std::isfinite(*number) || *number < min || *number > max) {
@@ -148,7 +115,7 @@ class Validator {
     }
     if (!number) {
       Error(JoinPointer(pointer, key),
-            StrCat("expected a whole number, got ", KindName(*value)));
+            StrCat("expected a whole number, got ", JsonKindName(*value)));
       return std::nullopt;
     }
     if (*number < min || *number > max) {
@@ -164,7 +131,7 @@ class Validator {
     const json::value* value = object.if_contains(key);
     if (value == nullptr) return std::nullopt;
     if (!value->is_bool()) {
-      Error(JoinPointer(pointer, key), StrCat("expected a boolean, got ", KindName(*value)));
+      Error(JoinPointer(pointer, key), StrCat("expected a boolean, got ", JsonKindName(*value)));
       return std::nullopt;
     }
     return value->get_bool();
@@ -180,12 +147,12 @@ class Validator {
         if (const json::string* item = (*array)[i].if_string()) {
           out.emplace_back(*item);
         } else {
-          Error(JoinPointer(pointer, i), StrCat("expected a string, got ", KindName((*array)[i])));
+          Error(JoinPointer(pointer, i), StrCat("expected a string, got ", JsonKindName((*array)[i])));
         }
       }
       if (array->empty()) Error(pointer, "must name at least one value");
     } else {
-      Error(pointer, StrCat("expected a string or an array of strings, got ", KindName(value)));
+      Error(pointer, StrCat("expected a string or an array of strings, got ", JsonKindName(value)));
     }
     return out;
   }
@@ -326,7 +293,7 @@ struct Parser {
   std::optional<uint32_t> TierReference(const json::value& value, const std::string& pointer) {
     const json::string* name = value.if_string();
     if (name == nullptr) {
-      v.Error(pointer, StrCat("expected a tier name, got ", KindName(value)));
+      v.Error(pointer, StrCat("expected a tier name, got ", JsonKindName(value)));
       return std::nullopt;
     }
     auto it = config.tier_by_name.find(ToAbsl(std::string_view(*name)));
@@ -358,7 +325,7 @@ struct Parser {
     Condition condition;
     const json::object* object = value.if_object();
     if (object == nullptr) {
-      v.Error(pointer, StrCat("expected an object, got ", KindName(value)));
+      v.Error(pointer, StrCat("expected an object, got ", JsonKindName(value)));
       return condition;
     }
     static const std::vector<std::string> kKeys = [] {
@@ -391,14 +358,9 @@ struct Parser {
           condition.numeric.push_back(*test);
         }
       } else {
-        std::string_view nearest;
-        size_t best = SIZE_MAX;
-        for (const std::string& candidate : kKeys) {
-          size_t distance = EditDistance(key, candidate);
-          if (distance < best) best = distance, nearest = candidate;
-        }
-        v.Error(item_pointer, StrCat("unknown condition ", Quote(key), " (did you mean ",
-                                           Quote(nearest), "?)"));
+        std::string suggestion = DidYouMean(key, std::vector<std::string_view>(kKeys.begin(), kKeys.end()));
+        v.Error(item_pointer, StrCat("unknown condition ", Quote(key),
+                                     suggestion.empty() ? " (see README.md, Configuration)" : suggestion));
       }
     }
     return condition;
@@ -425,7 +387,7 @@ struct Parser {
   void ParseScorer(const json::value& value, const std::string& pointer) {
     const json::object* object = value.if_object();
     if (object == nullptr) {
-      v.Error(pointer, StrCat("expected an object, got ", KindName(value)));
+      v.Error(pointer, StrCat("expected an object, got ", JsonKindName(value)));
       return;
     }
     std::optional<std::string> kind = v.String(*object, "kind", pointer, true);
@@ -570,7 +532,7 @@ struct Parser {
           std::string pointer = JoinPointer("/policy/thresholds", i);
           const json::value& item = (*thresholds)[i];
           if (!item.is_number()) {
-            v.Error(pointer, StrCat("expected a number, got ", KindName(item)));
+            v.Error(pointer, StrCat("expected a number, got ", JsonKindName(item)));
             continue;
           }
           double threshold = item.to_number<double>();

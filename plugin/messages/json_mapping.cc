@@ -25,20 +25,6 @@ using google::protobuf::Reflection;
 
 constexpr int kMaxDepth = 64;
 
-std::string_view KindName(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "a value";
-}
-
 absl::Status Error(const std::string& pointer, std::string_view reason) {
   return absl::InvalidArgumentError(StrCat(pointer.empty() ? "(root)" : pointer, ": ", reason));
 }
@@ -136,7 +122,7 @@ absl::Status SetField(const json::value& item, Message* message, const FieldDesc
   const bool repeated = field->is_repeated();
   auto expected = [&](std::string_view what) {
     return Error(pointer, StrCat("expected ", what, " for ", std::string_view(field->full_name()), ", got ",
-                                 KindName(item)));
+                                 JsonKindName(item)));
   };
   int64_t signed_value = 0;
   uint64_t unsigned_value = 0;
@@ -222,12 +208,12 @@ absl::Status FillMessage(const json::value& json, Message* message, const std::s
     return absl::OkStatus();
   }
   if (type == "google.protobuf.Struct") {
-    if (!json.is_object()) return Error(pointer, StrCat("expected an object, got ", KindName(json)));
+    if (!json.is_object()) return Error(pointer, StrCat("expected an object, got ", JsonKindName(json)));
     FillStruct(json.get_object(), static_cast<google::protobuf::Struct*>(message), depth);
     return absl::OkStatus();
   }
   if (type == "google.protobuf.ListValue") {
-    if (!json.is_array()) return Error(pointer, StrCat("expected an array, got ", KindName(json)));
+    if (!json.is_array()) return Error(pointer, StrCat("expected an array, got ", JsonKindName(json)));
     auto* list = static_cast<google::protobuf::ListValue*>(message);
     for (const json::value& item : json.get_array()) FillValue(item, list->add_values(), depth + 1);
     return absl::OkStatus();
@@ -238,7 +224,7 @@ absl::Status FillMessage(const json::value& json, Message* message, const std::s
   if (json.is_null()) return absl::OkStatus();
   const json::object* object = json.if_object();
   if (object == nullptr) {
-    return Error(pointer, StrCat("expected an object for ", std::string_view(type), ", got ", KindName(json)));
+    return Error(pointer, StrCat("expected an object for ", std::string_view(type), ", got ", JsonKindName(json)));
   }
   for (const auto& [key, item] : *object) {
     std::string name(key);
@@ -260,7 +246,7 @@ absl::Status FillMessage(const json::value& json, Message* message, const std::s
     }
     if (field->is_repeated()) {
       const json::array* array = item.if_array();
-      if (array == nullptr) return Error(field_pointer, StrCat("expected an array, got ", KindName(item)));
+      if (array == nullptr) return Error(field_pointer, StrCat("expected an array, got ", JsonKindName(item)));
       for (size_t i = 0; i < array->size(); ++i) {
         if (absl::Status status = SetField((*array)[i], message, field, JoinPointer(field_pointer, i), depth);
             !status.ok()) {

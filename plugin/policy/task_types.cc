@@ -832,55 +832,9 @@ bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt,
 
 std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
-std::string_view KindName(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "a number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
-  }
-  return "a value";
-}
-
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// " (did you mean "x"?)" when a candidate is close enough to be a likely typo, else "".
 template <typename Candidates>
 std::string Suggestion(std::string_view given, const Candidates& candidates) {
-  std::string_view nearest;
-  size_t best = SIZE_MAX;
-  for (std::string_view candidate : candidates) {
-    const size_t distance = EditDistance(given, candidate);
-    if (distance < best) {
-      best = distance;
-      nearest = candidate;
-    }
-  }
-  if (nearest.empty() || best > std::max<size_t>(2, nearest.size() / 3)) return "";
-  return " (did you mean " + Quote(nearest) + "?)";
+  return DidYouMean(given, std::vector<std::string_view>(std::begin(candidates), std::end(candidates)));
 }
 
 template <typename Keys>
@@ -904,14 +858,14 @@ std::vector<std::string_view> StringArray(const json::object& object, std::strin
   const json::array* array = value->if_array();
   if (array == nullptr) {
     errors->push_back(
-        {field_pointer, "expected an array of strings, got " + std::string(KindName(*value))});
+        {field_pointer, "expected an array of strings, got " + std::string(JsonKindName(*value))});
     return strings;
   }
   for (size_t i = 0; i < array->size(); ++i) {
     const json::string* text = (*array)[i].if_string();
     if (text == nullptr) {
       errors->push_back({JoinPointer(field_pointer, i),
-                         "expected a string, got " + std::string(KindName((*array)[i]))});
+                         "expected a string, got " + std::string(JsonKindName((*array)[i]))});
       continue;
     }
     strings.emplace_back(text->data(), text->size());
@@ -1022,7 +976,7 @@ void TaskTypeDetector::Impl::CompileTargets(const json::value& targets, const st
                                             ConfigErrors* errors) {
   const json::object* object = targets.if_object();
   if (object == nullptr) {
-    errors->push_back({pointer, "expected an object, got " + std::string(KindName(targets))});
+    errors->push_back({pointer, "expected an object, got " + std::string(JsonKindName(targets))});
     return;
   }
   ReportUnknownKeys(*object, kPrecisionNames, pointer, errors);
@@ -1033,7 +987,7 @@ void TaskTypeDetector::Impl::CompileTargets(const json::value& targets, const st
     const json::object* target = target_value->if_object();
     if (target == nullptr) {
       errors->push_back(
-          {target_pointer, "expected an object, got " + std::string(KindName(*target_value))});
+          {target_pointer, "expected an object, got " + std::string(JsonKindName(*target_value))});
       continue;
     }
     ReportUnknownKeys(*target, kTargetKeys, target_pointer, errors);
@@ -1047,7 +1001,7 @@ void TaskTypeDetector::Impl::CompileTargets(const json::value& targets, const st
       const json::string* text = value->if_string();
       if (text == nullptr) {
         errors->push_back({JoinPointer(target_pointer, field),
-                           "expected a string, got " + std::string(KindName(*value))});
+                           "expected a string, got " + std::string(JsonKindName(*value))});
         ready = false;
       } else if (text->empty()) {
         ready = false;
@@ -1070,7 +1024,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
 
   const json::object* object = quant.if_object();
   if (object == nullptr) {
-    errors->push_back({pointer, "expected an object, got " + std::string(KindName(quant))});
+    errors->push_back({pointer, "expected an object, got " + std::string(JsonKindName(quant))});
     return nullptr;
   }
   ReportUnknownKeys(*object, kQuantKeys, pointer, errors);
@@ -1102,7 +1056,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
     errors->push_back({task_types_pointer, "required array of task types is missing"});
   } else if (task_types == nullptr) {
     errors->push_back({task_types_pointer, "expected an array of task types, got " +
-                                               std::string(KindName(*task_types_value))});
+                                               std::string(JsonKindName(*task_types_value))});
   } else if (task_types->empty()) {
     errors->push_back({task_types_pointer, "must not be empty"});
   } else {
@@ -1111,7 +1065,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
       const json::object* task = (*task_types)[i].if_object();
       if (task == nullptr) {
         errors->push_back(
-            {task_pointer, "expected an object, got " + std::string(KindName((*task_types)[i]))});
+            {task_pointer, "expected an object, got " + std::string(JsonKindName((*task_types)[i]))});
         continue;
       }
       ReportUnknownKeys(*task, kTaskTypeKeys, task_pointer, errors);
@@ -1125,7 +1079,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
         errors->push_back({id_pointer, "required string is missing"});
       } else if (id == nullptr) {
         errors->push_back(
-            {id_pointer, "expected a string, got " + std::string(KindName(*id_value))});
+            {id_pointer, "expected a string, got " + std::string(JsonKindName(*id_value))});
       } else if (id->empty()) {
         errors->push_back({id_pointer, "must not be empty"});
       } else {
@@ -1150,7 +1104,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
                                  &task_type.precision)) {
         const std::string given =
             precision ? Quote(std::string_view(precision->data(), precision->size()))
-                      : std::string(KindName(*precision_value));
+                      : std::string(JsonKindName(*precision_value));
         errors->push_back(
             {precision_pointer, "expected \"4bit\", \"8bit\" or \"16bit\", got " + given});
       }
@@ -1158,7 +1112,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
       if (const json::value* description = task->if_contains("description");
           description != nullptr && !description->is_string()) {
         errors->push_back({JoinPointer(task_pointer, "description"),
-                           "expected a string, got " + std::string(KindName(*description))});
+                           "expected a string, got " + std::string(JsonKindName(*description))});
       }
 
       for (std::string_view keyword : StringArray(*task, "keywords", task_pointer, errors)) {
@@ -1187,7 +1141,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
     const json::string* default_id = default_value->if_string();
     if (default_id == nullptr) {
       errors->push_back(
-          {default_pointer, "expected a string, got " + std::string(KindName(*default_value))});
+          {default_pointer, "expected a string, got " + std::string(JsonKindName(*default_value))});
     } else {
       const std::string_view id(default_id->data(), default_id->size());
       impl->default_task_type = find_task_type(id);
