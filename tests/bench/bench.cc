@@ -6,6 +6,10 @@
 //   SessionMemory                heap bytes per session (counter bytes_per_session)
 #include <malloc.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -13,6 +17,23 @@
 #include <benchmark/benchmark.h>
 
 #include "quantclaw/quantclaw.h"
+
+// Counts heap allocations in the whole process, the library's included: the executable's operator new
+// replaces libstdc++'s for every shared object, so a decision that allocates shows in `allocations`.
+std::atomic<uint64_t> g_allocations{0};
+
+// GCC 12 flags free() in a replacement operator delete as mismatched; here malloc is what new used.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+void* operator new(size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* memory = std::malloc(size == 0 ? 1 : size)) return memory;
+  throw std::bad_alloc();
+}
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, size_t) noexcept { std::free(memory); }
+#pragma GCC diagnostic pop
 
 namespace {
 
@@ -63,10 +84,15 @@ void Choose(benchmark::State& state) {
   qc_bytes request_bytes = Bytes(request);
   qc_decision decision;
   decision.struct_size = sizeof(decision);
+  // One call outside the loop warms the thread's reusable buffers.
+  if (qc_choose_precision(router, &request_bytes, QC_FORMAT_JSON, &decision) != QC_OK) std::abort();
+  uint64_t allocations_before = g_allocations.load();
   for (auto _ : state) {
     if (qc_choose_precision(router, &request_bytes, QC_FORMAT_JSON, &decision) != QC_OK) std::abort();
     benchmark::DoNotOptimize(decision.tier_index);
   }
+  state.counters["allocations_per_call"] =
+      double(g_allocations.load() - allocations_before) / double(state.iterations());
   qc_router_free(router);
 }
 BENCHMARK(Choose)->Arg(1024)->Arg(8192)->Arg(32768)->Arg(131072);
@@ -79,10 +105,14 @@ void ChooseProtobuf(benchmark::State& state) {
   qc_bytes request_bytes = Bytes(request);
   qc_decision decision;
   decision.struct_size = sizeof(decision);
+  if (qc_choose_precision(router, &request_bytes, QC_FORMAT_PROTOBUF, &decision) != QC_OK) std::abort();
+  uint64_t allocations_before = g_allocations.load();
   for (auto _ : state) {
     if (qc_choose_precision(router, &request_bytes, QC_FORMAT_PROTOBUF, &decision) != QC_OK) std::abort();
     benchmark::DoNotOptimize(decision.tier_index);
   }
+  state.counters["allocations_per_call"] =
+      double(g_allocations.load() - allocations_before) / double(state.iterations());
   qc_router_free(router);
 }
 BENCHMARK(ChooseProtobuf);
