@@ -2,7 +2,7 @@
 # One entry point for a new machine: installs what is missing (Debian bookworm packages only),
 # configures, builds, and runs the main job, the tests or the benchmarks.
 #   cmake/quantclaw-dev.sh demo    set up, build, route the example episode with the example config
-#   cmake/quantclaw-dev.sh test    set up, build, run every test
+#   cmake/quantclaw-dev.sh test    set up, build, run every test; then again under ASan and UBSan
 #   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
 #   cmake/quantclaw-dev.sh setup   only install the packages
 set -euo pipefail
@@ -38,7 +38,8 @@ setup() {
 
 configure_and_build() {
   local type="$1"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+  shift
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   cmake --build "$build" --parallel "$(nproc)"
 }
 
@@ -60,6 +61,11 @@ case "${1:-}" in
   test)
     setup
     configure_and_build RelWithDebInfo
+    ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
+    # The same suite with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer: what
+    # "never crashes, leaks or corrupts its host" rests on.
+    build="${QUANTCLAW_ASAN_BUILD_DIR:-$root/build-asan}"
+    configure_and_build Debug -DQUANTCLAW_SANITIZE=ON -DQUANTCLAW_BUILD_BENCH=OFF
     ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
     ;;
   bench)
