@@ -36,6 +36,20 @@ setup() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The Node binding's one dependency, koffi, from the npm registry (a prebuilt binary inside the package).
+setup_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if [ ! -f "$root/examples/node/node_modules/koffi/package.json" ]; then
+    echo "setup: npm install (examples/node)"
+    (cd "$root/examples/node" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 configure_and_build() {
   local type="$1"
   shift
@@ -46,6 +60,7 @@ configure_and_build() {
 case "${1:-}" in
   setup)
     setup
+    setup_node
     ;;
   demo)
     setup
@@ -60,6 +75,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    setup_node
     configure_and_build RelWithDebInfo
     ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
     # The same suite with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer: what
