@@ -1,6 +1,7 @@
 # Every dependency comes from Debian bookworm's -dev packages (cmake/setup.sh installs them).
 find_package(Threads REQUIRED)
 find_package(Protobuf 3.21 REQUIRED)
+find_package(CURL 7.88 REQUIRED)
 find_package(absl CONFIG REQUIRED)
 # Boost 1.81: Boost.JSON is compiled into the library from its header-only source (boost/json/src.hpp),
 # so the copy inside stays private; Boost.DLL is header-only and used by the C++ example host.

@@ -18,7 +18,7 @@ packages=(
   libabsl-dev
   libpcre2-dev
   googletest libgtest-dev libbenchmark-dev
-  binutils python3 python3-pytest
+  binutils python3 python3-pytest curl
 )
 
 setup() {

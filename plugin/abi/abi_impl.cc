@@ -285,6 +285,51 @@ QC_API int32_t qc_metrics(qc_router* router, qc_buffer* out_text) {
   }));
 }
 
+QC_API int32_t qc_complete(qc_router* router, const qc_bytes* request, uint32_t format, qc_chunk_fn on_chunk,
+                           void* user_data, qc_buffer* out_response) {
+  return Counted(router, Guarded("qc_complete", [&]() -> int32_t {
+    std::string_view bytes;
+    if (int32_t check = CheckMessage(router, request, format, "qc_complete", "request", &bytes); check != QC_OK) {
+      return check;
+    }
+    if (out_response == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_complete: out_response is NULL");
+    if (out_response->struct_size < QC_BUFFER_SIZE_V1) {
+      return Fail(QC_ERR_INVALID_ARGUMENT,
+                  "qc_complete: out_response->struct_size is below QC_BUFFER_SIZE_V1; set it to sizeof(qc_buffer)");
+    }
+    quantclaw::CompletionCall call;
+    if (int32_t decoded = FromStatus(quantclaw::DecodeCompletionCall(bytes, format == QC_FORMAT_JSON, &call), QC_ERR_PARSE);
+        decoded != QC_OK) {
+      return decoded;
+    }
+    if (call.session_id.empty()) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_complete: request.session_id is empty");
+    // The host's callback may not throw or unwind (it is C); a non-zero return cancels.
+    quantclaw::SseSink sink = [on_chunk, user_data](std::string_view event) {
+      return on_chunk(user_data, reinterpret_cast<const uint8_t*>(event.data()), event.size()) == 0;
+    };
+    std::string response;
+    quantclaw::Choice choice;
+    absl::Status status = router->router->Complete(call, on_chunk != nullptr ? &sink : nullptr, &response, &choice);
+    if (!status.ok()) {
+      int32_t code = QC_ERR_INTERNAL;
+      switch (status.code()) {
+        case absl::StatusCode::kUnavailable: code = QC_ERR_UNAVAILABLE; break;
+        case absl::StatusCode::kDeadlineExceeded: code = QC_ERR_TIMEOUT; break;
+        case absl::StatusCode::kCancelled: code = QC_ERR_CANCELLED; break;
+        case absl::StatusCode::kDataLoss: code = QC_ERR_UPSTREAM; break;
+        default: return FromStatus(status);
+      }
+      return Fail(code, quantclaw::FromAbsl(status.message()));
+    }
+    auto* data = static_cast<uint8_t*>(std::malloc(response.size() + 1));
+    if (data == nullptr) return Fail(QC_ERR_INTERNAL, "qc_complete: out of memory");
+    std::memcpy(data, response.c_str(), response.size() + 1);
+    out_response->data = data;
+    out_response->size = response.size();
+    return QC_OK;
+  }));
+}
+
 QC_API void qc_buffer_free(qc_buffer* buffer) {
   if (buffer == nullptr) return;
   std::free(buffer->data);
@@ -297,7 +342,7 @@ QC_API const qc_plugin* qc_plugin_entry(uint32_t host_abi_major) {
       sizeof(qc_plugin),   QC_ABI_VERSION,     qc_abi_version,      qc_router_new,
       qc_router_free,      qc_router_reload,   qc_on_step,          qc_choose_precision,
       qc_report_outcome,   qc_session_end,     qc_metrics,          qc_buffer_free,
-      qc_last_error};
+      qc_last_error,       qc_complete};
   if (host_abi_major != QC_ABI_VERSION_MAJOR) {
     char message[128];
     std::snprintf(message, sizeof(message), "qc_plugin_entry: host wants ABI major %u, this library implements %d",

@@ -614,6 +614,24 @@ struct Parser {
             .value_or(config.limits.max_message_bytes);
   }
 
+  void ParseBackend(const json::object& root) {
+    const json::value* backend_value = root.if_contains("backend");
+    if (backend_value == nullptr) return;
+    const json::object* backend = v.AsObject(
+        *backend_value, "/backend",
+        {"connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "max_response_bytes"});
+    if (backend == nullptr) return;
+    BackendConfig& out = config.backend;
+    out.connect_timeout_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "connect_timeout_ms", "/backend", 1, 600000).value_or(out.connect_timeout_ms));
+    out.first_byte_timeout_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "first_byte_timeout_ms", "/backend", 1, 3600000).value_or(out.first_byte_timeout_ms));
+    out.total_timeout_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "total_timeout_ms", "/backend", 1, 86400000).value_or(out.total_timeout_ms));
+    out.max_response_bytes =
+        v.Integer(*backend, "max_response_bytes", "/backend", 1024, uint64_t(1) << 32).value_or(out.max_response_bytes);
+  }
+
   // Shadow sampling is validated now so a config written for it stays valid; the sampling itself
   // comes with the backend client.
   void ParseShadow(const json::object& root) {
@@ -681,7 +699,7 @@ std::shared_ptr<const RouterConfig> ParseRouterConfig(std::string_view text, Con
   Validator v(errors);
   auto config = std::make_shared<RouterConfig>();
   const json::object* root = v.AsObject(
-      document, "", {"tiers", "reference_tier", "policy", "limits", "shadow", "$schema", "description"});
+      document, "", {"tiers", "reference_tier", "policy", "limits", "backend", "shadow", "$schema", "description"});
   if (root == nullptr) return nullptr;
   Parser parser{v, *config};
   parser.errors = errors;
@@ -692,6 +710,7 @@ std::shared_ptr<const RouterConfig> ParseRouterConfig(std::string_view text, Con
   parser.ParsePolicy(*root);
   parser.ParseLimits(*root);
   parser.ParseShadow(*root);
+  parser.ParseBackend(*root);
   if (!errors->empty()) return nullptr;
   return config;
 }

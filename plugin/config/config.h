@@ -105,6 +105,14 @@ struct LimitsConfig {
   uint64_t max_message_bytes = 4u << 20;
 };
 
+// How quantclaw calls tiers itself (qc_complete).
+struct BackendConfig {
+  uint32_t connect_timeout_ms = 2000;
+  uint32_t first_byte_timeout_ms = 60000;
+  uint32_t total_timeout_ms = 600000;
+  uint64_t max_response_bytes = 16u << 20;
+};
+
 struct RouterConfig {
   std::vector<TierConfig> tiers;
   uint32_t reference_tier = 0;
@@ -112,6 +120,7 @@ struct RouterConfig {
   std::vector<uint32_t> ladder_position;  // tier index -> position on the ladder
   PolicyConfig policy;
   LimitsConfig limits;
+  BackendConfig backend;
   absl::flat_hash_map<std::string, uint32_t> tier_by_name;
 
   const QuantClawScorer* quantclaw_scorer() const;  // nullptr when the chain has none

@@ -266,4 +266,31 @@ absl::Status JsonToMessage(const boost::json::value& json, google::protobuf::Mes
   return FillMessage(json, message, "", 0);
 }
 
+void JsonToValue(const boost::json::value& json, google::protobuf::Value* value) { FillValue(json, value, 0); }
+
+boost::json::value ValueToJson(const google::protobuf::Value& value) {
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kBoolValue: return value.bool_value();
+    case google::protobuf::Value::kNumberValue: {
+      double number = value.number_value();
+      if (number == std::floor(number) && std::abs(number) <= 9.007199254740992e15) {
+        return static_cast<int64_t>(number);
+      }
+      return number;
+    }
+    case google::protobuf::Value::kStringValue: return json::string(value.string_value());
+    case google::protobuf::Value::kListValue: {
+      json::array array;
+      for (const auto& item : value.list_value().values()) array.push_back(ValueToJson(item));
+      return array;
+    }
+    case google::protobuf::Value::kStructValue: {
+      json::object object;
+      for (const auto& [key, item] : value.struct_value().fields()) object[key] = ValueToJson(item);
+      return object;
+    }
+    default: return nullptr;
+  }
+}
+
 }  // namespace quantclaw

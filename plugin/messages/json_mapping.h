@@ -10,6 +10,7 @@
 
 namespace google::protobuf {
 class Message;
+class Value;
 }
 
 namespace quantclaw {
@@ -19,6 +20,11 @@ namespace quantclaw {
 // the default; google.protobuf.Value, Struct and ListValue as any JSON. Unknown fields are errors.
 // Supports the field types quantclaw's messages use (no maps, bytes or other well-known types).
 absl::Status JsonToMessage(const boost::json::value& json, google::protobuf::Message* message);
+
+// Any JSON as a google.protobuf.Value, and back. Back, a whole number within 2^53 becomes a JSON
+// integer again, since a Value holds every number as a double and servers reject "max_tokens": 1.0E3.
+void JsonToValue(const boost::json::value& json, google::protobuf::Value* value);
+boost::json::value ValueToJson(const google::protobuf::Value& value);
 
 }  // namespace quantclaw
 

@@ -1,6 +1,9 @@
 #include "router/router.h"
 
+#include <cstdlib>
 #include <cstring>
+
+#include <boost/json.hpp>
 
 #include "util/hash.h"
 #include "util/strings.h"
@@ -64,16 +67,12 @@ absl::Status Router::Reload(std::string_view config_json) {
 
 std::shared_ptr<const RouterConfig> Router::config() const { return snapshot()->config; }
 
-absl::Status Router::OnStep(const v1::Step& step) {
+absl::Status Router::ValidateStep(const RouterConfig& config, const v1::Step& step) const {
   const std::string& id = step.session_id();
   if (id.empty()) return absl::InvalidArgumentError("step.session_id is empty");
   if (id.size() > kMaxSessionIdBytes) {
-    return absl::InvalidArgumentError(
-        StrCat("step.session_id is ", id.size(), " bytes; at most ", kMaxSessionIdBytes));
+    return absl::InvalidArgumentError(StrCat("step.session_id is ", id.size(), " bytes; at most ", kMaxSessionIdBytes));
   }
-  auto current = snapshot();
-  const RouterConfig& config = *current->config;
-  // Validate everything before touching the session, so a rejected step changes nothing.
   const std::string& force_tier = step.hints().force_tier();
   if (!force_tier.empty() && config.FindTier(force_tier) < 0) {
     return absl::InvalidArgumentError(StrCat("step.hints.force_tier names no tier: \"", force_tier, "\""));
@@ -84,47 +83,44 @@ absl::Status Router::OnStep(const v1::Step& step) {
     return absl::InvalidArgumentError(
         StrCat("step.hints.task_type names no task type of the quantclaw scorer: \"", task_type_hint, "\""));
   }
+  return absl::OkStatus();
+}
 
+std::shared_ptr<Session> Router::SessionFor(std::string_view id, const RouterConfig& config) {
   SessionTable::Counters counters;
   std::shared_ptr<Session> session = sessions_.FindOrCreate(id, LimitsOf(config), MonotonicNowNs(), &counters);
   Increment(metrics_.sessions_created, counters.created);
   Increment(metrics_.sessions_evicted, counters.evicted);
   Increment(metrics_.sessions_expired, counters.expired);
+  return session;
+}
 
-  std::lock_guard<std::mutex> lock(session->mutex);
+absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session) {
   SessionFeatures& features = session->features;
   if (step.has_step_index() && features.steps_seen > 0 && step.step_index() <= features.step_index) {
-    return absl::FailedPreconditionError(StrCat("step_index ", step.step_index(), " of session \"", id,
-                                                      "\" is not after the last one seen (", features.step_index,
-                                                      "); steps carry only new messages, in order"));
+    return absl::FailedPreconditionError(StrCat("step_index ", step.step_index(), " of session \"", step.session_id(),
+                                                "\" is not after the last one seen (", features.step_index,
+                                                "); steps carry only new messages, in order"));
   }
   std::string prompt;
   bool new_turn = UpdateFeatures(step, &features, &prompt);
   SessionPolicyState& policy = session->policy;
+  const std::string& task_type_hint = step.hints().task_type();
   if (!task_type_hint.empty()) {
     policy.task_type.Assign(task_type_hint);
     policy.task_type_hinted = true;
   } else if (new_turn) {
     ClassifyTurn(config, prompt, &policy);
   }
-  policy.force_tier.Assign(force_tier);
+  policy.force_tier.Assign(step.hints().force_tier());
   Increment(metrics_.steps);
   return absl::OkStatus();
 }
 
-absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
-  auto current = snapshot();
-  const RouterConfig& config = *current->config;
-  SessionTable::Counters counters;
-  std::shared_ptr<Session> session = sessions_.Find(session_id, LimitsOf(config), MonotonicNowNs(), &counters);
-  Increment(metrics_.sessions_expired, counters.expired);
-  if (session == nullptr) {
-    return absl::NotFoundError(StrCat("unknown session \"", session_id.substr(0, kMaxSessionIdBytes),
-                                            "\": no qc_on_step yet, ended, evicted or expired"));
-  }
-  std::lock_guard<std::mutex> lock(session->mutex);
+void Router::DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice) {
+  const RouterConfig& config = *current.config;
   const double tie_draw = UnitInterval(Mix64(Fnv1a(session_id) ^ session->features.step_index));
-  Decide(config, session->features, &session->policy, current->budget.get(), tie_draw, &choice->decision);
+  Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
   choice->step_index = session->features.step_index;
   choice->step_kind = session->features.step_kind;
   Copy(config.tiers[choice->decision.tier].name, choice->tier_name, sizeof(choice->tier_name));
@@ -137,6 +133,130 @@ absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
   if (flags & kDecisionBudgetHeld) Increment(metrics_.budget_held);
   if (flags & kDecisionDefaulted) Increment(metrics_.defaulted);
   if (flags & kDecisionPhaseSplit) Increment(metrics_.phase_split);
+}
+
+absl::Status Router::OnStep(const v1::Step& step) {
+  auto current = snapshot();
+  const RouterConfig& config = *current->config;
+  // Validate everything before touching the session, so a rejected step changes nothing.
+  if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
+  std::shared_ptr<Session> session = SessionFor(step.session_id(), config);
+  std::lock_guard<std::mutex> lock(session->mutex);
+  return ApplyStepLocked(config, step, session.get());
+}
+
+absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
+  auto current = snapshot();
+  const RouterConfig& config = *current->config;
+  SessionTable::Counters counters;
+  std::shared_ptr<Session> session = sessions_.Find(session_id, LimitsOf(config), MonotonicNowNs(), &counters);
+  Increment(metrics_.sessions_expired, counters.expired);
+  if (session == nullptr) {
+    return absl::NotFoundError(StrCat("unknown session \"", session_id.substr(0, kMaxSessionIdBytes),
+                                      "\": no qc_on_step yet, ended, evicted or expired"));
+  }
+  std::lock_guard<std::mutex> lock(session->mutex);
+  DecideLocked(*current, session_id, session.get(), choice);
+  return absl::OkStatus();
+}
+
+namespace {
+
+std::string JoinUrl(std::string_view base, std::string_view path) {
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  return StrCat(base, path);
+}
+
+}  // namespace
+
+absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_event, std::string* response,
+                              Choice* choice) {
+  auto current = snapshot();
+  const RouterConfig& config = *current->config;
+  v1::Step step;
+  StepFromRequest(call, 0, &step);  // the hints and id, checked before the session is touched
+  if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
+  std::shared_ptr<Session> session = SessionFor(call.session_id, config);
+  {
+    std::lock_guard<std::mutex> lock(session->mutex);
+    step.Clear();
+    StepFromRequest(call, session->messages_seen, &step);
+    if (absl::Status status = ApplyStepLocked(config, step, session.get()); !status.ok()) return status;
+    if (const boost::json::value* messages = call.body.if_contains("messages"); messages && messages->is_array()) {
+      session->messages_seen = static_cast<uint32_t>(messages->get_array().size());
+    }
+    DecideLocked(*current, call.session_id, session.get(), choice);
+  }
+  // The session is free again while the tier answers: the next step's bookkeeping is the host's call.
+  const uint32_t tier_index = choice->decision.tier;
+  const TierConfig& tier = config.tiers[tier_index];
+  boost::json::object body = call.body;
+  body["model"] = tier.model;
+  const bool streaming = on_event != nullptr;
+  body["stream"] = streaming;
+  if (streaming) {
+    body["stream_options"] = boost::json::object{{"include_usage", true}};
+  } else {
+    body.erase("stream_options");
+  }
+
+  HttpRequest request;
+  request.url = JoinUrl(tier.base_url, call.chat ? "/chat/completions" : "/completions");
+  request.body = boost::json::serialize(body);
+  request.timeouts = {config.backend.connect_timeout_ms, config.backend.first_byte_timeout_ms,
+                      config.backend.total_timeout_ms};
+  request.max_response_bytes = config.backend.max_response_bytes;
+  if (!tier.api_key_env.empty()) {
+    // Read at call time so a rotated key applies; never logged, never in an error message.
+    if (const char* key = std::getenv(tier.api_key_env.c_str()); key != nullptr && *key != '\0') {
+      request.headers.push_back(StrCat("Authorization: Bearer ", key));
+    }
+  }
+
+  StreamAggregator aggregator(call.chat);
+  absl::Status stream_error;
+  SseSink sink = [&](std::string_view event) {
+    stream_error = aggregator.Add(event);
+    if (!stream_error.ok()) return false;
+    return (*on_event)(event);
+  };
+  HttpResponse http;
+  absl::Status status = http_.Post(request, streaming ? &sink : nullptr, &http);
+  Increment(metrics_.outcomes_by_tier[tier_index]);
+  if (!stream_error.ok()) {
+    return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
+  }
+  if (!status.ok()) {
+    return absl::Status(status.code(), StrCat("tier ", tier.name, ": ", FromAbsl(status.message())));
+  }
+  if (http.status < 200 || http.status >= 300) {
+    return absl::DataLossError(StrCat("tier ", tier.name, " answered HTTP ", http.status, ": ",
+                                      std::string_view(http.body).substr(0, 200)));
+  }
+  boost::json::value document;
+  if (streaming && aggregator.events() > 0) {
+    if (!http.stream_done) {
+      return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] after ",
+                                        aggregator.events(), " events"));
+    }
+    document = boost::json::parse(aggregator.Finish());
+  } else {
+    // Not streaming, or a server that answered a stream request with one JSON body.
+    boost::system::error_code ec;
+    document = boost::json::parse(http.body, ec);
+    if (ec || !document.is_object()) {
+      return absl::DataLossError(StrCat("tier ", tier.name, " answered something that is not a JSON object: ",
+                                        std::string_view(http.body).substr(0, 200)));
+    }
+  }
+  Usage usage = ReadUsage(document);
+  Increment(metrics_.input_tokens_by_tier[tier_index], usage.prompt_tokens);
+  Increment(metrics_.output_tokens_by_tier[tier_index], usage.completion_tokens);
+  document.get_object()["quantclaw"] = boost::json::object{
+      {"tier", tier.name},        {"tier_index", tier_index},
+      {"step_index", choice->step_index}, {"reason", std::string_view(choice->decision.reason)},
+      {"time_to_first_byte_ms", http.first_byte_ms}, {"latency_ms", http.total_ms}};
+  *response = boost::json::serialize(document);
   return absl::OkStatus();
 }
 

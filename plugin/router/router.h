@@ -12,6 +12,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "backend/completion.h"
+#include "backend/http_client.h"
 #include "config/config.h"
 #include "features/features.h"
 #include "policy/budget.h"
@@ -45,6 +47,10 @@ class Router {
   absl::Status Choose(std::string_view session_id, Choice* choice);
   absl::Status ReportOutcome(const v1::Outcome& outcome);
   absl::Status EndSession(std::string_view session_id);
+  // Decides the tier for a full OpenAI request, sends it there and returns the response (streamed
+  // chunks go to `on_event` as they arrive, and the aggregate is returned too). The response carries
+  // a "quantclaw" object: the tier, the step and the reason.
+  absl::Status Complete(const CompletionCall& call, const SseSink* on_event, std::string* response, Choice* choice);
   std::string MetricsText() const;
 
   std::shared_ptr<const RouterConfig> config() const;
@@ -60,6 +66,10 @@ class Router {
   };
 
   explicit Router(std::shared_ptr<const Snapshot> snapshot);
+  absl::Status ValidateStep(const RouterConfig& config, const v1::Step& step) const;
+  std::shared_ptr<Session> SessionFor(std::string_view id, const RouterConfig& config);
+  absl::Status ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session);
+  void DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice);
   std::shared_ptr<const Snapshot> snapshot() const {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     return snapshot_;
@@ -74,6 +84,7 @@ class Router {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
+  HttpClient http_;
   mutable RouterMetrics metrics_;
 };
 

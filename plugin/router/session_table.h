@@ -21,6 +21,7 @@ struct Session {
   std::string id;
   SessionFeatures features;
   SessionPolicyState policy;
+  uint32_t messages_seen = 0;  // qc_complete: the full request's messages already fed as steps
   // Guarded by the shard's mutex:
   int64_t last_used_ns = 0;
   Session* lru_newer = nullptr;

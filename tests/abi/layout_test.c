@@ -16,8 +16,8 @@
 
 /* Values that never change, whatever the platform. */
 _Static_assert(QC_ABI_VERSION_MAJOR == 1, "ABI major");
-_Static_assert(QC_ABI_VERSION_MINOR == 0, "ABI minor");
-_Static_assert(QC_ABI_VERSION == 0x00010000, "QC_ABI_VERSION packs major << 16 | minor");
+_Static_assert(QC_ABI_VERSION_MINOR == 1, "ABI minor (1.1 added qc_complete)");
+_Static_assert(QC_ABI_VERSION == 0x00010001, "QC_ABI_VERSION packs major << 16 | minor");
 
 _Static_assert(QC_OK == 0, "QC_OK");
 _Static_assert(QC_ERR_INVALID_ARGUMENT == 1, "QC_ERR_INVALID_ARGUMENT");
@@ -29,6 +29,10 @@ _Static_assert(QC_ERR_BAD_HANDLE == 6, "QC_ERR_BAD_HANDLE");
 _Static_assert(QC_ERR_VERSION == 7, "QC_ERR_VERSION");
 _Static_assert(QC_ERR_OUT_OF_ORDER == 8, "QC_ERR_OUT_OF_ORDER");
 _Static_assert(QC_ERR_INTERNAL == 9, "QC_ERR_INTERNAL");
+_Static_assert(QC_ERR_UNAVAILABLE == 10, "QC_ERR_UNAVAILABLE");
+_Static_assert(QC_ERR_TIMEOUT == 11, "QC_ERR_TIMEOUT");
+_Static_assert(QC_ERR_CANCELLED == 12, "QC_ERR_CANCELLED");
+_Static_assert(QC_ERR_UPSTREAM == 13, "QC_ERR_UPSTREAM");
 
 _Static_assert(QC_FORMAT_PROTOBUF == 1, "QC_FORMAT_PROTOBUF");
 _Static_assert(QC_FORMAT_JSON == 2, "QC_FORMAT_JSON");
@@ -71,6 +75,8 @@ _Static_assert(sizeof(qc_buffer) == 24, "sizeof(qc_buffer)");
 
 _Static_assert(sizeof(qc_decision) == 328, "sizeof(qc_decision)");
 _Static_assert(QC_DECISION_SIZE_V1 == 328, "QC_DECISION_SIZE_V1 is the v1 struct's size, forever");
+_Static_assert(QC_BUFFER_SIZE_V1 == 24, "QC_BUFFER_SIZE_V1 is the v1 struct's size, forever");
+_Static_assert(QC_BUFFER_SIZE_V1 == sizeof(qc_buffer), "qc_buffer has not grown in ABI 1.0");
 
 QC_ASSERT_FIELD(qc_plugin, abi_version_fn, 8, uint32_t (*)(void));
 QC_ASSERT_FIELD(qc_plugin, router_new, 16, int32_t (*)(const char *, size_t, qc_router **));
@@ -84,7 +90,10 @@ QC_ASSERT_FIELD(qc_plugin, session_end, 64, int32_t (*)(qc_router *, const char 
 QC_ASSERT_FIELD(qc_plugin, metrics, 72, int32_t (*)(qc_router *, qc_buffer *));
 QC_ASSERT_FIELD(qc_plugin, buffer_free, 80, void (*)(qc_buffer *));
 QC_ASSERT_FIELD(qc_plugin, last_error, 88, const char *(*)(void));
-_Static_assert(sizeof(qc_plugin) == 96, "sizeof(qc_plugin)");
+/* ABI 1.1 appended complete; every earlier offset above stays. */
+QC_ASSERT_FIELD(qc_plugin, complete, 96,
+                int32_t (*)(qc_router *, const qc_bytes *, uint32_t, qc_chunk_fn, void *, qc_buffer *));
+_Static_assert(sizeof(qc_plugin) == 104, "sizeof(qc_plugin)");
 #else
 #define QC_LAYOUT_PINNED 0
 #endif

@@ -6,7 +6,7 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${prefix} R
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed: ${rc}")
 endif()
-foreach(expected include/quantclaw/quantclaw.h lib/libquantclaw.so lib/libquantclaw.so.1 lib/libquantclaw.so.1.0.0
+foreach(expected include/quantclaw/quantclaw.h lib/libquantclaw.so lib/libquantclaw.so.1 lib/libquantclaw.so.1.1.0
         lib/cmake/QuantClaw/QuantClawConfig.cmake lib/cmake/QuantClaw/QuantClawConfigVersion.cmake
         lib/pkgconfig/quantclaw.pc bin/quantclaw share/quantclaw/proto/quantclaw/v1/step.proto)
   if(NOT EXISTS ${prefix}/${expected})
@@ -25,7 +25,7 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "building the find_package consumer failed:\n${out}\n${err}")
 endif()
 execute_process(COMMAND ${WORK}/cmake-consumer/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer OK: ABI 1.0")
+if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer OK: ABI 1.1")
   message(FATAL_ERROR "the find_package consumer failed (${rc}):\n${out}\n${err}")
 endif()
 

@@ -45,7 +45,7 @@ extern "C" {
 
 /* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major. */
 #define QC_ABI_VERSION_MAJOR 1
-#define QC_ABI_VERSION_MINOR 0
+#define QC_ABI_VERSION_MINOR 1
 #define QC_ABI_VERSION ((QC_ABI_VERSION_MAJOR << 16) | QC_ABI_VERSION_MINOR)
 
 /* Status codes. Append-only: a value is never reused for another meaning. */
@@ -59,6 +59,11 @@ extern "C" {
 #define QC_ERR_VERSION 7          /* an ABI major the library does not implement */
 #define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session */
 #define QC_ERR_INTERNAL 9         /* an internal failure (out of memory, a bug); the router stays usable */
+/* Since ABI 1.1, from qc_complete: */
+#define QC_ERR_UNAVAILABLE 10     /* the tier could not be reached, or the connection broke */
+#define QC_ERR_TIMEOUT 11         /* connect, first-byte or total timeout (config "backend") */
+#define QC_ERR_CANCELLED 12       /* the host's chunk callback asked to stop */
+#define QC_ERR_UPSTREAM 13        /* the tier answered an HTTP error, invalid JSON or a cut-off stream */
 
 /* Message encodings, the `format` argument. */
 #define QC_FORMAT_PROTOBUF 1
@@ -168,6 +173,24 @@ QC_API void qc_buffer_free(qc_buffer *buffer);
  * [any-thread] */
 QC_API const char *qc_last_error(void);
 
+/* Since ABI 1.1. Receives one streamed event: the JSON text of one chat.completion.chunk (or completion
+ * chunk) exactly as the tier sent it. Return 0 to go on, anything else to cancel the call.
+ * LIFETIME: chunk is valid only during the callback. */
+typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t size);
+
+/* Since ABI 1.1. Makes the routed call: a quantclaw.v1.CompleteRequest carries the session id and the
+ * OpenAI request body the host would send (the whole conversation; only messages not seen before count as
+ * the step's new ones). quantclaw feeds the step, decides the tier, replaces the body's model with the
+ * tier's, sends it to the tier's base_url with its API key, and returns the response. With on_chunk, the
+ * call streams: each event reaches on_chunk as it arrives and *out_response still receives the aggregated
+ * response (message, tool calls, usage, logprobs). The response has an extra object "quantclaw" with the
+ * tier, step index and reason.
+ * OWNERSHIP: request bytes are borrowed for the call; out_response->data is owned by the library until
+ * qc_buffer_free(out_response). on_chunk is called on the calling thread, before this function returns.
+ * [session-serial] */
+QC_API int32_t qc_complete(qc_router *router, const qc_bytes *request, uint32_t format, qc_chunk_fn on_chunk,
+                           void *user_data, qc_buffer *out_response);
+
 /* The same functions as one versioned table, for hosts that load plugins by one entry symbol.
  * A field that is NULL means "not implemented". Tables only grow at their end.
  * Returns NULL (qc_last_error says why) when host_abi_major is not QC_ABI_VERSION_MAJOR.
@@ -188,6 +211,9 @@ typedef struct qc_plugin {
   int32_t (*metrics)(qc_router *router, qc_buffer *out_text);
   void (*buffer_free)(qc_buffer *buffer);
   const char *(*last_error)(void);
+  /* Since ABI 1.1: */
+  int32_t (*complete)(qc_router *router, const qc_bytes *request, uint32_t format, qc_chunk_fn on_chunk,
+                      void *user_data, qc_buffer *out_response);
 } qc_plugin;
 
 QC_API const qc_plugin *qc_plugin_entry(uint32_t host_abi_major);

@@ -1,0 +1,284 @@
+#include "backend/completion.h"
+
+#include <boost/json.hpp>
+
+#include "messages/json_mapping.h"
+#include "messages/messages.h"
+#include "quantclaw/v1/step.pb.h"
+#include "util/strings.h"
+
+namespace quantclaw {
+namespace {
+
+namespace json = boost::json;
+
+uint64_t Count(const json::value* value) {
+  if (value == nullptr) return 0;
+  if (value->is_uint64()) return value->get_uint64();
+  if (value->is_int64() && value->get_int64() > 0) return static_cast<uint64_t>(value->get_int64());
+  if (value->is_double() && value->get_double() > 0) return static_cast<uint64_t>(value->get_double());
+  return 0;
+}
+
+std::string_view Text(const json::value* value) {
+  return value != nullptr && value->is_string() ? std::string_view(value->get_string()) : std::string_view();
+}
+
+absl::Status Malformed(std::string_view what) {
+  return absl::InvalidArgumentError(StrCat("request does not decode as quantclaw.v1.CompleteRequest: ", what));
+}
+
+absl::Status ReadEndpoint(std::string_view endpoint, bool* chat) {
+  if (endpoint.empty() || endpoint == "chat") {
+    *chat = true;
+  } else if (endpoint == "completions") {
+    *chat = false;
+  } else {
+    return Malformed(StrCat("/endpoint: \"", endpoint, "\" is neither \"chat\" nor \"completions\""));
+  }
+  return absl::OkStatus();
+}
+
+void CopyHints(const v1::StepHints& hints, CompletionCall* call) {
+  call->step_kind = hints.step_kind();
+  call->task_type = hints.task_type();
+  call->force_tier = hints.force_tier();
+}
+
+}  // namespace
+
+absl::Status DecodeCompletionCall(std::string_view bytes, bool json_format, CompletionCall* call) {
+  if (!json_format) {
+    v1::CompleteRequest request;
+    if (absl::Status status = DecodeMessage(bytes, WireFormat::kProtobuf, &request); !status.ok()) return status;
+    call->session_id = request.session_id();
+    for (const auto& [key, value] : request.body().fields()) call->body[key] = ValueToJson(value);
+    CopyHints(request.hints(), call);
+    return ReadEndpoint(request.endpoint(), &call->chat);
+  }
+  // JSON: the body stays as the host wrote it (integers as integers), so it is read here rather than
+  // through google.protobuf.Struct.
+  json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  json::value document = json::parse(json::string_view(bytes.data(), bytes.size()), ec, {}, options);
+  if (ec) return Malformed(StrCat("invalid JSON: ", ec.message()));
+  const json::object* object = document.if_object();
+  if (object == nullptr) return Malformed("(root): expected an object");
+  for (const auto& [key, value] : *object) {
+    std::string_view name = key;
+    if (name == "session_id" || name == "sessionId") {
+      if (!value.is_string()) return Malformed("/session_id: expected a string");
+      call->session_id = value.get_string();
+    } else if (name == "body") {
+      if (!value.is_object()) return Malformed("/body: expected the OpenAI request object");
+      call->body = value.get_object();
+    } else if (name == "endpoint") {
+      if (!value.is_string()) return Malformed("/endpoint: expected a string");
+      if (absl::Status status = ReadEndpoint(std::string_view(value.get_string()), &call->chat); !status.ok()) {
+        return status;
+      }
+    } else if (name == "hints") {
+      v1::StepHints hints;
+      if (absl::Status status = JsonToMessage(value, &hints); !status.ok()) {
+        std::string_view message = FromAbsl(status.message());
+        return Malformed(message.rfind("/", 0) == 0 ? StrCat("/hints", message) : StrCat("/hints: ", message));
+      }
+      CopyHints(hints, call);
+    } else {
+      return Malformed(StrCat("/", name, ": unknown field"));
+    }
+  }
+  if (call->body.empty()) return Malformed("/body: the OpenAI request is missing");
+  return absl::OkStatus();
+}
+
+void StepFromRequest(const CompletionCall& call, size_t messages_seen, v1::Step* step) {
+  step->set_session_id(call.session_id);
+  step->mutable_hints()->set_step_kind(call.step_kind);
+  step->mutable_hints()->set_task_type(call.task_type);
+  step->mutable_hints()->set_force_tier(call.force_tier);
+  if (!call.chat) {
+    // A legacy completion carries its whole prompt each time: it is the step's new text.
+    v1::ChatMessage* message = step->add_messages();
+    message->set_role("user");
+    if (const json::value* prompt = call.body.if_contains("prompt")) JsonToValue(*prompt, message->mutable_content());
+  } else if (const json::value* messages = call.body.if_contains("messages"); messages && messages->is_array()) {
+    const json::array& all = messages->get_array();
+    // Fewer messages than already seen: the host rewrote the context (compaction); all of it is new.
+    size_t first = messages_seen <= all.size() ? messages_seen : 0;
+    for (size_t i = first; i < all.size(); ++i) {
+      const json::object* in = all[i].if_object();
+      if (in == nullptr) continue;
+      v1::ChatMessage* out = step->add_messages();
+      out->set_role(std::string(Text(in->if_contains("role"))));
+      if (const json::value* content = in->if_contains("content")) JsonToValue(*content, out->mutable_content());
+      out->set_name(std::string(Text(in->if_contains("name"))));
+      out->set_tool_call_id(std::string(Text(in->if_contains("tool_call_id"))));
+      if (const json::value* calls = in->if_contains("tool_calls"); calls && calls->is_array()) {
+        for (const json::value& call_value : calls->get_array()) {
+          const json::object* tool_call = call_value.if_object();
+          if (tool_call == nullptr) continue;
+          v1::ToolCall* added = out->add_tool_calls();
+          added->set_id(std::string(Text(tool_call->if_contains("id"))));
+          added->set_type(std::string(Text(tool_call->if_contains("type"))));
+          if (const json::value* function = tool_call->if_contains("function"); function && function->is_object()) {
+            const json::object& fields = function->get_object();
+            added->mutable_function()->set_name(std::string(Text(fields.if_contains("name"))));
+            const json::value* arguments = fields.if_contains("arguments");
+            added->mutable_function()->set_arguments(
+                arguments == nullptr ? std::string()
+                                     : arguments->is_string() ? std::string(arguments->get_string()) : json::serialize(*arguments));
+          }
+        }
+      }
+    }
+  }
+  v1::StepRequest* request = step->mutable_request();
+  if (const json::value* tools = call.body.if_contains("tools"); tools && tools->is_array()) {
+    for (const json::value& tool : tools->get_array()) {
+      v1::ToolSpec* spec = request->add_tools();
+      if (const json::object* fields = tool.if_object()) {
+        spec->set_type(std::string(Text(fields->if_contains("type"))));
+        if (const json::value* function = fields->if_contains("function"); function && function->is_object()) {
+          spec->mutable_function()->set_name(std::string(Text(function->get_object().if_contains("name"))));
+        }
+      }
+    }
+  }
+  for (std::string_view key : {"max_tokens", "max_completion_tokens"}) {
+    if (const json::value* limit = call.body.if_contains(key); limit && limit->is_number()) {
+      request->set_max_tokens(static_cast<uint32_t>(std::max<int64_t>(0, limit->to_number<int64_t>())));
+    }
+  }
+  if (const json::value* format = call.body.if_contains("response_format"); format && format->is_object()) {
+    request->mutable_response_format()->set_type(std::string(Text(format->get_object().if_contains("type"))));
+  }
+}
+
+Usage ReadUsage(const json::value& response) {
+  Usage usage;
+  const json::object* object = response.if_object();
+  const json::value* usage_value = object ? object->if_contains("usage") : nullptr;
+  const json::object* fields = usage_value ? usage_value->if_object() : nullptr;
+  if (fields == nullptr) return usage;
+  usage.prompt_tokens = Count(fields->if_contains("prompt_tokens"));
+  usage.completion_tokens = Count(fields->if_contains("completion_tokens"));
+  if (const json::value* details = fields->if_contains("prompt_tokens_details"); details && details->is_object()) {
+    usage.cached_tokens = Count(details->get_object().if_contains("cached_tokens"));
+  }
+  // llama-server reports prompt cache hits in its own timings.
+  if (usage.cached_tokens == 0) {
+    if (const json::value* timings = object->if_contains("timings"); timings && timings->is_object()) {
+      usage.cached_tokens = Count(timings->get_object().if_contains("cache_n"));
+    }
+  }
+  return usage;
+}
+
+absl::Status StreamAggregator::Add(std::string_view event) {
+  boost::system::error_code ec;
+  json::value chunk = json::parse(json::string_view(event.data(), event.size()), ec);
+  const json::object* object = ec ? nullptr : chunk.if_object();
+  if (object == nullptr) {
+    return absl::DataLossError(StrCat("stream event ", events_, " is not a JSON object: ",
+                                      event.substr(0, 120)));
+  }
+  ++events_;
+  if (id_.empty()) id_ = Text(object->if_contains("id"));
+  if (model_.empty()) model_ = Text(object->if_contains("model"));
+  if (const json::value* created = object->if_contains("created"); created && created->is_number()) {
+    created_ = created->to_number<int64_t>();
+  }
+  if (const json::value* usage = object->if_contains("usage"); usage && usage->is_object()) {
+    usage_ = ReadUsage(chunk);
+    have_usage_ = true;
+  }
+  const json::value* choices = object->if_contains("choices");
+  if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return absl::OkStatus();
+  const json::object* choice = choices->get_array()[0].if_object();
+  if (choice == nullptr) return absl::OkStatus();
+  if (std::string_view reason = Text(choice->if_contains("finish_reason")); !reason.empty()) finish_reason_ = reason;
+  if (!chat_) {
+    content_.append(Text(choice->if_contains("text")));
+  } else if (const json::value* delta_value = choice->if_contains("delta"); delta_value && delta_value->is_object()) {
+    const json::object& delta = delta_value->get_object();
+    if (std::string_view role = Text(delta.if_contains("role")); !role.empty()) role_ = role;
+    content_.append(Text(delta.if_contains("content")));
+    reasoning_.append(Text(delta.if_contains("reasoning_content")));
+    if (const json::value* calls = delta.if_contains("tool_calls"); calls && calls->is_array()) {
+      for (const json::value& call_value : calls->get_array()) {
+        const json::object* call = call_value.if_object();
+        if (call == nullptr) continue;
+        int64_t index = 0;
+        if (const json::value* i = call->if_contains("index"); i && i->is_number()) index = i->to_number<int64_t>();
+        ToolCall& merged = tool_calls_[index];
+        if (std::string_view id = Text(call->if_contains("id")); !id.empty()) merged.id = id;
+        if (std::string_view type = Text(call->if_contains("type")); !type.empty()) merged.type = type;
+        if (const json::value* function = call->if_contains("function"); function && function->is_object()) {
+          merged.name.append(Text(function->get_object().if_contains("name")));
+          merged.arguments.append(Text(function->get_object().if_contains("arguments")));
+        }
+      }
+    }
+  }
+  // Logprobs in both shapes servers use: chat ({"content": [...]}) and legacy completions
+  // ({"tokens": [...], "token_logprobs": [...], "top_logprobs": [...]}).
+  if (const json::value* logprobs = choice->if_contains("logprobs"); logprobs && logprobs->is_object()) {
+    const json::object& fields = logprobs->get_object();
+    if (const json::value* content = fields.if_contains("content"); content && content->is_array()) {
+      for (const json::value& item : content->get_array()) logprobs_.push_back(item);
+      have_logprobs_ = true;
+    }
+    for (std::string_view key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+      if (const json::value* items = fields.if_contains(key); items && items->is_array()) {
+        json::value& into = completion_logprobs_[key];
+        if (!into.is_array()) into = json::array();
+        for (const json::value& item : items->get_array()) into.get_array().push_back(item);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string StreamAggregator::Finish() const {
+  json::object response;
+  response["id"] = id_;
+  response["object"] = chat_ ? "chat.completion" : "text_completion";
+  response["created"] = created_;
+  response["model"] = model_;
+  json::object choice;
+  choice["index"] = 0;
+  if (chat_) {
+    json::object message;
+    message["role"] = role_;
+    message["content"] = content_.empty() && !tool_calls_.empty() ? json::value(nullptr) : json::value(content_);
+    if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
+    if (!tool_calls_.empty()) {
+      json::array calls;
+      for (const auto& [index, call] : tool_calls_) {
+        calls.push_back(json::object{{"id", call.id},
+                                     {"type", call.type},
+                                     {"function", json::object{{"name", call.name}, {"arguments", call.arguments}}}});
+      }
+      message["tool_calls"] = std::move(calls);
+    }
+    choice["message"] = std::move(message);
+    if (have_logprobs_) choice["logprobs"] = json::object{{"content", logprobs_}};
+  } else {
+    choice["text"] = content_;
+    if (!completion_logprobs_.empty()) choice["logprobs"] = completion_logprobs_;
+  }
+  choice["finish_reason"] = finish_reason_.empty() ? json::value(nullptr) : json::value(finish_reason_);
+  response["choices"] = json::array{std::move(choice)};
+  if (have_usage_) {
+    json::object usage{{"prompt_tokens", usage_.prompt_tokens},
+                       {"completion_tokens", usage_.completion_tokens},
+                       {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
+    if (usage_.cached_tokens > 0) usage["prompt_tokens_details"] = json::object{{"cached_tokens", usage_.cached_tokens}};
+    response["usage"] = std::move(usage);
+  }
+  return json::serialize(response);
+}
+
+}  // namespace quantclaw

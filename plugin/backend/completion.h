@@ -1,0 +1,77 @@
+// OpenAI-compatible completions: turning a host's request into the tier's, and a stream of
+// chat.completion.chunk events back into one response (assistant message, tool calls, usage, logprobs).
+#ifndef QUANTCLAW_PLUGIN_BACKEND_COMPLETION_H_
+#define QUANTCLAW_PLUGIN_BACKEND_COMPLETION_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "absl/status/status.h"
+
+namespace quantclaw {
+
+namespace v1 {
+class Step;
+}
+
+// What qc_complete is asked: the session, the OpenAI request body as the host would send it, and the
+// host's hints for the step.
+struct CompletionCall {
+  std::string session_id;
+  boost::json::object body;
+  bool chat = true;  // POST /chat/completions; false: the legacy /completions
+  std::string step_kind, task_type, force_tier;
+};
+
+// Decodes a quantclaw.v1.CompleteRequest (protobuf binary, or its JSON mapping).
+absl::Status DecodeCompletionCall(std::string_view bytes, bool json, CompletionCall* call);
+
+// The step a full OpenAI request makes, given how many of its messages earlier steps carried: only
+// the new ones go in. OpenAI messages carry fields quantclaw does not read; those are skipped.
+void StepFromRequest(const CompletionCall& call, size_t messages_seen, v1::Step* step);
+
+struct Usage {
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  uint64_t cached_tokens = 0;  // usage.prompt_tokens_details.cached_tokens
+};
+
+// Reads usage from a response or a final chunk; servers omit parts of it, which stay 0.
+Usage ReadUsage(const boost::json::value& response);
+
+// Folds streamed chunks into the response a non-streaming call would have returned.
+class StreamAggregator {
+ public:
+  explicit StreamAggregator(bool chat) : chat_(chat) {}
+
+  // One SSE event's data. An event that is not a JSON object is an error (a broken server).
+  absl::Status Add(std::string_view event);
+  std::string Finish() const;
+  const Usage& usage() const { return usage_; }
+  size_t events() const { return events_; }
+
+ private:
+  bool chat_;
+  size_t events_ = 0;
+  std::string id_, model_, role_ = "assistant", finish_reason_;
+  std::string content_;
+  std::string reasoning_;
+  boost::json::array logprobs_;  // chat: choices[0].logprobs.content items, in order
+  bool have_logprobs_ = false;
+  boost::json::object completion_logprobs_;  // legacy completions: arrays concatenated per key
+  struct ToolCall {
+    std::string id, type = "function", name, arguments;
+  };
+  std::map<int64_t, ToolCall> tool_calls_;  // by the delta's index
+  Usage usage_;
+  bool have_usage_ = false;
+  int64_t created_ = 0;
+};
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_BACKEND_COMPLETION_H_

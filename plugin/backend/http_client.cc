@@ -1,0 +1,205 @@
+#include "backend/http_client.h"
+
+#include <chrono>
+#include <mutex>
+
+#include <curl/curl.h>
+
+#include "util/strings.h"
+
+namespace quantclaw {
+namespace {
+
+std::once_flag g_curl_initialised;
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+bool SseParser::Feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event) {
+  for (char c : bytes) {
+    if (c != '\n') {
+      line_.push_back(c);
+      continue;
+    }
+    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    if (line_.empty()) {
+      if (has_data_) {
+        bool keep_going = on_event(data_);
+        data_.clear();
+        has_data_ = false;
+        if (!keep_going) return false;
+      }
+    } else if (line_.rfind("data:", 0) == 0) {
+      std::string_view value = std::string_view(line_).substr(5);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (has_data_) data_.push_back('\n');
+      data_.append(value);
+      has_data_ = true;
+    }
+    line_.clear();
+  }
+  return true;
+}
+
+struct HttpClient::Shared {
+  CURLSH* share = nullptr;
+  std::mutex locks[CURL_LOCK_DATA_LAST];
+
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
+    static_cast<Shared*>(self)->locks[data].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* self) { static_cast<Shared*>(self)->locks[data].unlock(); }
+};
+
+HttpClient::HttpClient() : shared_(std::make_unique<Shared>()) {
+  std::call_once(g_curl_initialised, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  shared_->share = curl_share_init();
+  if (shared_->share != nullptr) {
+    curl_share_setopt(shared_->share, CURLSHOPT_LOCKFUNC, &Shared::Lock);
+    curl_share_setopt(shared_->share, CURLSHOPT_UNLOCKFUNC, &Shared::Unlock);
+    curl_share_setopt(shared_->share, CURLSHOPT_USERDATA, shared_.get());
+    // Keep-alive connections and DNS answers serve every thread's calls.
+    curl_share_setopt(shared_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(shared_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  }
+}
+
+HttpClient::~HttpClient() {
+  if (shared_->share != nullptr) curl_share_cleanup(shared_->share);
+}
+
+namespace {
+
+struct Transfer {
+  const HttpRequest* request;
+  const SseSink* sink;
+  HttpResponse* response;
+  std::chrono::steady_clock::time_point start;
+  bool got_first_byte = false;
+  bool streaming = false;  // decided at the first body byte, from the status and content type
+  bool decided = false;
+  bool cancelled = false;
+  bool too_large = false;
+  bool stalled = false;
+  size_t received = 0;
+  SseParser parser;
+  CURL* curl = nullptr;
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  if (!transfer->got_first_byte) {
+    transfer->got_first_byte = true;
+    transfer->response->first_byte_ms = MillisecondsSince(transfer->start);
+  }
+  transfer->received += bytes;
+  if (transfer->received > transfer->request->max_response_bytes) {
+    transfer->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  if (!transfer->decided) {
+    transfer->decided = true;
+    long status = 0;
+    curl_easy_getinfo(transfer->curl, CURLINFO_RESPONSE_CODE, &status);
+    const char* type = nullptr;
+    curl_easy_getinfo(transfer->curl, CURLINFO_CONTENT_TYPE, &type);
+    transfer->streaming = transfer->sink != nullptr && status >= 200 && status < 300 && type != nullptr &&
+                          std::string_view(type).find("text/event-stream") != std::string_view::npos;
+  }
+  if (!transfer->streaming) {
+    transfer->response->body.append(data, bytes);
+    return bytes;
+  }
+  bool keep_going = transfer->parser.Feed(std::string_view(data, bytes), [transfer](std::string_view event) {
+    if (event == "[DONE]") {
+      transfer->response->stream_done = true;
+      return true;
+    }
+    return (*transfer->sink)(event);
+  });
+  if (!keep_going) {
+    transfer->cancelled = true;
+    return 0;
+  }
+  return bytes;
+}
+
+// Aborts a transfer whose server accepted the request but sends nothing within first_byte_ms.
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* transfer = static_cast<Transfer*>(user);
+  if (!transfer->got_first_byte && MillisecondsSince(transfer->start) > transfer->request->timeouts.first_byte_ms) {
+    transfer->stalled = true;
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, HttpResponse* response) {
+  *response = HttpResponse();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return absl::InternalError("libcurl could not create a handle");
+  curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, sink != nullptr ? "Accept: text/event-stream" : "Accept: application/json");
+  for (const std::string& header : request.headers) headers = curl_slist_append(headers, header.c_str());
+
+  Transfer transfer{&request, sink, response, std::chrono::steady_clock::now()};
+  transfer.curl = curl;
+  char error_text[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.timeouts.connect_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeouts.total_ms));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // a library must not touch the host's signals
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_text);
+  curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);  // HTTP/2 where TLS offers it
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (shared_->share != nullptr) curl_easy_setopt(curl, CURLOPT_SHARE, shared_->share);
+
+  CURLcode code = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+  response->total_ms = MillisecondsSince(transfer.start);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+
+  if (transfer.cancelled) return absl::CancelledError("the receiver cancelled the stream");
+  if (transfer.too_large) {
+    return absl::ResourceExhaustedError(StrCat("response over ", request.max_response_bytes, " bytes from ", request.url));
+  }
+  if (transfer.stalled) {
+    return absl::DeadlineExceededError(
+        StrCat("no response byte within ", request.timeouts.first_byte_ms, " ms from ", request.url));
+  }
+  if (code == CURLE_OK) return absl::OkStatus();
+  std::string detail = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::DeadlineExceededError(StrCat("timed out: ", detail, " (", request.url, ")"));
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+      return absl::UnavailableError(StrCat(detail, " (", request.url, ")"));
+    default:
+      return absl::InternalError(StrCat("libcurl: ", detail, " (", request.url, ")"));
+  }
+}
+
+}  // namespace quantclaw

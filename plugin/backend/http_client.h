@@ -1,0 +1,79 @@
+// HTTP POST to an OpenAI-compatible tier with libcurl: connections reused across calls and threads
+// (one share handle), connect / first-byte / total timeouts, a bounded response, Server-Sent Events
+// delivered as they arrive, and cancellation by the receiver.
+#ifndef QUANTCLAW_PLUGIN_BACKEND_HTTP_CLIENT_H_
+#define QUANTCLAW_PLUGIN_BACKEND_HTTP_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace quantclaw {
+
+struct HttpTimeouts {
+  uint32_t connect_ms = 2000;
+  uint32_t first_byte_ms = 60000;  // request sent to first response byte: a stalled server
+  uint32_t total_ms = 600000;
+};
+
+struct HttpRequest {
+  std::string url;
+  std::string body;
+  std::vector<std::string> headers;  // "Name: value"
+  HttpTimeouts timeouts;
+  size_t max_response_bytes = 16u << 20;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string body;         // the whole body when not streaming; the unparsed tail when streaming
+  double first_byte_ms = 0;
+  double total_ms = 0;
+  bool stream_done = false;  // a "data: [DONE]" event arrived
+};
+
+// One SSE event's data (the lines after "data:" joined by newlines). Returns false to cancel.
+using SseSink = std::function<bool(std::string_view data)>;
+
+// Status codes: Unavailable (could not connect or the connection broke), DeadlineExceeded (a timeout),
+// Cancelled (the sink returned false), ResourceExhausted (the response outgrew max_response_bytes),
+// Internal (libcurl failed otherwise). An HTTP error status is not a failure here: the caller reads it.
+class HttpClient {
+ public:
+  HttpClient();
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // `sink` null: the body is collected. `sink` set: a 2xx text/event-stream body is parsed as SSE and
+  // each event goes to the sink as it arrives; any other body is collected.
+  absl::Status Post(const HttpRequest& request, const SseSink* sink, HttpResponse* response);
+
+ private:
+  struct Shared;
+  std::unique_ptr<Shared> shared_;
+};
+
+// Splits a byte stream into SSE events (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+// "data:" lines of one event are joined by "\n"; a blank line ends the event; comments and other
+// fields are skipped. Bytes may arrive split anywhere.
+class SseParser {
+ public:
+  // Feeds bytes; calls `on_event` for each complete event; returns false when it returned false.
+  bool Feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event);
+  size_t buffered() const { return line_.size() + data_.size(); }
+
+ private:
+  std::string line_;
+  std::string data_;
+  bool has_data_ = false;
+};
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_BACKEND_HTTP_CLIENT_H_

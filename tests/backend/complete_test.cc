@@ -1,0 +1,288 @@
+// qc_complete against a loopback OpenAI-compatible server that speaks real HTTP and SSE
+// (openai_server.py): routing, the rewrite on the wire, streaming, aggregation, and each fault a real
+// server will not produce on demand. Every fault must end in a clear status and message.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "quantclaw/quantclaw.h"
+
+namespace {
+
+namespace json = boost::json;
+
+// The server as a child process; its stdin is a pipe whose closing stops it.
+class Server {
+ public:
+  Server() {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      execl(QC_PYTHON, QC_PYTHON, QC_SERVER_SCRIPT, static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    stdin_ = to_child[1];
+    FILE* out = fdopen(from_child[0], "r");
+    char line[64] = {};
+    if (out == nullptr || std::fgets(line, sizeof(line), out) == nullptr || std::sscanf(line, "PORT %d", &port_) != 1) {
+      std::fprintf(stderr, "the test server did not start\n");
+      std::abort();
+    }
+    out_ = out;
+  }
+  ~Server() {
+    close(stdin_);
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    std::fclose(out_);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  int port_ = 0;
+  FILE* out_ = nullptr;
+};
+
+Server* g_server = nullptr;
+
+class CompleteTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { g_server = new Server(); }
+  static void TearDownTestSuite() {
+    delete g_server;
+    g_server = nullptr;
+  }
+
+  void SetUp() override {
+    std::string base = "http://127.0.0.1:" + std::to_string(g_server->port()) + "/v1";
+    std::string tiers;
+    for (const char* model : {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge"}) {
+      if (!tiers.empty()) tiers += ",";
+      tiers += std::string(R"({"name":")") + model + R"(","format":"bf16","model":")" + model + R"(","base_url":")" +
+               base + R"(","api_key_env":"QC_TEST_TIER_KEY"})";
+    }
+    // A tier nobody listens on: port 1 on loopback refuses at once.
+    tiers += R"(,{"name":"down","format":"int4","model":"m","base_url":"http://127.0.0.1:1/v1"})";
+    config_ = R"({"tiers":[)" + tiers + R"(],"reference_tier":"echo",
+        "backend":{"connect_timeout_ms":1000,"first_byte_timeout_ms":400,"total_timeout_ms":10000,
+                   "max_response_bytes":1048576}})";
+    ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
+    setenv("QC_TEST_TIER_KEY", "sekret-key", 1);
+  }
+  void TearDown() override { qc_router_free(router_); }
+
+  // One call; returns its status, fills the response and the streamed events.
+  int32_t Complete(const std::string& tier, const std::string& body, bool stream, std::string* response,
+                   std::vector<std::string>* events = nullptr, const char* endpoint = "chat", int cancel_after = -1) {
+    std::string request = R"({"session_id":"s-)" + tier + R"(","endpoint":")" + endpoint +
+                          R"(","hints":{"force_tier":")" + tier + R"("},"body":)" + body + "}";
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+    qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+    Collector collector{events, cancel_after};
+    int32_t status = qc_complete(router_, &bytes, QC_FORMAT_JSON, stream ? &Collector::OnChunk : nullptr,
+                                 &collector, &out);
+    if (status == QC_OK) {
+      response->assign(reinterpret_cast<const char*>(out.data), out.size);
+      qc_buffer_free(&out);
+    }
+    return status;
+  }
+
+  struct Collector {
+    std::vector<std::string>* events;
+    int cancel_after;
+    static int32_t OnChunk(void* user, const uint8_t* chunk, size_t size) {
+      auto* self = static_cast<Collector*>(user);
+      if (self->events != nullptr) self->events->emplace_back(reinterpret_cast<const char*>(chunk), size);
+      if (self->cancel_after >= 0 && self->events != nullptr &&
+          static_cast<int>(self->events->size()) >= self->cancel_after) {
+        return 1;
+      }
+      return 0;
+    }
+  };
+
+  json::array Received() {
+    // The server's record of what reached it, fetched with the curl command line rather than with the
+    // client under test.
+    std::string command = "curl -s http://127.0.0.1:" + std::to_string(g_server->port()) + "/requests";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string text;
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
+    pclose(pipe);
+    return json::parse(text).as_array();
+  }
+
+  const char* kHello = R"({"model":"anything","messages":[{"role":"user","content":"hello"}],"max_tokens":16})";
+  std::string config_;
+  qc_router* router_ = nullptr;
+};
+
+TEST_F(CompleteTest, NonStreamingAnswerIsReturnedWithTheDecision) {
+  std::string response;
+  ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK) << qc_last_error();
+  json::object answer = json::parse(response).as_object();
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_EQ(answer.at("quantclaw").at("tier").as_string(), "echo");
+  EXPECT_EQ(answer.at("usage").at("prompt_tokens_details").at("cached_tokens").as_int64(), 5);
+}
+
+TEST_F(CompleteTest, TheWireCarriesTheTiersModelAndKey) {
+  size_t before = Received().size();
+  std::string response;
+  ASSERT_EQ(Complete("echo", kHello, true, &response), QC_OK) << qc_last_error();
+  json::array received = Received();
+  ASSERT_EQ(received.size(), before + 1);
+  const json::object& request = received.back().as_object();
+  EXPECT_EQ(request.at("model").as_string(), "echo");  // not "anything"
+  EXPECT_EQ(request.at("path").as_string(), "/v1/chat/completions");
+  EXPECT_EQ(request.at("authorization").as_string(), "Bearer sekret-key");
+  EXPECT_TRUE(request.at("stream").as_bool());
+  EXPECT_TRUE(request.at("stream_options").at("include_usage").as_bool());
+}
+
+TEST_F(CompleteTest, StreamingDeliversEachEventAndAggregates) {
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("echo", kHello, true, &response, &events), QC_OK) << qc_last_error();
+  // "echo: hello" in 4-byte pieces (3), the finish chunk and the usage chunk; [DONE] is not passed on.
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(json::parse(events[0]).at("choices").at(0).at("delta").at("content").as_string(), "echo");
+  json::object answer = json::parse(response).as_object();
+  EXPECT_EQ(answer.at("object").as_string(), "chat.completion");
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_EQ(answer.at("choices").at(0).at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(answer.at("usage").at("completion_tokens").as_int64(), 3);
+}
+
+TEST_F(CompleteTest, StreamedToolCallIsAssembled) {
+  std::string response;
+  ASSERT_EQ(Complete("tool", kHello, true, &response), QC_OK) << qc_last_error();
+  json::object message = json::parse(response).at("choices").at(0).at("message").as_object();
+  const json::object& call = message.at("tool_calls").at(0).as_object();
+  EXPECT_EQ(call.at("id").as_string(), "call_1");
+  EXPECT_EQ(call.at("function").at("name").as_string(), "get_weather");
+  EXPECT_EQ(call.at("function").at("arguments").as_string(), R"({"city": "Paris"})");
+  EXPECT_TRUE(message.at("content").is_null());
+}
+
+TEST_F(CompleteTest, LegacyCompletionsEndpoint) {
+  std::string response;
+  const char* body = R"({"model":"x","prompt":"hello","max_tokens":8})";
+  ASSERT_EQ(Complete("echo", body, false, &response, nullptr, "completions"), QC_OK) << qc_last_error();
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("text").as_string(), "echo: hello");
+  ASSERT_EQ(Complete("echo", body, true, &response, nullptr, "completions"), QC_OK) << qc_last_error();
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("text").as_string(), "echo: hello");
+  EXPECT_EQ(json::parse(response).at("object").as_string(), "text_completion");
+}
+
+TEST_F(CompleteTest, HttpErrorIsUpstream) {
+  std::string response;
+  EXPECT_EQ(Complete("http500", kHello, false, &response), QC_ERR_UPSTREAM);
+  EXPECT_NE(std::string(qc_last_error()).find("tier http500 answered HTTP 500"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, ConnectionResetMidStream) {
+  std::string response;
+  std::vector<std::string> events;
+  EXPECT_EQ(Complete("reset", kHello, true, &response, &events), QC_ERR_UNAVAILABLE) << qc_last_error();
+  EXPECT_EQ(events.size(), 2u);  // what arrived before the reset reached the host
+  EXPECT_NE(std::string(qc_last_error()).find("tier reset"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, TruncatedStreamIsUpstream) {
+  std::string response;
+  EXPECT_EQ(Complete("truncated", kHello, true, &response), QC_ERR_UPSTREAM);
+  EXPECT_NE(std::string(qc_last_error()).find("the stream ended before [DONE] after 2 events"), std::string::npos)
+      << qc_last_error();
+}
+
+TEST_F(CompleteTest, InvalidJsonIsUpstream) {
+  std::string response;
+  EXPECT_EQ(Complete("invalid-json", kHello, false, &response), QC_ERR_UPSTREAM);
+  EXPECT_NE(std::string(qc_last_error()).find("not a JSON object: not json{"), std::string::npos) << qc_last_error();
+  EXPECT_EQ(Complete("invalid-json", kHello, true, &response), QC_ERR_UPSTREAM);
+  EXPECT_NE(std::string(qc_last_error()).find("stream event 0 is not a JSON object: {broken"), std::string::npos)
+      << qc_last_error();
+}
+
+TEST_F(CompleteTest, StallHitsTheFirstByteTimeout) {
+  std::string response;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Complete("stall", kHello, false, &response), QC_ERR_TIMEOUT);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 3.0);  // the server would have stalled 5 s
+  EXPECT_NE(std::string(qc_last_error()).find("no response byte within 400 ms"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, HugeResponseIsRefused) {
+  std::string response;
+  EXPECT_EQ(Complete("huge", kHello, false, &response), QC_ERR_TOO_LARGE);
+  EXPECT_NE(std::string(qc_last_error()).find("response over 1048576 bytes"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, TheHostCancels) {
+  std::string response;
+  std::vector<std::string> events;
+  EXPECT_EQ(Complete("echo", kHello, true, &response, &events, "chat", 2), QC_ERR_CANCELLED);
+  EXPECT_EQ(events.size(), 2u);
+}
+
+TEST_F(CompleteTest, TierDownIsUnavailable) {
+  std::string response;
+  EXPECT_EQ(Complete("down", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_NE(std::string(qc_last_error()).find("tier down"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, OnlyNewMessagesMakeTheNextStep) {
+  std::string response;
+  ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK);
+  EXPECT_EQ(json::parse(response).at("quantclaw").at("step_index").as_int64(), 0);
+  const char* longer = R"({"model":"x","messages":[{"role":"user","content":"hello"},
+      {"role":"assistant","content":"echo: hello"},{"role":"user","content":"again"}]})";
+  ASSERT_EQ(Complete("echo", longer, false, &response), QC_OK);
+  EXPECT_EQ(json::parse(response).at("quantclaw").at("step_index").as_int64(), 1);
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("message").at("content").as_string(), "echo: again");
+  // Two steps, two user turns in all: the first message was not counted twice.
+  qc_buffer metrics = {sizeof(qc_buffer), 0, nullptr, 0};
+  ASSERT_EQ(qc_metrics(router_, &metrics), QC_OK);
+  std::string text(reinterpret_cast<const char*>(metrics.data), metrics.size);
+  qc_buffer_free(&metrics);
+  EXPECT_NE(text.find("quantclaw_steps_total 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("quantclaw_output_tokens_total{tier=\"echo\"} 6\n"), std::string::npos) << text;
+}
+
+TEST_F(CompleteTest, BadRequestsAreRefusedBeforeAnyCall) {
+  std::string response;
+  qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+  const std::string no_body = R"({"session_id":"s"})";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(no_body.data()), no_body.size()};
+  EXPECT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, nullptr, nullptr, &out), QC_ERR_PARSE);
+  EXPECT_NE(std::string(qc_last_error()).find("/body: the OpenAI request is missing"), std::string::npos);
+  EXPECT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, nullptr, nullptr, nullptr), QC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Complete("no-such-tier", kHello, false, &response), QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qc_last_error()).find("force_tier names no tier"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""A loopback OpenAI-compatible server for quantclaw's backend tests, speaking real HTTP and SSE.
+
+The request's "model" picks the behaviour, so each tier of a test config is one behaviour:
+  echo          a normal answer ("echo: <last user text>"), streamed when asked, with usage
+  tool          a streamed or plain tool call (get_weather), arguments split across chunks
+  http500       HTTP 500 with an error body
+  reset         two stream chunks, then a TCP reset
+  truncated     two stream chunks, then a clean close without [DONE]
+  invalid-json  a body (or stream event) that is not JSON
+  stall         nothing for 5 seconds
+  huge          a 2 MiB body
+GET /requests returns what it was sent (model, stream, authorization, path), for tests to check the
+rewrite on the wire. Prints "PORT <n>" when it listens on 127.0.0.1; stops on SIGTERM or stdin EOF.
+"""
+
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RECEIVED = []
+LOCK = threading.Lock()
+
+
+def last_user_text(body):
+    if "prompt" in body:
+        return str(body["prompt"])
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def usage():
+    return {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14,
+            "prompt_tokens_details": {"cached_tokens": 5}}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        if self.path != "/requests":
+            self.send_error(404)
+            return
+        with LOCK:
+            payload = json.dumps(RECEIVED).encode()
+        self.send_json(200, payload)
+
+    def send_json(self, status, payload, content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def start_stream(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def event(self, data):
+        self.wfile.write(b"data: " + (data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n\n")
+        self.wfile.flush()
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        model = body.get("model", "")
+        stream = bool(body.get("stream"))
+        chat = self.path.endswith("/chat/completions")
+        with LOCK:
+            RECEIVED.append({"path": self.path, "model": model, "stream": stream,
+                             "stream_options": body.get("stream_options"),
+                             "authorization": self.headers.get("Authorization")})
+        text = "echo: " + last_user_text(body)
+
+        if model == "http500":
+            self.send_json(500, b'{"error": {"message": "the tier fell over"}}')
+        elif model == "invalid-json":
+            if stream:
+                self.start_stream()
+                self.event(b"{broken")
+                self.event(b"[DONE]")
+            else:
+                self.send_json(200, b"not json{")
+        elif model == "stall":
+            time.sleep(5)
+            self.send_json(200, b"{}")
+        elif model == "huge":
+            self.send_json(200, b'{"pad": "' + b"x" * (2 << 20) + b'"}')
+        elif model in ("reset", "truncated"):
+            self.start_stream()
+            for piece in ("par", "tial"):
+                self.event({"id": "c1", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": piece}}]})
+            if model == "reset":
+                # SO_LINGER 0: close sends a TCP reset instead of a FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+        elif model == "tool":
+            arguments = ['{"city": ', '"Paris"}']
+            if not stream:
+                self.send_json(200, json.dumps({
+                    "id": "c2", "object": "chat.completion", "model": model,
+                    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                        "role": "assistant", "content": None, "tool_calls": [{
+                            "id": "call_1", "type": "function",
+                            "function": {"name": "get_weather", "arguments": "".join(arguments)}}]}}],
+                    "usage": usage()}).encode())
+                return
+            self.start_stream()
+            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
+                "role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                     "function": {"name": "get_weather", "arguments": ""}}]}}]})
+            for piece in arguments:
+                self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
+                    "tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]})
+            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
+            self.event(b"[DONE]")
+        else:  # echo
+            if not stream:
+                if chat:
+                    answer = {"id": "c3", "object": "chat.completion", "model": model,
+                              "choices": [{"index": 0, "finish_reason": "stop",
+                                           "message": {"role": "assistant", "content": text}}], "usage": usage()}
+                else:
+                    answer = {"id": "c3", "object": "text_completion", "model": model,
+                              "choices": [{"index": 0, "finish_reason": "stop", "text": text}], "usage": usage()}
+                self.send_json(200, json.dumps(answer).encode())
+                return
+            self.start_stream()
+            pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
+            for piece in pieces:
+                if chat:
+                    choice = {"index": 0, "delta": {"content": piece}}
+                else:
+                    choice = {"index": 0, "text": piece}
+                self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
+            self.event({"id": "c3", "object": "chat.completion.chunk", "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
+            self.event(b"[DONE]")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Clients that cancel, time out or are reset on purpose close mid-answer: not an error here.
+        error = sys.exc_info()[1]
+        if not isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+def main():
+    server = Server(("127.0.0.1", 0), Handler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The test owns this process: when its end of stdin closes, stop.
+    sys.stdin.read()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
