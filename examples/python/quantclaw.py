@@ -29,6 +29,10 @@ QC_ERR_BAD_HANDLE = 6
 QC_ERR_VERSION = 7
 QC_ERR_OUT_OF_ORDER = 8
 QC_ERR_INTERNAL = 9
+QC_ERR_UNAVAILABLE = 10
+QC_ERR_TIMEOUT = 11
+QC_ERR_CANCELLED = 12
+QC_ERR_UPSTREAM = 13
 
 QC_FORMAT_PROTOBUF = 1
 QC_FORMAT_JSON = 2
@@ -63,6 +67,21 @@ class ConfigError(QuantClawError, ValueError):
 class UnknownSessionError(QuantClawError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
+
+
+class TierError(QuantClawError, ConnectionError):
+    """qc_complete: the tier could not be reached, or answered an error or a broken response."""
+
+
+class TierTimeout(QuantClawError, TimeoutError):
+    """qc_complete: a connect, first-byte or total timeout."""
+
+
+class Cancelled(QuantClawError):
+    """qc_complete: the chunk callback stopped the call."""
+
+
+_ChunkFn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 
 
 class _Bytes(ctypes.Structure):
@@ -148,6 +167,9 @@ def load(path: Optional[str] = None) -> ctypes.CDLL:
         "qc_buffer_free": (None, [ctypes.POINTER(_Buffer)]),
         "qc_last_error": (ctypes.c_char_p, []),
     }
+    if version & 0xFFFF >= 1:  # ABI 1.1
+        signatures["qc_complete"] = (status, [handle, ctypes.POINTER(_Bytes), ctypes.c_uint32, _ChunkFn,
+                                              ctypes.c_void_p, ctypes.POINTER(_Buffer)])
     for name, (result, arguments) in signatures.items():
         function = getattr(library, name)
         function.restype = result
@@ -198,6 +220,12 @@ class Router:
             raise ConfigError(status, message)
         if status == QC_ERR_UNKNOWN_SESSION:
             raise UnknownSessionError(status, message)
+        if status in (QC_ERR_UNAVAILABLE, QC_ERR_UPSTREAM):
+            raise TierError(status, message)
+        if status == QC_ERR_TIMEOUT:
+            raise TierTimeout(status, message)
+        if status == QC_ERR_CANCELLED:
+            raise Cancelled(status, message)
         raise QuantClawError(status, message)
 
     def _live(self) -> ctypes.c_void_p:
@@ -228,6 +256,48 @@ class Router:
                         score=None if decision.score < 0 else decision.score,
                         threshold=None if decision.threshold < 0 else decision.threshold,
                         reason=decision.reason.decode("utf-8", "replace"), flags=decision.flags)
+
+    def complete(self, session_id: str, body: Mapping[str, Any], on_chunk=None, *, endpoint: str = "chat",
+                 hints: Optional[Mapping[str, Any]] = None) -> dict:
+        """Decides the tier for a full OpenAI request and makes the call (ABI 1.1).
+
+        With `on_chunk`, the call streams: each chat.completion.chunk arrives as a dict; returning False
+        cancels. An exception in `on_chunk` cancels the call and is raised here. Returns the response
+        (aggregated when streamed), with "quantclaw": {"tier", "step_index", "reason", ...} added.
+        """
+        if not isinstance(session_id, str):
+            raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
+        if not isinstance(body, Mapping):
+            raise TypeError(f"body must be a dict (the OpenAI request), not {type(body).__name__}")
+        if not hasattr(self._lib, "qc_complete") or not getattr(self._lib.qc_complete, "argtypes", None):
+            raise QuantClawError(QC_ERR_VERSION, "this libquantclaw predates qc_complete (ABI 1.1)")
+        request: dict = {"session_id": session_id, "body": dict(body), "endpoint": endpoint}
+        if hints:
+            request["hints"] = dict(hints)
+        raised: list = []
+
+        def trampoline(_user, data, size):
+            try:
+                keep_going = on_chunk(json.loads(ctypes.string_at(data, size)))
+                return 0 if keep_going is None or keep_going else 1
+            except BaseException as error:  # nothing may unwind through C
+                raised.append(error)
+                return 1
+
+        callback = _ChunkFn(trampoline) if on_chunk is not None else _ChunkFn()
+        data, format_ = _encode(request, "request")
+        buffer = ctypes.create_string_buffer(data, len(data))
+        view = _Bytes(ctypes.cast(buffer, ctypes.c_void_p), len(data))
+        out = _Buffer()
+        out.struct_size = ctypes.sizeof(_Buffer)
+        status = self._lib.qc_complete(self._live(), ctypes.byref(view), format_, callback, None, ctypes.byref(out))
+        if raised:
+            raise raised[0]
+        self._check(status)
+        try:
+            return json.loads(ctypes.string_at(out.data, out.size))
+        finally:
+            self._lib.qc_buffer_free(ctypes.byref(out))
 
     def report_outcome(self, outcome: Message) -> None:
         self._call_with_message(self._lib.qc_report_outcome, outcome, "outcome")

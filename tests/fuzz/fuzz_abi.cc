@@ -15,8 +15,8 @@ namespace {
 
 const char kConfig[] = R"({
   "tiers": [
-    {"name": "bf16", "format": "bf16", "base_url": "http://127.0.0.1:8001/v1", "model": "m"},
-    {"name": "w4", "format": "w4a16", "base_url": "http://127.0.0.1:8002/v1", "model": "m"}],
+    {"name": "bf16", "format": "bf16", "base_url": "http://127.0.0.1:1/v1", "model": "m"},
+    {"name": "w4", "format": "w4a16", "base_url": "http://127.0.0.1:1/v1", "model": "m"}],
   "policy": {
     "force": [{"when": {"step_kind": "search"}, "tier": "bf16"}],
     "scorer": [
@@ -27,7 +27,8 @@ const char kConfig[] = R"({
         "targets": {"4bit": {"provider": "p", "model": "m"}, "16bit": {"provider": "p", "model": "m"}}}},
       {"kind": "rules", "default_score": 0.3, "rules": [{"when": {"recent_tool_errors_ge": 1}, "score": 0.9}]}],
     "budget": {"high_fraction": 0.3, "window": 50, "warmup": 5}},
-  "limits": {"max_sessions": 64, "max_message_bytes": 65536}
+  "limits": {"max_sessions": 64, "max_message_bytes": 65536},
+  "backend": {"connect_timeout_ms": 200, "first_byte_timeout_ms": 200, "total_timeout_ms": 500}
 })";
 
 qc_router* Router() {
@@ -56,7 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   qc_bytes input = {data + 1, size - 1};
   const uint32_t format = (selector & 1) ? QC_FORMAT_PROTOBUF : QC_FORMAT_JSON;
   qc_router* router = Router();
-  switch ((selector >> 1) % 5) {
+  switch ((selector >> 1) % 6) {
     case 0: {
       qc_router* fresh = nullptr;
       int32_t status = qc_router_new(reinterpret_cast<const char*>(input.data), input.size, &fresh);
@@ -85,6 +86,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       qc_decision decision;
       decision.struct_size = sizeof(decision);
       Check(qc_choose_precision(router, &request, QC_FORMAT_JSON, &decision));
+      break;
+    }
+    case 5: {
+      // A completion whose request decodes reaches a tier that refuses at once (nothing listens on
+      // the config's ports): decoding, the step it makes and the error path are what is fuzzed.
+      qc_buffer response = {sizeof(qc_buffer), 0, nullptr, 0};
+      int32_t status = qc_complete(router, &input, format, nullptr, nullptr, &response);
+      Check(status);
+      qc_buffer_free(&response);
       break;
     }
   }
