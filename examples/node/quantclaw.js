@@ -18,6 +18,7 @@ const QC_OK = 0;
 const Status = Object.freeze({
   OK: 0, INVALID_ARGUMENT: 1, PARSE: 2, INVALID_CONFIG: 3, UNKNOWN_SESSION: 4, TOO_LARGE: 5,
   BAD_HANDLE: 6, VERSION: 7, OUT_OF_ORDER: 8, INTERNAL: 9,
+  UNAVAILABLE: 10, TIMEOUT: 11, CANCELLED: 12, UPSTREAM: 13,  // qc_complete, ABI 1.1
 });
 const FORMAT_PROTOBUF = 1;
 const FORMAT_JSON = 2;
@@ -92,8 +93,16 @@ function bind(libraryPath) {
     bufferFree: lib.func('qc_buffer_free', 'void', [koffi.inout(koffi.pointer(buffer))]),
     lastError: lib.func('qc_last_error', 'const char *', []),
     decisionSize: koffi.sizeof(decision),
+    // ABI 1.1: qc_complete with a chunk callback.
+    chunkFn: null,
+    complete: null,
     bufferSize: koffi.sizeof(buffer),
   };
+  if ((version & 0xffff) >= 1) {
+    binding.chunkFn = koffi.proto(`int32_t qc_chunk_fn_${id}(void *user_data, const uint8_t *chunk, size_t size)`);
+    binding.complete = lib.func('qc_complete', 'int32_t', [routerPointer, koffi.pointer(bytes), 'uint32_t',
+      koffi.pointer(binding.chunkFn), 'void *', koffi.inout(koffi.pointer(buffer))]);
+  }
   bindings.set(libraryPath, binding);
   return binding;
 }
@@ -167,6 +176,48 @@ class Router {
       escalated: (decision.flags & Flags.ESCALATED) !== 0,
       budgetHeld: (decision.flags & Flags.BUDGET_HELD) !== 0,
     };
+  }
+
+  // Decides the tier for a full OpenAI request and makes the call (ABI 1.1). With onChunk, the call
+  // streams: each chat.completion.chunk arrives parsed; returning false cancels; a throw cancels and is
+  // rethrown here. Returns the response (aggregated when streamed) with a "quantclaw" object added.
+  complete(sessionId, body, { onChunk = null, endpoint = 'chat', hints = null } = {}) {
+    requireSessionId(sessionId);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new TypeError(`body must be the OpenAI request object, not ${body === null ? 'null' : typeof body}`);
+    }
+    if (this.binding.complete === null) throw new QuantClawError(Status.VERSION, 'this libquantclaw predates qc_complete (ABI 1.1)');
+    const request = { session_id: sessionId, body, endpoint };
+    if (hints) request.hints = hints;
+    const { data, format } = encode(request, 'request');
+    let thrown = null;
+    let callback = null;
+    if (onChunk !== null) {
+      callback = koffi.register((userData, chunk, size) => {
+        try {
+          const text = koffi.decode(chunk, koffi.array('char', Number(size), 'String'));
+          const keepGoing = onChunk(JSON.parse(text));
+          return keepGoing === undefined || keepGoing ? 0 : 1;
+        } catch (error) {  // nothing may unwind through C
+          thrown = error;
+          return 1;
+        }
+      }, koffi.pointer(this.binding.chunkFn));
+    }
+    const out = { struct_size: this.binding.bufferSize, reserved0: 0, data: null, size: 0 };
+    let status;
+    try {
+      status = this.binding.complete(this.handle, { data, size: data.length }, format, callback, null, out);
+    } finally {
+      if (callback !== null) koffi.unregister(callback);
+    }
+    if (thrown !== null) throw thrown;
+    this.check(status);
+    try {
+      return JSON.parse(koffi.decode(out.data, koffi.array('char', Number(out.size), 'String')));
+    } finally {
+      this.binding.bufferFree(out);
+    }
   }
 
   reportOutcome(outcome) {
