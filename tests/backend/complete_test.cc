@@ -75,7 +75,8 @@ class CompleteTest : public ::testing::Test {
   void SetUp() override {
     std::string base = "http://127.0.0.1:" + std::to_string(g_server->port()) + "/v1";
     std::string tiers;
-    for (const char* model : {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge"}) {
+    for (const char* model :
+         {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge", "logprobs"}) {
       if (!tiers.empty()) tiers += ",";
       tiers += std::string(R"({"name":")") + model + R"(","format":"bf16","model":")" + model + R"(","base_url":")" +
                base + R"(","api_key_env":"QC_TEST_TIER_KEY"})";
@@ -195,6 +196,25 @@ TEST_F(CompleteTest, LegacyCompletionsEndpoint) {
   ASSERT_EQ(Complete("echo", body, true, &response, nullptr, "completions"), QC_OK) << qc_last_error();
   EXPECT_EQ(json::parse(response).at("choices").at(0).at("text").as_string(), "echo: hello");
   EXPECT_EQ(json::parse(response).at("object").as_string(), "text_completion");
+}
+
+// Both shapes servers use: chat ({"content": [...]}, items appended) and legacy completions (parallel
+// arrays, concatenated).
+TEST_F(CompleteTest, StreamedLogprobsInBothShapes) {
+  std::string response;
+  ASSERT_EQ(Complete("logprobs", kHello, true, &response), QC_OK) << qc_last_error();
+  json::value chat = json::parse(response);
+  const json::array& content = chat.at("choices").at(0).at("logprobs").at("content").as_array();
+  ASSERT_EQ(content.size(), 2u);
+  EXPECT_EQ(content[1].at("token").as_string(), "!");
+  EXPECT_DOUBLE_EQ(content[1].at("logprob").as_double(), -1.5);
+  ASSERT_EQ(Complete("logprobs", R"({"model":"x","prompt":"hello"})", true, &response, nullptr, "completions"), QC_OK)
+      << qc_last_error();
+  json::value completion = json::parse(response);
+  const json::object& legacy = completion.at("choices").at(0).at("logprobs").as_object();
+  EXPECT_EQ(legacy.at("tokens").as_array(), (json::array{"Hi", "!"}));
+  EXPECT_EQ(legacy.at("token_logprobs").as_array(), (json::array{-0.1, -1.5}));
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("text").as_string(), "Hi!");
 }
 
 TEST_F(CompleteTest, HttpErrorIsUpstream) {

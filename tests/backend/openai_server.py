@@ -10,6 +10,7 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   invalid-json  a body (or stream event) that is not JSON
   stall         nothing for 5 seconds
   huge          a 2 MiB body
+  logprobs      a streamed answer with logprobs (chat shape on /chat/completions, legacy on /completions)
 GET /requests returns what it was sent (model, stream, authorization, path), for tests to check the
 rewrite on the wire. Prints "PORT <n>" when it listens on 127.0.0.1; stops on SIGTERM or stdin EOF.
 """
@@ -109,6 +110,17 @@ class Handler(BaseHTTPRequestHandler):
                 # SO_LINGER 0: close sends a TCP reset instead of a FIN.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
+        elif model == "logprobs" and stream:
+            self.start_stream()
+            for token, logprob in (("Hi", -0.1), ("!", -1.5)):
+                if chat:
+                    choice = {"index": 0, "delta": {"content": token}, "logprobs": {"content": [
+                        {"token": token, "logprob": logprob, "top_logprobs": [{"token": token, "logprob": logprob}]}]}}
+                else:
+                    choice = {"index": 0, "text": token, "logprobs": {"tokens": [token], "token_logprobs": [logprob],
+                                                                    "top_logprobs": [{token: logprob}]}}
+                self.event({"id": "c4", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
+            self.event(b"[DONE]")
         elif model == "tool":
             arguments = ['{"city": ', '"Paris"}']
             if not stream:
