@@ -45,7 +45,7 @@ qc_router* Router() {
 
 void Check(int32_t status) {
   // A status outside the documented set would be a bug; so would an empty message on failure.
-  if (status < QC_OK || status > QC_ERR_INTERNAL) std::abort();
+  if (status < QC_OK || status > QC_ERR_UPSTREAM) std::abort();
   if (status != QC_OK && qc_last_error()[0] == '\0') std::abort();
 }
 
