@@ -619,7 +619,8 @@ struct Parser {
     if (backend_value == nullptr) return;
     const json::object* backend = v.AsObject(
         *backend_value, "/backend",
-        {"connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "max_response_bytes"});
+        {"connect_timeout_ms", "first_byte_timeout_ms", "total_timeout_ms", "max_response_bytes", "retries",
+         "backoff_initial_ms", "backoff_max_ms", "breaker_failures", "breaker_open_ms", "failover"});
     if (backend == nullptr) return;
     BackendConfig& out = config.backend;
     out.connect_timeout_ms = static_cast<uint32_t>(
@@ -630,6 +631,16 @@ struct Parser {
         v.Integer(*backend, "total_timeout_ms", "/backend", 1, 86400000).value_or(out.total_timeout_ms));
     out.max_response_bytes =
         v.Integer(*backend, "max_response_bytes", "/backend", 1024, uint64_t(1) << 32).value_or(out.max_response_bytes);
+    out.retries = static_cast<uint32_t>(v.Integer(*backend, "retries", "/backend", 0, 10).value_or(out.retries));
+    out.backoff_initial_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "backoff_initial_ms", "/backend", 0, 60000).value_or(out.backoff_initial_ms));
+    out.backoff_max_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "backoff_max_ms", "/backend", 0, 600000).value_or(out.backoff_max_ms));
+    out.breaker_failures = static_cast<uint32_t>(
+        v.Integer(*backend, "breaker_failures", "/backend", 1, 1000).value_or(out.breaker_failures));
+    out.breaker_open_ms = static_cast<uint32_t>(
+        v.Integer(*backend, "breaker_open_ms", "/backend", 1, 3600000).value_or(out.breaker_open_ms));
+    out.failover = v.Bool(*backend, "failover", "/backend").value_or(out.failover);
   }
 
   // Shadow sampling is validated now so a config written for it stays valid; the sampling itself

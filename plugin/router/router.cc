@@ -1,6 +1,10 @@
 #include "router/router.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <random>
+#include <thread>
 #include <cstring>
 
 #include <boost/json.hpp>
@@ -188,18 +192,99 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
     DecideLocked(*current, call.session_id, session.get(), choice);
   }
   // The session is free again while the tier answers: the next step's bookkeeping is the host's call.
-  const uint32_t tier_index = choice->decision.tier;
-  const TierConfig& tier = config.tiers[tier_index];
+  const BackendConfig& backend = config.backend;
+  size_t delivered = 0;  // events that reached the host: after the first, nothing may be retried
+  absl::Status last_error;
+  uint32_t tier_index = choice->decision.tier;
+  int failover_from = -1;
+  for (uint32_t position = config.ladder_position[tier_index]; position < config.ladder.size(); ++position) {
+    tier_index = config.ladder[position];
+    const TierConfig& tier = config.tiers[tier_index];
+    if (BreakerOpen(tier_index)) {
+      Increment(metrics_.breaker_rejections_by_tier[tier_index]);
+      last_error = absl::UnavailableError(StrCat("tier ", tier.name, ": circuit breaker open after ",
+                                                 backend.breaker_failures, " failed calls"));
+    } else {
+      for (uint32_t attempt = 0;; ++attempt) {
+        CallResult result;
+        absl::Status status = CallTier(config, tier, call, on_event, &delivered, &result);
+        if (status.ok()) {
+          CloseBreaker(tier_index);
+          metrics_.RecordCall(tier_index, result.latency_ms, result.first_byte_ms, result.usage.prompt_tokens,
+                              result.usage.cached_tokens, result.usage.completion_tokens);
+          boost::json::object extra{{"tier", tier.name},
+                                    {"tier_index", tier_index},
+                                    {"step_index", choice->step_index},
+                                    {"reason", std::string_view(choice->decision.reason)},
+                                    {"time_to_first_byte_ms", result.first_byte_ms},
+                                    {"latency_ms", result.latency_ms},
+                                    {"attempts", attempt + 1}};
+          if (failover_from >= 0) extra["failover_from"] = config.tiers[failover_from].name;
+          result.document.get_object()["quantclaw"] = std::move(extra);
+          *response = boost::json::serialize(result.document);
+          return absl::OkStatus();
+        }
+        last_error = status;
+        // Only a failure the host has not seen any of, and one that another try may not repeat.
+        const bool retryable = delivered == 0 && result.retryable;
+        if (!retryable || attempt >= backend.retries) break;
+        Increment(metrics_.retries_by_tier[tier_index]);
+        Backoff(backend, attempt);
+      }
+      Increment(metrics_.call_failures_by_tier[tier_index]);
+      RecordBreakerFailure(tier_index, backend);
+    }
+    // Failover moves the call up the ladder: only while the host has seen nothing, and only for a tier
+    // that is down, not for an answer it did not like (cancellation, a response over the cap).
+    const absl::StatusCode code = last_error.code();
+    const bool tier_down = code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+                           code == absl::StatusCode::kDataLoss;
+    if (!backend.failover || delivered > 0 || !tier_down) break;
+    if (position + 1 < config.ladder.size()) {
+      Increment(metrics_.failovers_from_tier[tier_index]);
+      if (failover_from < 0) failover_from = static_cast<int>(tier_index);
+    }
+  }
+  return last_error;
+}
+
+bool Router::BreakerOpen(uint32_t tier) const {
+  return breaker_open_until_ns_[tier].load(std::memory_order_relaxed) > MonotonicNowNs();
+}
+
+void Router::CloseBreaker(uint32_t tier) {
+  consecutive_failures_[tier].store(0, std::memory_order_relaxed);
+  breaker_open_until_ns_[tier].store(0, std::memory_order_relaxed);
+}
+
+void Router::RecordBreakerFailure(uint32_t tier, const BackendConfig& backend) {
+  uint32_t failures = consecutive_failures_[tier].fetch_add(1, std::memory_order_relaxed) + 1;
+  if (failures >= backend.breaker_failures) {
+    // Open (or re-open after a failed half-open try): one call may try again once the time is up.
+    breaker_open_until_ns_[tier].store(MonotonicNowNs() + int64_t(backend.breaker_open_ms) * 1000000,
+                                       std::memory_order_relaxed);
+  }
+}
+
+void Router::Backoff(const BackendConfig& backend, uint32_t attempt) {
+  thread_local std::minstd_rand random(static_cast<uint32_t>(MonotonicNowNs()) ^
+                                       static_cast<uint32_t>(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  uint64_t ceiling = std::min<uint64_t>(backend.backoff_max_ms, uint64_t(backend.backoff_initial_ms) << std::min(attempt, 20u));
+  if (ceiling == 0) return;
+  std::this_thread::sleep_for(std::chrono::milliseconds(random() % (ceiling + 1)));
+}
+
+absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
+                              const SseSink* on_event, size_t* delivered, CallResult* result) {
+  const bool streaming = on_event != nullptr;
   boost::json::object body = call.body;
   body["model"] = tier.model;
-  const bool streaming = on_event != nullptr;
   body["stream"] = streaming;
   if (streaming) {
     body["stream_options"] = boost::json::object{{"include_usage", true}};
   } else {
     body.erase("stream_options");
   }
-
   HttpRequest request;
   request.url = JoinUrl(tier.base_url, call.chat ? "/chat/completions" : "/completions");
   request.body = boost::json::serialize(body);
@@ -218,45 +303,41 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   SseSink sink = [&](std::string_view event) {
     stream_error = aggregator.Add(event);
     if (!stream_error.ok()) return false;
+    ++*delivered;
     return (*on_event)(event);
   };
   HttpResponse http;
   absl::Status status = http_.Post(request, streaming ? &sink : nullptr, &http);
-  Increment(metrics_.outcomes_by_tier[tier_index]);
-  if (!stream_error.ok()) {
-    return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
-  }
+  result->latency_ms = http.total_ms;
+  result->first_byte_ms = http.first_byte_ms;
+  if (!stream_error.ok()) return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
   if (!status.ok()) {
+    result->retryable = status.code() == absl::StatusCode::kUnavailable ||
+                        status.code() == absl::StatusCode::kDeadlineExceeded;
     return absl::Status(status.code(), StrCat("tier ", tier.name, ": ", FromAbsl(status.message())));
   }
   if (http.status < 200 || http.status >= 300) {
+    // Overload and server faults may pass; a request the server refuses (4xx) will be refused again.
+    result->retryable = http.status >= 500 || http.status == 429;
     return absl::DataLossError(StrCat("tier ", tier.name, " answered HTTP ", http.status, ": ",
                                       std::string_view(http.body).substr(0, 200)));
   }
-  boost::json::value document;
   if (streaming && aggregator.events() > 0) {
     if (!http.stream_done) {
       return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] after ",
                                         aggregator.events(), " events"));
     }
-    document = boost::json::parse(aggregator.Finish());
+    result->document = boost::json::parse(aggregator.Finish());
   } else {
     // Not streaming, or a server that answered a stream request with one JSON body.
     boost::system::error_code ec;
-    document = boost::json::parse(http.body, ec);
-    if (ec || !document.is_object()) {
+    result->document = boost::json::parse(http.body, ec);
+    if (ec || !result->document.is_object()) {
       return absl::DataLossError(StrCat("tier ", tier.name, " answered something that is not a JSON object: ",
                                         std::string_view(http.body).substr(0, 200)));
     }
   }
-  Usage usage = ReadUsage(document);
-  Increment(metrics_.input_tokens_by_tier[tier_index], usage.prompt_tokens);
-  Increment(metrics_.output_tokens_by_tier[tier_index], usage.completion_tokens);
-  document.get_object()["quantclaw"] = boost::json::object{
-      {"tier", tier.name},        {"tier_index", tier_index},
-      {"step_index", choice->step_index}, {"reason", std::string_view(choice->decision.reason)},
-      {"time_to_first_byte_ms", http.first_byte_ms}, {"latency_ms", http.total_ms}};
-  *response = boost::json::serialize(document);
+  result->usage = ReadUsage(result->document);
   return absl::OkStatus();
 }
 
@@ -284,9 +365,8 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
     if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
   }
   if (tier >= 0) {
-    Increment(metrics_.outcomes_by_tier[tier]);
-    Increment(metrics_.input_tokens_by_tier[tier], outcome.input_tokens());
-    Increment(metrics_.output_tokens_by_tier[tier], outcome.output_tokens());
+    metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
+                        outcome.cached_tokens(), outcome.output_tokens());
   }
   return absl::OkStatus();
 }
@@ -301,7 +381,7 @@ absl::Status Router::EndSession(std::string_view session_id) {
 }
 
 std::string Router::MetricsText() const {
-  return metrics_.PrometheusText(*snapshot()->config, sessions_.size());
+  return metrics_.PrometheusText(*snapshot()->config, sessions_.size(), breaker_open_until_ns_, MonotonicNowNs());
 }
 
 }  // namespace quantclaw

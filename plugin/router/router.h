@@ -4,6 +4,8 @@
 #define QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
 
 #include <atomic>
+
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -70,6 +72,21 @@ class Router {
   std::shared_ptr<Session> SessionFor(std::string_view id, const RouterConfig& config);
   absl::Status ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session);
   void DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice);
+
+  // One call to one tier: the response document, usage and timing, or why not.
+  struct CallResult {
+    boost::json::value document;
+    Usage usage;
+    double latency_ms = 0;
+    double first_byte_ms = 0;
+    bool retryable = false;  // the failure may pass on another try (connection, timeout, 5xx, 429)
+  };
+  absl::Status CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
+                        const SseSink* on_event, size_t* delivered, CallResult* result);
+  bool BreakerOpen(uint32_t tier) const;
+  void CloseBreaker(uint32_t tier);
+  void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);
+  static void Backoff(const BackendConfig& backend, uint32_t attempt);
   std::shared_ptr<const Snapshot> snapshot() const {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     return snapshot_;
@@ -85,6 +102,9 @@ class Router {
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
   HttpClient http_;
+  // Per-tier circuit breakers, by tier index (a reload that reorders tiers starts them afresh in effect).
+  std::atomic<uint32_t> consecutive_failures_[kMaxTiers] = {};
+  std::atomic<int64_t> breaker_open_until_ns_[kMaxTiers] = {};
   mutable RouterMetrics metrics_;
 };
 

@@ -1,5 +1,7 @@
 #include "telemetry/metrics.h"
 
+#include <functional>
+
 #include "util/strings.h"
 
 namespace quantclaw {
@@ -33,9 +35,32 @@ void TierCounter(std::string* out, std::string_view name, std::string_view help,
   }
 }
 
+void TierGauge(std::string* out, std::string_view name, std::string_view help, const RouterConfig& config,
+               const std::function<double(size_t)>& value) {
+  StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n");
+  for (size_t i = 0; i < config.tiers.size() && i < kMaxTiers; ++i) {
+    StrAppend(out, name, "{tier=\"", LabelValue(config.tiers[i].name), "\"} ", value(i), "\n");
+  }
+}
+
 }  // namespace
 
-std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t active_sessions) const {
+void RouterMetrics::RecordCall(uint32_t tier, double latency_ms, double first_token_ms, uint64_t prompt_tokens,
+                               uint64_t cached_tokens, uint64_t completion_tokens) {
+  if (tier >= kMaxTiers) return;
+  Increment(outcomes_by_tier[tier]);
+  Increment(input_tokens_by_tier[tier], prompt_tokens);
+  Increment(output_tokens_by_tier[tier], completion_tokens);
+  Increment(cached_tokens_by_tier[tier], cached_tokens);
+  if (!(latency_ms > 0)) return;
+  Increment(timed_calls_by_tier[tier]);
+  Increment(latency_us_by_tier[tier], static_cast<uint64_t>(latency_ms * 1000));
+  if (first_token_ms > 0) Increment(first_token_us_by_tier[tier], static_cast<uint64_t>(first_token_ms * 1000));
+  Increment(uncached_prompt_tokens_by_tier[tier], prompt_tokens > cached_tokens ? prompt_tokens - cached_tokens : 0);
+}
+
+std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t active_sessions,
+                                          const std::atomic<int64_t>* breaker_open_until_ns, int64_t now_ns) const {
   std::string out;
   Counter(&out, "quantclaw_steps_total", "Steps fed with qc_on_step.", Read(steps));
   Counter(&out, "quantclaw_decisions_total", "Decisions made by qc_choose_precision.", Read(decisions));
@@ -50,6 +75,32 @@ std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t a
   TierCounter(&out, "quantclaw_input_tokens_total", "Prompt tokens reported per tier.", config, input_tokens_by_tier);
   TierCounter(&out, "quantclaw_output_tokens_total", "Completion tokens reported per tier.", config,
               output_tokens_by_tier);
+  TierCounter(&out, "quantclaw_cached_tokens_total", "Prompt tokens served from the tier's prefix cache.", config,
+              cached_tokens_by_tier);
+  // DMR Appendix A, eq. 10: wall time of the calls over their completion tokens, pooled.
+  TierGauge(&out, "quantclaw_tier_ms_per_output_token", "Pooled latency per completion token (prefill amortised).",
+            config, [this](size_t i) {
+              uint64_t tokens = Read(output_tokens_by_tier[i]);
+              return tokens == 0 ? 0.0 : double(Read(latency_us_by_tier[i])) / 1000.0 / double(tokens);
+            });
+  TierGauge(&out, "quantclaw_tier_ms_per_prompt_token", "Pooled time to first token per uncached prompt token.",
+            config, [this](size_t i) {
+              uint64_t tokens = Read(uncached_prompt_tokens_by_tier[i]);
+              return tokens == 0 ? 0.0 : double(Read(first_token_us_by_tier[i])) / 1000.0 / double(tokens);
+            });
+  TierCounter(&out, "quantclaw_call_retries_total", "qc_complete retries per tier.", config, retries_by_tier);
+  TierCounter(&out, "quantclaw_call_failovers_total", "qc_complete calls moved up from this tier.", config,
+              failovers_from_tier);
+  TierCounter(&out, "quantclaw_call_failures_total", "qc_complete calls to this tier that failed after retries.",
+              config, call_failures_by_tier);
+  TierCounter(&out, "quantclaw_breaker_rejections_total", "Calls not sent because the tier's breaker was open.",
+              config, breaker_rejections_by_tier);
+  if (breaker_open_until_ns != nullptr) {
+    TierGauge(&out, "quantclaw_breaker_open", "1 while the tier's circuit breaker is open.", config,
+              [breaker_open_until_ns, now_ns](size_t i) {
+                return breaker_open_until_ns[i].load(std::memory_order_relaxed) > now_ns ? 1.0 : 0.0;
+              });
+  }
   Counter(&out, "quantclaw_invalid_tool_calls_total", "Outcomes reporting an invalid tool call.",
           Read(invalid_tool_calls));
   Counter(&out, "quantclaw_sessions_created_total", "Sessions created on first sight.", Read(sessions_created));

@@ -22,6 +22,18 @@ struct RouterMetrics {
   std::atomic<uint64_t> outcomes_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> input_tokens_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> output_tokens_by_tier[kMaxTiers] = {};
+  // Pooled per-tier latency (DMR Appendix A): sums over every call, so the coefficients are the
+  // ratios of totals, not means of per-call ratios, and amortise prefill as the paper does.
+  std::atomic<uint64_t> latency_us_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> first_token_us_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> uncached_prompt_tokens_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> cached_tokens_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> timed_calls_by_tier[kMaxTiers] = {};
+  // qc_complete's transport.
+  std::atomic<uint64_t> retries_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> failovers_from_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> breaker_rejections_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> call_failures_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> invalid_tool_calls{0};
   std::atomic<uint64_t> sessions_created{0};
   std::atomic<uint64_t> sessions_evicted{0};
@@ -30,8 +42,13 @@ struct RouterMetrics {
   std::atomic<uint64_t> config_reloads{0};
   std::atomic<uint64_t> rejected_calls{0};
 
+  // One call's outcome: tokens, and, when it was timed (latency > 0), the pooled latency sums.
+  void RecordCall(uint32_t tier, double latency_ms, double first_token_ms, uint64_t prompt_tokens,
+                  uint64_t cached_tokens, uint64_t completion_tokens);
+
   // Tier labels come from `config`: counters are indexed by tier position in the current config.
-  std::string PrometheusText(const RouterConfig& config, uint64_t active_sessions) const;
+  std::string PrometheusText(const RouterConfig& config, uint64_t active_sessions,
+                             const std::atomic<int64_t>* breaker_open_until_ns = nullptr, int64_t now_ns = 0) const;
 };
 
 inline void Increment(std::atomic<uint64_t>& counter, uint64_t by = 1) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -85,7 +86,7 @@ class CompleteTest : public ::testing::Test {
     tiers += R"(,{"name":"down","format":"int4","model":"m","base_url":"http://127.0.0.1:1/v1"})";
     config_ = R"({"tiers":[)" + tiers + R"(],"reference_tier":"echo",
         "backend":{"connect_timeout_ms":1000,"first_byte_timeout_ms":400,"total_timeout_ms":10000,
-                   "max_response_bytes":1048576}})";
+                   "max_response_bytes":1048576,"retries":0,"failover":false}})";
     ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
     setenv("QC_TEST_TIER_KEY", "sekret-key", 1);
   }
@@ -133,6 +134,33 @@ class CompleteTest : public ::testing::Test {
     while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
     pclose(pipe);
     return json::parse(text).as_array();
+  }
+
+  std::string Metrics() {
+    qc_buffer metrics = {sizeof(qc_buffer), 0, nullptr, 0};
+    EXPECT_EQ(qc_metrics(router_, &metrics), QC_OK);
+    std::string text(reinterpret_cast<const char*>(metrics.data), metrics.size);
+    qc_buffer_free(&metrics);
+    return text;
+  }
+
+  // Replaces the router with one whose config differs in its "backend" object and its tiers.
+  void UseConfig(const std::string& tiers, const std::string& backend) {
+    qc_router_free(router_);
+    config_ = R"({"tiers":[)" + tiers + R"(],"backend":)" + backend + "}";
+    ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
+  }
+
+  std::string Tier(const std::string& name, const std::string& model, const std::string& format, bool up = true) {
+    std::string base = up ? "http://127.0.0.1:" + std::to_string(g_server->port()) + "/v1" : "http://127.0.0.1:1/v1";
+    return R"({"name":")" + name + R"(","format":")" + format + R"(","model":")" + model + R"(","base_url":")" + base +
+           R"("})";
+  }
+
+  size_t RequestsFor(const std::string& model) {
+    size_t count = 0;
+    for (const json::value& request : Received()) count += request.at("model").as_string() == model;
+    return count;
   }
 
   const char* kHello = R"({"model":"anything","messages":[{"role":"user","content":"hello"}],"max_tokens":16})";
@@ -291,6 +319,72 @@ TEST_F(CompleteTest, OnlyNewMessagesMakeTheNextStep) {
   qc_buffer_free(&metrics);
   EXPECT_NE(text.find("quantclaw_steps_total 2\n"), std::string::npos) << text;
   EXPECT_NE(text.find("quantclaw_output_tokens_total{tier=\"echo\"} 6\n"), std::string::npos) << text;
+}
+
+TEST_F(CompleteTest, ServerFaultsAreRetriedWithBackoff) {
+  UseConfig(Tier("flaky", "http500", "bf16"), R"({"retries":2,"backoff_initial_ms":20,"failover":false})");
+  size_t before = RequestsFor("http500");
+  std::string response;
+  EXPECT_EQ(Complete("flaky", kHello, false, &response), QC_ERR_UPSTREAM);
+  EXPECT_EQ(RequestsFor("http500") - before, 3u);  // the call and two retries
+  EXPECT_NE(Metrics().find("quantclaw_call_retries_total{tier=\"flaky\"} 2\n"), std::string::npos);
+}
+
+TEST_F(CompleteTest, NoRetryOnceTheHostHasSeenPartOfTheStream) {
+  UseConfig(Tier("cut", "truncated", "bf16"), R"({"retries":3,"backoff_initial_ms":1})");
+  size_t before = RequestsFor("truncated");
+  std::string response;
+  std::vector<std::string> events;
+  EXPECT_EQ(Complete("cut", kHello, true, &response, &events), QC_ERR_UPSTREAM);
+  EXPECT_EQ(events.size(), 2u);
+  EXPECT_EQ(RequestsFor("truncated") - before, 1u);
+}
+
+TEST_F(CompleteTest, DownTierFailsOverUpTheLadder) {
+  UseConfig(Tier("int4", "m", "int4", /*up=*/false) + "," + Tier("bf16", "echo", "bf16"),
+            R"({"retries":1,"backoff_initial_ms":1,"connect_timeout_ms":500})");
+  std::string response;
+  ASSERT_EQ(Complete("int4", kHello, false, &response), QC_OK) << qc_last_error();
+  json::value answer = json::parse(response);
+  EXPECT_EQ(answer.at("quantclaw").at("tier").as_string(), "bf16");
+  EXPECT_EQ(answer.at("quantclaw").at("failover_from").as_string(), "int4");
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_NE(Metrics().find("quantclaw_call_failovers_total{tier=\"int4\"} 1\n"), std::string::npos);
+}
+
+TEST_F(CompleteTest, BreakerOpensAfterRepeatedFailuresAndRecovers) {
+  UseConfig(Tier("int4", "m", "int4", /*up=*/false) + "," + Tier("bf16", "echo", "bf16"),
+            R"({"retries":0,"breaker_failures":2,"breaker_open_ms":300,"failover":false})");
+  std::string response;
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  // Open now: the next call is refused without trying the tier.
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_NE(std::string(qc_last_error()).find("circuit breaker open after 2 failed calls"), std::string::npos)
+      << qc_last_error();
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_breaker_open{tier=\"int4\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_breaker_rejections_total{tier=\"int4\"} 1\n"), std::string::npos);
+  // Once the open time is up, one call may try again (and fails here, the tier is still down).
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_NE(Metrics().find("quantclaw_breaker_open{tier=\"int4\"} 0\n"), std::string::npos);
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_EQ(std::string(qc_last_error()).find("circuit breaker"), std::string::npos) << qc_last_error();
+}
+
+TEST_F(CompleteTest, LatencyCoefficientsArePooledPerTier) {
+  std::string response;
+  ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK);
+  ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK);
+  std::string metrics = Metrics();
+  // Two calls of 3 completion tokens each: the pooled coefficient is total latency over 6 tokens.
+  EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"echo\"} 6\n"), std::string::npos) << metrics;
+  size_t at = metrics.find("quantclaw_tier_ms_per_output_token{tier=\"echo\"} ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  double per_token = std::stod(metrics.substr(at + std::strlen("quantclaw_tier_ms_per_output_token{tier=\"echo\"} ")));
+  EXPECT_GT(per_token, 0.0);
+  EXPECT_LT(per_token, 1000.0);
+  EXPECT_NE(metrics.find("quantclaw_cached_tokens_total{tier=\"echo\"} 10\n"), std::string::npos) << metrics;
 }
 
 TEST_F(CompleteTest, BadRequestsAreRefusedBeforeAnyCall) {

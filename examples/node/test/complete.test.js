@@ -27,6 +27,7 @@ test('complete, streaming, cancellation and tier errors', async () => {
     const router = new Router({
       tiers: ['echo', 'tool', 'http500'].map((name) => ({ name, format: 'bf16', model: name, base_url: base })),
       reference_tier: 'echo',
+      backend: { retries: 0, failover: false },
     });
     const answer = router.complete('s', body);
     assert.equal(answer.choices[0].message.content, 'echo: hello');

@@ -28,7 +28,7 @@ def router(server_port):
     config = {"tiers": [{"name": name, "format": "bf16", "model": name, "base_url": base}
                         for name in ("echo", "tool", "http500", "stall")],
               "reference_tier": "echo",
-              "backend": {"first_byte_timeout_ms": 300}}
+              "backend": {"first_byte_timeout_ms": 300, "retries": 0, "failover": False}}
     with quantclaw.Router(config) as created:
         yield created
 
