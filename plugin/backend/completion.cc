@@ -185,6 +185,7 @@ absl::Status StreamAggregator::Add(std::string_view event) {
                                       event.substr(0, 120)));
   }
   ++events_;
+  last_had_tool_calls_ = false;
   if (id_.empty()) id_ = Text(object->if_contains("id"));
   if (model_.empty()) model_ = Text(object->if_contains("model"));
   if (const json::value* created = object->if_contains("created"); created && created->is_number()) {
@@ -207,6 +208,7 @@ absl::Status StreamAggregator::Add(std::string_view event) {
     content_.append(Text(delta.if_contains("content")));
     reasoning_.append(Text(delta.if_contains("reasoning_content")));
     if (const json::value* calls = delta.if_contains("tool_calls"); calls && calls->is_array()) {
+      last_had_tool_calls_ = !calls->get_array().empty();
       for (const json::value& call_value : calls->get_array()) {
         const json::object* call = call_value.if_object();
         if (call == nullptr) continue;

@@ -53,10 +53,13 @@ class StreamAggregator {
   std::string Finish() const;
   const Usage& usage() const { return usage_; }
   size_t events() const { return events_; }
+  // Whether the event just added carried tool-call deltas (they may be held back until validated).
+  bool last_had_tool_calls() const { return last_had_tool_calls_; }
 
  private:
   bool chat_;
   size_t events_ = 0;
+  bool last_had_tool_calls_ = false;
   std::string id_, model_, role_ = "assistant", finish_reason_;
   std::string content_;
   std::string reasoning_;

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include "backend/tool_calls.h"
 #include "util/hash.h"
 #include "util/strings.h"
 #include "quantclaw/v1/outcome.pb.h"
@@ -197,6 +198,8 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   absl::Status last_error;
   uint32_t tier_index = choice->decision.tier;
   int failover_from = -1;
+  int escalated_from = -1;
+  const bool tools_offered = call.body.contains("tools");
   for (uint32_t position = config.ladder_position[tier_index]; position < config.ladder.size(); ++position) {
     tier_index = config.ladder[position];
     const TierConfig& tier = config.tiers[tier_index];
@@ -205,9 +208,23 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
       last_error = absl::UnavailableError(StrCat("tier ", tier.name, ": circuit breaker open after ",
                                                  backend.breaker_failures, " failed calls"));
     } else {
+      bool escalate = false;
       for (uint32_t attempt = 0;; ++attempt) {
         CallResult result;
-        absl::Status status = CallTier(config, tier, call, on_event, &delivered, &result);
+        // A tool call from a tier below the top is held back until it checks out, so that a broken one
+        // can go to a higher tier before the host sees it.
+        const bool hold = config.policy.escalate_on_invalid_tool_call && tools_offered &&
+                          position + 1 < config.ladder.size();
+        absl::Status status = CallTier(config, tier, call, on_event, hold, &delivered, &result);
+        if (status.ok() && !result.invalid_tool_call.empty()) {
+          CloseBreaker(tier_index);  // the tier is up; its answer was wrong
+          Increment(metrics_.invalid_tool_calls);
+          Increment(metrics_.tool_call_escalations);
+          if (escalated_from < 0) escalated_from = static_cast<int>(tier_index);
+          last_error = absl::DataLossError(StrCat("tier ", tier.name, ": ", result.invalid_tool_call));
+          escalate = true;
+          break;
+        }
         if (status.ok()) {
           CloseBreaker(tier_index);
           metrics_.RecordCall(tier_index, result.latency_ms, result.first_byte_ms, result.usage.prompt_tokens,
@@ -220,6 +237,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
                                     {"latency_ms", result.latency_ms},
                                     {"attempts", attempt + 1}};
           if (failover_from >= 0) extra["failover_from"] = config.tiers[failover_from].name;
+          if (escalated_from >= 0) extra["escalated_from"] = config.tiers[escalated_from].name;
           result.document.get_object()["quantclaw"] = std::move(extra);
           *response = boost::json::serialize(result.document);
           return absl::OkStatus();
@@ -231,6 +249,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
         Increment(metrics_.retries_by_tier[tier_index]);
         Backoff(backend, attempt);
       }
+      if (escalate) continue;  // an invalid tool call, held back: the step goes up one rung
       Increment(metrics_.call_failures_by_tier[tier_index]);
       RecordBreakerFailure(tier_index, backend);
     }
@@ -275,7 +294,7 @@ void Router::Backoff(const BackendConfig& backend, uint32_t attempt) {
 }
 
 absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
-                              const SseSink* on_event, size_t* delivered, CallResult* result) {
+                              const SseSink* on_event, bool hold_tool_calls, size_t* delivered, CallResult* result) {
   const bool streaming = on_event != nullptr;
   boost::json::object body = call.body;
   body["model"] = tier.model;
@@ -300,9 +319,14 @@ absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier
 
   StreamAggregator aggregator(call.chat);
   absl::Status stream_error;
+  std::vector<std::string> held;  // tool-call events, passed on once the tool call checks out
   SseSink sink = [&](std::string_view event) {
     stream_error = aggregator.Add(event);
     if (!stream_error.ok()) return false;
+    if (hold_tool_calls && (aggregator.last_had_tool_calls() || !held.empty())) {
+      held.emplace_back(event);
+      return true;
+    }
     ++*delivered;
     return (*on_event)(event);
   };
@@ -338,6 +362,16 @@ absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier
     }
   }
   result->usage = ReadUsage(result->document);
+  if (hold_tool_calls) {
+    if (auto problem = ToolCallProblem(call.body, result->document)) {
+      result->invalid_tool_call = *problem;
+      return absl::OkStatus();
+    }
+  }
+  for (const std::string& event : held) {
+    ++*delivered;
+    if (!(*on_event)(event)) return absl::CancelledError("the receiver cancelled the stream");
+  }
   return absl::OkStatus();
 }
 

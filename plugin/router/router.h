@@ -80,9 +80,10 @@ class Router {
     double latency_ms = 0;
     double first_byte_ms = 0;
     bool retryable = false;  // the failure may pass on another try (connection, timeout, 5xx, 429)
+    std::string invalid_tool_call;  // why the tool call was held back and not passed on (escalation)
   };
   absl::Status CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
-                        const SseSink* on_event, size_t* delivered, CallResult* result);
+                        const SseSink* on_event, bool hold_tool_calls, size_t* delivered, CallResult* result);
   bool BreakerOpen(uint32_t tier) const;
   void CloseBreaker(uint32_t tier);
   void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);

@@ -103,6 +103,8 @@ std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t a
   }
   Counter(&out, "quantclaw_invalid_tool_calls_total", "Outcomes reporting an invalid tool call.",
           Read(invalid_tool_calls));
+  Counter(&out, "quantclaw_tool_call_escalations_total",
+          "qc_complete steps re-issued on a higher tier because a tool call was invalid.", Read(tool_call_escalations));
   Counter(&out, "quantclaw_sessions_created_total", "Sessions created on first sight.", Read(sessions_created));
   Counter(&out, "quantclaw_sessions_evicted_total", "Sessions evicted over limits.max_sessions.", Read(sessions_evicted));
   Counter(&out, "quantclaw_sessions_expired_total", "Sessions expired after limits.session_idle_seconds.",

@@ -35,6 +35,7 @@ struct RouterMetrics {
   std::atomic<uint64_t> breaker_rejections_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> call_failures_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> invalid_tool_calls{0};
+  std::atomic<uint64_t> tool_call_escalations{0};
   std::atomic<uint64_t> sessions_created{0};
   std::atomic<uint64_t> sessions_evicted{0};
   std::atomic<uint64_t> sessions_expired{0};

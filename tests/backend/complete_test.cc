@@ -372,6 +372,38 @@ TEST_F(CompleteTest, BreakerOpensAfterRepeatedFailuresAndRecovers) {
   EXPECT_EQ(std::string(qc_last_error()).find("circuit breaker"), std::string::npos) << qc_last_error();
 }
 
+// The weather tool with a schema; the low tier's call breaks it, the high tier's does not.
+const char* kWeatherRequest = R"({"model":"x","messages":[{"role":"user","content":"weather in Paris?"}],
+    "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
+      "properties":{"city":{"type":"string"}},"required":["city"]}}}]})";
+
+TEST_F(CompleteTest, InvalidToolCallIsReissuedOnAHigherTierBeforeTheHostSeesIt) {
+  UseConfig(Tier("int4", "badtool", "int4") + "," + Tier("bf16", "tool", "bf16"), R"({"retries":0})");
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("int4", kWeatherRequest, true, &response, &events), QC_OK) << qc_last_error();
+  json::value answer = json::parse(response);
+  EXPECT_EQ(answer.at("quantclaw").at("tier").as_string(), "bf16");
+  EXPECT_EQ(answer.at("quantclaw").at("escalated_from").as_string(), "int4");
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("tool_calls").at(0).at("function").at("arguments").as_string(),
+            R"({"city": "Paris"})");
+  // The host saw only the valid call's events: none with the broken arguments.
+  for (const std::string& event : events) EXPECT_EQ(event.find("\"5}\""), std::string::npos) << event;
+  EXPECT_EQ(events.size(), 5u);
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_tool_call_escalations_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_breaker_open{tier=\"int4\"} 0\n"), std::string::npos);
+}
+
+TEST_F(CompleteTest, InvalidToolCallOnTheTopTierReachesTheHost) {
+  UseConfig(Tier("bf16", "badtool", "bf16"), R"({"retries":0})");
+  std::string response;
+  ASSERT_EQ(Complete("bf16", kWeatherRequest, false, &response), QC_OK) << qc_last_error();
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("message").at("tool_calls").at(0).at("function").at(
+                "arguments").as_string(),
+            R"({"city": 5})");
+}
+
 TEST_F(CompleteTest, LatencyCoefficientsArePooledPerTier) {
   std::string response;
   ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK);

@@ -4,6 +4,7 @@
 The request's "model" picks the behaviour, so each tier of a test config is one behaviour:
   echo          a normal answer ("echo: <last user text>"), streamed when asked, with usage
   tool          a streamed or plain tool call (get_weather), arguments split across chunks
+  badtool       the same tool call with arguments that break its schema ({"city": 5})
   http500       HTTP 500 with an error body
   reset         two stream chunks, then a TCP reset
   truncated     two stream chunks, then a clean close without [DONE]
@@ -121,8 +122,8 @@ class Handler(BaseHTTPRequestHandler):
                                                                     "top_logprobs": [{token: logprob}]}}
                 self.event({"id": "c4", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
             self.event(b"[DONE]")
-        elif model == "tool":
-            arguments = ['{"city": ', '"Paris"}']
+        elif model in ("tool", "badtool"):
+            arguments = ['{"city": ', '"Paris"}'] if model == "tool" else ['{"city": ', '5}']
             if not stream:
                 self.send_json(200, json.dumps({
                     "id": "c2", "object": "chat.completion", "model": model,
