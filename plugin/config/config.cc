@@ -493,7 +493,7 @@ struct Parser {
     if (policy_value == nullptr) return;
     const json::object* policy = v.AsObject(
         *policy_value, "/policy",
-        {"force", "scorer", "thresholds", "budget", "escalation", "phase_split", "default_tier"});
+        {"force", "scorer", "thresholds", "budget", "escalation", "phase_split", "governor", "default_tier"});
     if (policy == nullptr) return;
 
     if (const json::value* force_value = policy->if_contains("force")) {
@@ -592,6 +592,17 @@ struct Parser {
           parsed.decode_tier = *decode;
           config.policy.phase_split = parsed;
         }
+      }
+    }
+
+    if (const json::value* governor_value = policy->if_contains("governor")) {
+      if (const json::object* governor =
+              v.AsObject(*governor_value, "/policy/governor", {"min_context_tokens", "hysteresis"})) {
+        GovernorConfig parsed;
+        parsed.min_context_tokens = v.Integer(*governor, "min_context_tokens", "/policy/governor", 0, uint64_t(1) << 40)
+                                        .value_or(parsed.min_context_tokens);
+        parsed.hysteresis = v.Number(*governor, "hysteresis", "/policy/governor", 0, 1, false).value_or(parsed.hysteresis);
+        config.policy.governor = parsed;
       }
     }
 

@@ -89,6 +89,13 @@ struct PhaseSplitConfig {
   uint32_t decode_tier = 0;
 };
 
+// Cache-aware switching: a long session moves to another tier only when the score clears the
+// boundary by more than `hysteresis`, since that tier's prefix cache is cold for it.
+struct GovernorConfig {
+  uint64_t min_context_tokens = 4096;
+  double hysteresis = 0.1;
+};
+
 struct PolicyConfig {
   std::vector<ForceRule> force;
   std::vector<Scorer> scorers;       // a chain: the first that does not decline decides
@@ -96,6 +103,7 @@ struct PolicyConfig {
   std::optional<BudgetConfig> budget;
   bool escalate_on_invalid_tool_call = true;
   std::optional<PhaseSplitConfig> phase_split;
+  std::optional<GovernorConfig> governor;
   uint32_t default_tier = 0;         // when every scorer declines
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 
 namespace quantclaw {
@@ -105,6 +106,7 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
     if (tier >= 0) {
       decision->tier = decision->prefill_tier = static_cast<uint32_t>(tier);
       decision->flags = kDecisionForced;
+      state->last_tier = tier;
       SetReason(decision, "forced: the host's force_tier hint");
       return;
     }
@@ -113,6 +115,7 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
     if (ConditionHolds(policy.force[i].when, features, *state)) {
       decision->tier = decision->prefill_tier = policy.force[i].tier;
       decision->flags = kDecisionForced;
+      state->last_tier = static_cast<int>(policy.force[i].tier);
       SetReason(decision, "forced: /policy/force/%zu matched (step_kind %.*s)", i,
                 Length(features.step_kind.view()), features.step_kind.text);
       return;
@@ -199,7 +202,9 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
                                budget->Split(policy.budget->high_fraction, policy.budget->warmup, &cut);
     bool tie = false;
     position = 0;
+    double effective[kMaxTiers] = {};  // the thresholds as applied, budget included
     for (size_t i = 0; i < thresholds.size(); ++i) {
+      effective[i] = thresholds[i];
       bool above = score > thresholds[i];
       if (budget_active && i + 1 == thresholds.size()) {
         // The budget replaces the top threshold but never reaches below the one under it.
@@ -209,6 +214,7 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
         if (above && !budget_above) decision->flags |= kDecisionBudgetHeld;
         above = budget_above;
         top_threshold = cut.bin_top;
+        effective[i] = cut.bin_top;
       }
       if (above) position = static_cast<uint32_t>(i + 1);
     }
@@ -225,6 +231,25 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
                     budget_active ? "budget threshold" : "threshold", top_threshold, held);
     }
     tier = config.ladder[position];
+    // The governor: each tier keeps its own prefix cache, so moving a long session re-pays its prefill.
+    // Near a boundary, the session stays where its cache is.
+    if (policy.governor && state->last_tier >= 0 && tier != static_cast<uint32_t>(state->last_tier) &&
+        features.context_tokens >= policy.governor->min_context_tokens) {
+      const uint32_t last_position = config.ladder_position[state->last_tier];
+      const uint32_t low = std::min(position, last_position), high = std::max(position, last_position);
+      double margin = 1.0;
+      for (uint32_t i = low; i < high; ++i) margin = std::min(margin, std::abs(score - effective[i]));
+      if (margin < policy.governor->hysteresis) {
+        position = last_position;
+        tier = static_cast<uint32_t>(state->last_tier);
+        decision->flags |= kDecisionCacheHeld;
+        size_t at = std::strlen(decision->reason);
+        std::snprintf(decision->reason + at, sizeof(decision->reason) - at,
+                      "; stays on %s: a move re-pays ~%llu prefill tokens (margin %.2f < %.2f)",
+                      config.tiers[tier].name.c_str(), static_cast<unsigned long long>(features.context_tokens),
+                      margin, policy.governor->hysteresis);
+      }
+    }
   }
   if (escalate && position + 1 < config.ladder.size()) {
     ++position;
@@ -236,6 +261,7 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
   }
   decision->tier = decision->prefill_tier = tier;
   decision->score = score;
+  state->last_tier = static_cast<int>(tier);
   if (policy.phase_split && tier == policy.phase_split->decode_tier &&
       features.context_tokens >= policy.phase_split->min_prompt_tokens &&
       policy.phase_split->prefill_tier != tier) {

@@ -20,6 +20,7 @@ inline constexpr uint32_t kDecisionEscalated = 2u;
 inline constexpr uint32_t kDecisionBudgetHeld = 4u;
 inline constexpr uint32_t kDecisionDefaulted = 8u;
 inline constexpr uint32_t kDecisionPhaseSplit = 16u;
+inline constexpr uint32_t kDecisionCacheHeld = 32u;
 
 // What the policy remembers about a session between steps, besides its features.
 struct SessionPolicyState {
@@ -31,6 +32,7 @@ struct SessionPolicyState {
   bool task_type_hinted = false;
   InlineName force_tier;       // the host's force_tier hint for the latest step
   bool escalate_next = false;  // the last step's tool call was invalid
+  int last_tier = -1;          // the tier that served (or was chosen for) the last step: its cache is warm
 };
 
 struct RoutingDecision {

@@ -138,6 +138,7 @@ void Router::DecideLocked(const Snapshot& current, std::string_view session_id, 
   if (flags & kDecisionBudgetHeld) Increment(metrics_.budget_held);
   if (flags & kDecisionDefaulted) Increment(metrics_.defaulted);
   if (flags & kDecisionPhaseSplit) Increment(metrics_.phase_split);
+  if (flags & kDecisionCacheHeld) Increment(metrics_.cache_held);
 }
 
 absl::Status Router::OnStep(const v1::Step& step) {
@@ -227,6 +228,11 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
         }
         if (status.ok()) {
           CloseBreaker(tier_index);
+          if (tier_index != choice->decision.tier) {
+            // Failover or escalation served it elsewhere: that tier's cache now holds the session.
+            std::lock_guard<std::mutex> lock(session->mutex);
+            session->policy.last_tier = static_cast<int>(tier_index);
+          }
           metrics_.RecordCall(tier_index, result.latency_ms, result.first_byte_ms, result.usage.prompt_tokens,
                               result.usage.cached_tokens, result.usage.completion_tokens);
           boost::json::object extra{{"tier", tier.name},
@@ -399,6 +405,7 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
     if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
   }
   if (tier >= 0) {
+    session->policy.last_tier = tier;  // the tier that really served: its cache is the warm one
     metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
                         outcome.cached_tokens(), outcome.output_tokens());
   }

@@ -71,6 +71,8 @@ std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t a
           Read(budget_held));
   Counter(&out, "quantclaw_decisions_defaulted_total", "Decisions where every scorer declined.", Read(defaulted));
   Counter(&out, "quantclaw_decisions_phase_split_total", "Decisions with a separate prefill tier.", Read(phase_split));
+  Counter(&out, "quantclaw_decisions_cache_held_total", "Decisions the governor kept on the session's warm tier.",
+          Read(cache_held));
   TierCounter(&out, "quantclaw_outcomes_total", "Outcomes reported per tier.", config, outcomes_by_tier);
   TierCounter(&out, "quantclaw_input_tokens_total", "Prompt tokens reported per tier.", config, input_tokens_by_tier);
   TierCounter(&out, "quantclaw_output_tokens_total", "Completion tokens reported per tier.", config,

@@ -19,6 +19,7 @@ struct RouterMetrics {
   std::atomic<uint64_t> budget_held{0};
   std::atomic<uint64_t> defaulted{0};
   std::atomic<uint64_t> phase_split{0};
+  std::atomic<uint64_t> cache_held{0};
   std::atomic<uint64_t> outcomes_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> input_tokens_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> output_tokens_by_tier[kMaxTiers] = {};

@@ -73,6 +73,7 @@ std::string FlagLetters(uint32_t flags) {
   if (flags & QC_DECISION_BUDGET_HELD) letters += 'B';
   if (flags & QC_DECISION_DEFAULTED) letters += 'D';
   if (flags & QC_DECISION_PHASE_SPLIT) letters += 'P';
+  if (flags & QC_DECISION_CACHE_HELD) letters += 'C';
   return letters.empty() ? "-" : letters;
 }
 

@@ -155,6 +155,34 @@ TEST(PolicyTest, PhaseSplitOnLongPromptsOnTheDecodeTier) {
   EXPECT_TRUE(long_prompt.flags & kDecisionPhaseSplit);
 }
 
+// Two tiers, threshold 0.5; a long session sits on bf16. A score just under the boundary would move it to
+// w4 and re-pay its prefill there: the governor keeps it; a clear drop moves it.
+TEST(PolicyTest, GovernorKeepsALongSessionOnItsWarmTier) {
+  std::string json = R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],
+      "policy":{"scorer":{"kind":"rules","rules":[
+        {"when":{"step_kind":"high"},"score":0.9},{"when":{"step_kind":"near"},"score":0.45},
+        {"when":{"step_kind":"low"},"score":0.1}]},
+        "governor":{"min_context_tokens":8000,"hysteresis":0.1}}})";
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(json, &errors);
+  ASSERT_TRUE(config) << errors[0].pointer << ": " << errors[0].reason;
+  SessionPolicyState state;
+  EXPECT_EQ(DecideFor(*config, Features("high", 20000), &state).tier, 0u);
+  RoutingDecision near = DecideFor(*config, Features("near", 20000), &state);
+  EXPECT_EQ(near.tier, 0u);  // 0.45 is 0.05 from 0.5: held on bf16
+  EXPECT_TRUE(near.flags & kDecisionCacheHeld);
+  EXPECT_NE(std::string(near.reason).find("stays on bf16: a move re-pays ~20000 prefill tokens (margin 0.05 < 0.10)"),
+            std::string::npos)
+      << near.reason;
+  EXPECT_EQ(DecideFor(*config, Features("low", 20000), &state).tier, 1u);  // 0.4 below: moves
+  // A short session has little cache to lose: it moves at once.
+  SessionPolicyState short_session;
+  EXPECT_EQ(DecideFor(*config, Features("high", 100), &short_session).tier, 0u);
+  EXPECT_EQ(DecideFor(*config, Features("near", 100), &short_session).tier, 1u);
+}
+
 TEST(PolicyTest, ConditionsCombineWithAnd) {
   Condition condition;
   condition.step_kinds = {"act", "read"};

@@ -75,6 +75,7 @@ extern "C" {
 #define QC_DECISION_BUDGET_HELD 4u /* the fixed threshold would have gone higher; the budget held it down */
 #define QC_DECISION_DEFAULTED 8u   /* every scorer declined; the policy's default tier applies */
 #define QC_DECISION_PHASE_SPLIT 16u /* prefill_tier_index differs from tier_index (prefill/decode split) */
+#define QC_DECISION_CACHE_HELD 32u  /* since 1.1: the governor kept a long session on its warm-cache tier */
 
 /* Borrowed bytes. A fixed pair (pointer, length) that never grows, so it has no struct_size. */
 typedef struct qc_bytes {
