@@ -177,8 +177,12 @@ Usage ReadUsage(const json::value& response) {
 }
 
 absl::Status StreamAggregator::Add(std::string_view event) {
+  // Each event is parsed into a stack buffer: a stream of hundreds of small events then costs no heap
+  // allocation for parsing (what is kept is copied out into the aggregate).
+  unsigned char scratch[4096];
+  json::monotonic_resource resource(scratch, sizeof(scratch));
   boost::system::error_code ec;
-  json::value chunk = json::parse(json::string_view(event.data(), event.size()), ec);
+  json::value chunk = json::parse(json::string_view(event.data(), event.size()), ec, &resource);
   const json::object* object = ec ? nullptr : chunk.if_object();
   if (object == nullptr) {
     return absl::DataLossError(StrCat("stream event ", events_, " is not a JSON object: ",

@@ -19,21 +19,32 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 bool SseParser::Feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event) {
-  for (char c : bytes) {
-    if (c != '\n') {
-      line_.push_back(c);
-      continue;
+  while (!bytes.empty()) {
+    // Whole lines at a time: most arrive complete within one read.
+    const size_t newline = bytes.find('\n');
+    if (newline == std::string_view::npos) {
+      line_.append(bytes);
+      return true;
     }
-    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-    if (line_.empty()) {
+    std::string_view line = bytes.substr(0, newline);
+    bytes.remove_prefix(newline + 1);
+    if (!line_.empty()) {
+      line_.append(line);
+      line = line_;
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
       if (has_data_) {
         bool keep_going = on_event(data_);
         data_.clear();
         has_data_ = false;
-        if (!keep_going) return false;
+        if (!keep_going) {
+          line_.clear();
+          return false;
+        }
       }
-    } else if (line_.rfind("data:", 0) == 0) {
-      std::string_view value = std::string_view(line_).substr(5);
+    } else if (line.substr(0, 5) == "data:") {
+      std::string_view value = line.substr(5);
       if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
       if (has_data_) data_.push_back('\n');
       data_.append(value);
