@@ -181,8 +181,10 @@ absl::Status StreamAggregator::Add(std::string_view event) {
   // allocation for parsing (what is kept is copied out into the aggregate).
   unsigned char scratch[4096];
   json::monotonic_resource resource(scratch, sizeof(scratch));
+  parser_.reset(&resource);
   boost::system::error_code ec;
-  json::value chunk = json::parse(json::string_view(event.data(), event.size()), ec, &resource);
+  parser_.write(event.data(), event.size(), ec);
+  json::value chunk = ec ? json::value() : parser_.release();
   const json::object* object = ec ? nullptr : chunk.if_object();
   if (object == nullptr) {
     return absl::DataLossError(StrCat("stream event ", events_, " is not a JSON object: ",

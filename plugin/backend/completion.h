@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/value.hpp>
 
 #include "absl/status/status.h"
@@ -58,6 +60,8 @@ class StreamAggregator {
 
  private:
   bool chat_;
+  // One parser for the whole stream: its working stack is allocated once, not per event.
+  boost::json::parser parser_;
   size_t events_ = 0;
   bool last_had_tool_calls_ = false;
   std::string id_, model_, role_ = "assistant", finish_reason_;

@@ -37,7 +37,10 @@ class LoopbackServer {
     shutdown(listener_, SHUT_RDWR);
     close(listener_);
     accept_thread_.join();
+    // Keep-alive clients may still hold connections: end them so their threads return.
+    for (int client : clients_) shutdown(client, SHUT_RDWR);
     for (std::thread& thread : connections_) thread.join();
+    for (int client : clients_) close(client);  // closed only here, so no descriptor is reused early
   }
   int port() const { return port_; }
 
@@ -48,6 +51,7 @@ class LoopbackServer {
       if (client < 0) return;
       int yes = 1;
       setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+      clients_.push_back(client);
       connections_.emplace_back([this, client] { Serve(client); });
     }
   }
@@ -69,10 +73,7 @@ class LoopbackServer {
       size_t header_end;
       while ((header_end = buffer.find("\r\n\r\n")) == std::string::npos) {
         ssize_t n = recv(client, chunk, sizeof(chunk), 0);
-        if (n <= 0) {
-          close(client);
-          return;
-        }
+        if (n <= 0) return;
         buffer.append(chunk, static_cast<size_t>(n));
       }
       size_t length = 0;
@@ -81,21 +82,14 @@ class LoopbackServer {
       if (at != std::string::npos && at < header_end) length = std::stoul(buffer.substr(at + 16));
       while (buffer.size() < header_end + 4 + length) {
         ssize_t n = recv(client, chunk, sizeof(chunk), 0);
-        if (n <= 0) {
-          close(client);
-          return;
-        }
+        if (n <= 0) return;
         buffer.append(chunk, static_cast<size_t>(n));
       }
       std::string body = buffer.substr(header_end + 4, length);
       buffer.erase(0, header_end + 4 + length);
       bool stream = body.find("\"stream\":true") != std::string::npos;
-      if (!(stream ? SendStream(client) : SendCompletion(client))) {
-        close(client);
-        return;
-      }
+      if (!(stream ? SendStream(client) : SendCompletion(client))) return;
     }
-    close(client);
   }
 
   bool SendCompletion(int client) {
@@ -128,6 +122,7 @@ class LoopbackServer {
   std::atomic<bool> stopping_{false};
   std::thread accept_thread_;
   std::vector<std::thread> connections_;
+  std::vector<int> clients_;
 };
 
 #endif  // QUANTCLAW_TESTS_BENCH_LOOPBACK_SERVER_H_
