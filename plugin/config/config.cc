@@ -435,6 +435,7 @@ struct Parser {
       } else {
         scorer.detector = TaskTypeDetector::Compile(*quant, JoinPointer(pointer, "quant"), scorer.mode,
                                                     errorsSink());
+        ParseJudge(*quant, JoinPointer(pointer, "quant"), &scorer);
       }
       // Which tier serves each QuantClaw precision: given, or the ladder's natural match.
       const json::object* mapping = nullptr;
@@ -458,6 +459,68 @@ struct Parser {
   }
 
   ConfigErrors* errorsSink() { return errors; }
+
+  // The plugin asks its judge only when its "detectors" list goes beyond the rule detector; an
+  // endpoint or model left empty turns it off, as in the plugin's example.
+  void ParseJudge(const json::value& quant, const std::string& pointer, QuantClawScorer* scorer) {
+    const json::object* object = quant.if_object();
+    if (object == nullptr) return;
+    const json::value* judge_value = object->if_contains("judge");
+    if (judge_value == nullptr) return;
+    std::string judge_pointer = JoinPointer(pointer, "judge");
+    const json::object* judge = v.AsObject(*judge_value, judge_pointer,
+                                           {"endpoint", "model", "providerType", "apiKey", "customModule",
+                                            "cacheTtlMs", "timeoutMs"});
+    if (judge == nullptr) return;
+    std::string endpoint = v.String(*judge, "endpoint", judge_pointer, false).value_or("");
+    std::string model = v.String(*judge, "model", judge_pointer, false).value_or("");
+    std::string api_key = v.String(*judge, "apiKey", judge_pointer, false).value_or("");
+    v.String(*judge, "providerType", judge_pointer, false);
+    v.String(*judge, "customModule", judge_pointer, false);
+    auto ttl = v.Integer(*judge, "cacheTtlMs", judge_pointer, 0, 86400000);
+    auto timeout = v.Integer(*judge, "timeoutMs", judge_pointer, 1, 600000);
+    if (!endpoint.empty()) {
+      if (auto problem = UrlProblem(endpoint)) {
+        v.Error(JoinPointer(judge_pointer, "endpoint"), StrCat("malformed URL: ", *problem));
+        return;
+      }
+    }
+    bool judge_detector = true;  // without "detectors", the plugin's default chain includes the judge
+    if (const json::value* detectors = object->if_contains("detectors"); detectors && detectors->is_array()) {
+      judge_detector = false;
+      for (const json::value& detector : detectors->get_array()) {
+        if (detector.is_string() && detector.get_string() != "ruleDetector") judge_detector = true;
+      }
+    }
+    if (!judge_detector || endpoint.empty() || model.empty()) return;
+    JudgeConfig config_out;
+    std::string_view base = endpoint;
+    while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+    config_out.url = base.size() >= 3 && base.substr(base.size() - 3) == "/v1" ? StrCat(base, "/chat/completions")
+                                                                               : StrCat(base, "/v1/chat/completions");
+    config_out.model = model;
+    config_out.api_key = api_key;
+    if (ttl) config_out.cache_ttl_ms = static_cast<uint32_t>(*ttl);
+    if (timeout) config_out.timeout_ms = static_cast<uint32_t>(*timeout);
+    config_out.system_prompt =
+        "Classify the user's request as exactly one of these task types. Answer with JSON only, "
+        "{\"taskTypeId\": \"<id>\"}.\n";
+    if (const json::value* types = object->if_contains("taskTypes"); types && types->is_array()) {
+      for (const json::value& type : types->get_array()) {
+        const json::object* fields = type.if_object();
+        if (fields == nullptr) continue;
+        const json::value* id = fields->if_contains("id");
+        const json::value* description = fields->if_contains("description");
+        if (id == nullptr || !id->is_string()) continue;
+        StrAppend(&config_out.system_prompt, "- ", std::string_view(id->get_string()),
+                  description && description->is_string() && !description->get_string().empty()
+                      ? StrCat(": ", std::string_view(description->get_string()))
+                      : std::string(),
+                  "\n");
+      }
+    }
+    scorer->judge = config_out;
+  }
   ConfigErrors* errors = nullptr;
 
   // 16bit -> the reference tier; 8bit -> the highest tier of 5..8 bits; 4bit -> the highest of <= 4.

@@ -67,12 +67,23 @@ struct RulesScorer {
   std::optional<double> default_score;
 };
 
+// The QuantClaw plugin's LLM judge: asked for the task type when the rules decline.
+struct JudgeConfig {
+  std::string url;      // the chat-completions URL derived from the plugin's "endpoint"
+  std::string model;
+  std::string api_key;  // the plugin's "apiKey" (its config carries the key itself)
+  uint32_t cache_ttl_ms = 300000;
+  uint32_t timeout_ms = 3000;  // after which the default task type applies
+  std::string system_prompt;   // names every task type with its description
+};
+
 // QuantClaw's task types: the plugin's `quant` object, decided as its rule detector decides.
 struct QuantClawScorer {
   std::shared_ptr<const TaskTypeDetector> detector;
   TaskTypeMode mode = TaskTypeMode::kImproved;
   // Tier serving each QuantClaw precision (index by Precision); -1 when none does (it escalates).
   std::array<int, kPrecisionCount> precision_tier = {-1, -1, -1};
+  std::optional<JudgeConfig> judge;  // when "detectors" names a judge and "judge" has endpoint and model
 };
 
 using Scorer = std::variant<RulesScorer, QuantClawScorer>;

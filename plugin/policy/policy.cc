@@ -82,6 +82,7 @@ bool ConditionHolds(const Condition& condition, const SessionFeatures& features,
 void ClassifyTurn(const RouterConfig& config, std::string_view prompt, SessionPolicyState* state) {
   const QuantClawScorer* scorer = config.quantclaw_scorer();
   state->task_type_hinted = false;
+  state->task_type_from_judge = false;
   state->task_type = InlineName();
   state->task_type_score = 0;
   state->task_type_lead = 0;
@@ -161,7 +162,10 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
       if (escalated) decision->flags |= kDecisionEscalated;
       std::string_view id = state->task_type.view();
       std::string_view precision = PrecisionName(served);
-      if (state->task_type_hinted) {
+      if (state->task_type_from_judge) {
+        SetReason(decision, "quantclaw: task type %.*s (LLM judge; rules declined) -> %.*s%s", Length(id), id.data(),
+                  Length(precision), precision.data(), escalated ? " (escalated: target missing)" : "");
+      } else if (state->task_type_hinted) {
         SetReason(decision, "quantclaw: task type %.*s (host hint) -> %.*s%s", Length(id), id.data(),
                   Length(precision), precision.data(), escalated ? " (escalated: target missing)" : "");
       } else {

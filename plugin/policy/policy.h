@@ -30,6 +30,7 @@ struct SessionPolicyState {
   int task_type_score = 0;
   int task_type_lead = 0;
   bool task_type_hinted = false;
+  bool task_type_from_judge = false;
   InlineName force_tier;       // the host's force_tier hint for the latest step
   bool escalate_next = false;  // the last step's tool call was invalid
   int last_tier = -1;          // the tier that served (or was chosen for) the last step: its cache is warm

@@ -116,6 +116,15 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
     policy.task_type_hinted = true;
   } else if (new_turn) {
     ClassifyTurn(config, prompt, &policy);
+    const QuantClawScorer* quantclaw = config.quantclaw_scorer();
+    if (policy.task_type.empty() && quantclaw != nullptr && quantclaw->judge) {
+      // Only this session waits on the judge (its own lock); other sessions go on.
+      std::string judged = AskJudge(*quantclaw, prompt);
+      if (!judged.empty()) {
+        policy.task_type.Assign(judged);
+        policy.task_type_from_judge = true;
+      }
+    }
   }
   policy.force_tier.Assign(step.hints().force_tier());
   Increment(metrics_.steps);
@@ -271,6 +280,65 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
     }
   }
   return last_error;
+}
+
+std::string Router::AskJudge(const QuantClawScorer& scorer, std::string_view prompt) {
+  const JudgeConfig& judge = *scorer.judge;
+  const uint64_t key = Mix64(Fnv1a(prompt) ^ Fnv1a(judge.model));
+  const int64_t now = MonotonicNowNs();
+  {
+    std::lock_guard<std::mutex> lock(judge_mutex_);
+    auto it = judge_cache_.find(key);
+    if (it != judge_cache_.end() && it->second.expires_ns > now) {
+      Increment(metrics_.judge_cache_hits);
+      return it->second.task_type;
+    }
+  }
+  Increment(metrics_.judge_calls);
+  constexpr size_t kMaxPromptBytes = 8192;  // the start of a prompt says what it asks
+  boost::json::object body{
+      {"model", judge.model},
+      {"temperature", 0},
+      {"max_tokens", 64},
+      {"messages", boost::json::array{
+                       boost::json::object{{"role", "system"}, {"content", judge.system_prompt}},
+                       boost::json::object{{"role", "user"}, {"content", prompt.substr(0, kMaxPromptBytes)}}}}};
+  HttpRequest request;
+  request.url = judge.url;
+  request.body = boost::json::serialize(body);
+  request.timeouts = {std::min<uint32_t>(judge.timeout_ms, 2000), judge.timeout_ms, judge.timeout_ms};
+  request.max_response_bytes = 1u << 20;
+  if (!judge.api_key.empty()) request.headers.push_back(StrCat("Authorization: Bearer ", judge.api_key));
+  HttpResponse http;
+  std::string answer;
+  if (http_.Post(request, nullptr, &http).ok() && http.status == 200) {
+    boost::system::error_code ec;
+    boost::json::value document = boost::json::parse(http.body, ec);
+    const boost::json::value* content = nullptr;
+    if (!ec) {
+      boost::system::error_code pointer_ec;
+      content = document.find_pointer("/choices/0/message/content", pointer_ec);
+    }
+    if (content != nullptr && content->is_string()) {
+      // The answer is a JSON object, possibly wrapped in prose or a code fence.
+      std::string_view text = content->get_string();
+      size_t open = text.find('{'), close = text.rfind('}');
+      if (open != std::string_view::npos && close != std::string_view::npos && close > open) {
+        boost::json::value parsed = boost::json::parse(text.substr(open, close - open + 1), ec);
+        const boost::json::value* id = ec || !parsed.is_object() ? nullptr : parsed.get_object().if_contains("taskTypeId");
+        if (id != nullptr && id->is_string() && scorer.detector->FindTaskType(std::string_view(id->get_string())) >= 0) {
+          answer = id->get_string();
+        }
+      }
+    }
+  }
+  if (answer.empty()) Increment(metrics_.judge_failures);
+  std::lock_guard<std::mutex> lock(judge_mutex_);
+  if (judge_cache_.size() >= 4096) judge_cache_.clear();  // crude but bounded; answers are cheap to refetch
+  const int64_t ttl_ns = answer.empty() ? std::min<int64_t>(int64_t(judge.cache_ttl_ms), 30000) * 1000000
+                                        : int64_t(judge.cache_ttl_ms) * 1000000;
+  judge_cache_[key] = JudgeAnswer{answer, now + ttl_ns};
+  return answer;
 }
 
 bool Router::BreakerOpen(uint32_t tier) const {

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "backend/completion.h"
 #include "backend/http_client.h"
@@ -84,6 +85,8 @@ class Router {
   };
   absl::Status CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
                         const SseSink* on_event, bool hold_tool_calls, size_t* delivered, CallResult* result);
+  // The QuantClaw judge's task type for a prompt the rules declined, or "" (then the default applies).
+  std::string AskJudge(const QuantClawScorer& scorer, std::string_view prompt);
   bool BreakerOpen(uint32_t tier) const;
   void CloseBreaker(uint32_t tier);
   void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);
@@ -103,6 +106,13 @@ class Router {
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
   HttpClient http_;
+  // Judge answers by prompt hash, with their expiry; bounded, so a stream of new prompts cannot grow it.
+  struct JudgeAnswer {
+    std::string task_type;  // "" caches a failure briefly, so a down judge is not waited on every turn
+    int64_t expires_ns = 0;
+  };
+  std::mutex judge_mutex_;
+  absl::flat_hash_map<uint64_t, JudgeAnswer> judge_cache_;
   // Per-tier circuit breakers, by tier index (a reload that reorders tiers starts them afresh in effect).
   std::atomic<uint32_t> consecutive_failures_[kMaxTiers] = {};
   std::atomic<int64_t> breaker_open_until_ns_[kMaxTiers] = {};

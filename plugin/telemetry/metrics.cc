@@ -107,6 +107,11 @@ std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t a
           Read(invalid_tool_calls));
   Counter(&out, "quantclaw_tool_call_escalations_total",
           "qc_complete steps re-issued on a higher tier because a tool call was invalid.", Read(tool_call_escalations));
+  Counter(&out, "quantclaw_judge_calls_total", "Calls to the QuantClaw LLM judge.", Read(judge_calls));
+  Counter(&out, "quantclaw_judge_cache_hits_total", "Judge answers served from the prompt-hash cache.",
+          Read(judge_cache_hits));
+  Counter(&out, "quantclaw_judge_failures_total", "Judge calls that gave no usable task type (default applied).",
+          Read(judge_failures));
   Counter(&out, "quantclaw_sessions_created_total", "Sessions created on first sight.", Read(sessions_created));
   Counter(&out, "quantclaw_sessions_evicted_total", "Sessions evicted over limits.max_sessions.", Read(sessions_evicted));
   Counter(&out, "quantclaw_sessions_expired_total", "Sessions expired after limits.session_idle_seconds.",

@@ -37,6 +37,9 @@ struct RouterMetrics {
   std::atomic<uint64_t> call_failures_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> invalid_tool_calls{0};
   std::atomic<uint64_t> tool_call_escalations{0};
+  std::atomic<uint64_t> judge_calls{0};
+  std::atomic<uint64_t> judge_cache_hits{0};
+  std::atomic<uint64_t> judge_failures{0};
   std::atomic<uint64_t> sessions_created{0};
   std::atomic<uint64_t> sessions_evicted{0};
   std::atomic<uint64_t> sessions_expired{0};

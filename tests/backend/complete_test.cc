@@ -404,6 +404,62 @@ TEST_F(CompleteTest, InvalidToolCallOnTheTopTierReachesTheHost) {
             R"({"city": 5})");
 }
 
+// The QuantClaw judge: asked when the rules decline, its answer cached by prompt, its failure bounded
+// by the timeout and answered with the default task type.
+std::string JudgeConfig(int port, const std::string& judge_model) {
+  std::string base = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  return R"({"tiers":[{"name":"bf16","format":"bf16","model":"m","base_url":")" + base + R"("},
+      {"name":"int4","format":"int4","model":"m","base_url":")" + base + R"("}],
+    "policy":{"scorer":{"kind":"quantclaw","quant":{
+      "detectors":["ruleDetector","loadModelDetector"],
+      "judge":{"endpoint":"http://127.0.0.1:)" + std::to_string(port) + R"(","model":")" + judge_model +
+         R"(","cacheTtlMs":60000,"timeoutMs":300},
+      "taskTypes":[{"id":"coding","precision":"16bit","description":"code","keywords":["code"]},
+                   {"id":"standard","precision":"4bit","description":""}],
+      "defaultTaskType":"standard",
+      "targets":{"4bit":{"provider":"p","model":"m"},"16bit":{"provider":"p","model":"m"}}}}}})";
+}
+
+TEST_F(CompleteTest, JudgeDecidesWhenTheRulesDeclineAndIsCached) {
+  qc_router_free(router_);
+  config_ = JudgeConfig(g_server->port(), "judge");
+  ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
+  for (const char* session : {"a", "b"}) {
+    std::string step = std::string(R"({"session_id":")") + session + R"(","messages":[{"role":"user","content":"fix it please"}]})";
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+    ASSERT_EQ(qc_on_step(router_, &bytes, QC_FORMAT_JSON), QC_OK) << qc_last_error();
+    std::string request = std::string(R"({"session_id":")") + session + "\"}";
+    qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+    qc_decision decision = {sizeof(qc_decision)};
+    ASSERT_EQ(qc_choose_precision(router_, &request_bytes, QC_FORMAT_JSON, &decision), QC_OK);
+    EXPECT_STREQ(decision.tier_name, "bf16");
+    EXPECT_STREQ(decision.reason, "quantclaw: task type coding (LLM judge; rules declined) -> 16bit");
+  }
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_judge_calls_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_judge_cache_hits_total 1\n"), std::string::npos) << metrics;
+}
+
+TEST_F(CompleteTest, JudgeFailureOrTimeoutFallsBackToTheDefaultTaskType) {
+  for (const char* model : {"judge-bad", "stall"}) {
+    qc_router_free(router_);
+    config_ = JudgeConfig(g_server->port(), model);
+    ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
+    const std::string step = R"({"session_id":"a","messages":[{"role":"user","content":"fix it please"}]})";
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+    auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(qc_on_step(router_, &bytes, QC_FORMAT_JSON), QC_OK) << qc_last_error();
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0) << model;
+    const std::string request = R"({"session_id":"a"})";
+    qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+    qc_decision decision = {sizeof(qc_decision)};
+    ASSERT_EQ(qc_choose_precision(router_, &request_bytes, QC_FORMAT_JSON, &decision), QC_OK);
+    EXPECT_STREQ(decision.tier_name, "int4") << model;
+    EXPECT_STREQ(decision.reason, "quantclaw: rules declined; default task type standard -> 4bit") << model;
+    EXPECT_NE(Metrics().find("quantclaw_judge_failures_total 1\n"), std::string::npos) << model;
+  }
+}
+
 TEST_F(CompleteTest, LatencyCoefficientsArePooledPerTier) {
   std::string response;
   ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK);

@@ -11,6 +11,8 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   invalid-json  a body (or stream event) that is not JSON
   stall         nothing for 5 seconds
   huge          a 2 MiB body
+  judge         a QuantClaw judge's answer: {"taskTypeId": "coding"} inside prose
+  judge-bad     a judge answer with no JSON in it
   logprobs      a streamed answer with logprobs (chat shape on /chat/completions, legacy on /completions)
 GET /requests returns what it was sent (model, stream, authorization, path), for tests to check the
 rewrite on the wire. Prints "PORT <n>" when it listens on 127.0.0.1; stops on SIGTERM or stdin EOF.
@@ -88,6 +90,11 @@ class Handler(BaseHTTPRequestHandler):
                              "authorization": self.headers.get("Authorization")})
         text = "echo: " + last_user_text(body)
 
+        if model in ("judge", "judge-bad"):
+            content = 'Sure: {"taskTypeId": "coding"}' if model == "judge" else "I think it is coding."
+            self.send_json(200, json.dumps({"id": "j", "object": "chat.completion", "model": model, "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}]}).encode())
+            return
         if model == "http500":
             self.send_json(500, b'{"error": {"message": "the tier fell over"}}')
         elif model == "invalid-json":
