@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <vector>
 
 #include <curl/curl.h>
 
@@ -58,6 +59,31 @@ bool SseParser::Feed(std::string_view bytes, const std::function<bool(std::strin
 struct HttpClient::Shared {
   CURLSH* share = nullptr;
   std::mutex locks[CURL_LOCK_DATA_LAST];
+  // Easy handles are reused between calls (reset, not rebuilt): creating one costs more than a
+  // loopback round trip. Pooled here, not per thread, so they all go before the share handle does.
+  std::mutex pool_mutex;
+  std::vector<CURL*> pool;
+
+  CURL* Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      if (!pool.empty()) {
+        CURL* curl = pool.back();
+        pool.pop_back();
+        return curl;
+      }
+    }
+    return curl_easy_init();
+  }
+  void Release(CURL* curl) {
+    curl_easy_reset(curl);
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (pool.size() < 64) {
+      pool.push_back(curl);
+      return;
+    }
+    curl_easy_cleanup(curl);
+  }
 
   static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
     static_cast<Shared*>(self)->locks[data].lock();
@@ -79,6 +105,7 @@ HttpClient::HttpClient() : shared_(std::make_unique<Shared>()) {
 }
 
 HttpClient::~HttpClient() {
+  for (CURL* curl : shared_->pool) curl_easy_cleanup(curl);
   if (shared_->share != nullptr) curl_share_cleanup(shared_->share);
 }
 
@@ -153,7 +180,7 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, HttpResponse* response) {
   *response = HttpResponse();
-  CURL* curl = curl_easy_init();
+  CURL* curl = shared_->Acquire();
   if (curl == nullptr) return absl::InternalError("libcurl could not create a handle");
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -186,7 +213,7 @@ absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, H
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
   response->total_ms = MillisecondsSince(transfer.start);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  shared_->Release(curl);
 
   if (transfer.cancelled) return absl::CancelledError("the receiver cancelled the stream");
   if (transfer.too_large) {
