@@ -189,7 +189,11 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   auto current = snapshot();
   const RouterConfig& config = *current->config;
   v1::Step step;
-  StepFromRequest(call, 0, &step);  // the hints and id, checked before the session is touched
+  // The id and hints are checked before the session is touched; the messages wait for the lock,
+  // which says how many of them are new.
+  step.set_session_id(call.session_id);
+  step.mutable_hints()->set_task_type(call.task_type);
+  step.mutable_hints()->set_force_tier(call.force_tier);
   if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
   std::shared_ptr<Session> session = SessionFor(call.session_id, config);
   {
