@@ -68,6 +68,11 @@ int32_t FromStatus(const absl::Status& status, int32_t invalid_argument_code = Q
     case absl::StatusCode::kNotFound: code = QC_ERR_UNKNOWN_SESSION; break;
     case absl::StatusCode::kFailedPrecondition: code = QC_ERR_OUT_OF_ORDER; break;
     case absl::StatusCode::kResourceExhausted: code = QC_ERR_TOO_LARGE; break;
+    // From qc_complete's transport.
+    case absl::StatusCode::kUnavailable: code = QC_ERR_UNAVAILABLE; break;
+    case absl::StatusCode::kDeadlineExceeded: code = QC_ERR_TIMEOUT; break;
+    case absl::StatusCode::kCancelled: code = QC_ERR_CANCELLED; break;
+    case absl::StatusCode::kDataLoss: code = QC_ERR_UPSTREAM; break;
     default: break;
   }
   return Fail(code, quantclaw::FromAbsl(status.message()));
@@ -137,6 +142,16 @@ int32_t Counted(qc_router* handle, int32_t status) {
     quantclaw::Increment(handle->router->metrics().rejected_calls);
   }
   return status;
+}
+
+// Hands text to the host in a library-owned buffer (freed with qc_buffer_free), NUL-terminated.
+int32_t GiveBuffer(const std::string& text, qc_buffer* out, const char* function) {
+  auto* data = static_cast<uint8_t*>(std::malloc(text.size() + 1));
+  if (data == nullptr) return Fail(QC_ERR_INTERNAL, std::string(function) + ": out of memory");
+  std::memcpy(data, text.c_str(), text.size() + 1);
+  out->data = data;
+  out->size = text.size();
+  return QC_OK;
 }
 
 quantclaw::WireFormat Format(uint32_t format) { return static_cast<quantclaw::WireFormat>(format); }
@@ -276,13 +291,7 @@ QC_API int32_t qc_metrics(qc_router* router, qc_buffer* out_text) {
     if (out_text->struct_size < QC_BUFFER_SIZE_V1) {
       return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text->struct_size is below QC_BUFFER_SIZE_V1; set it to sizeof(qc_buffer)");
     }
-    std::string text = router->router->MetricsText();
-    auto* data = static_cast<uint8_t*>(std::malloc(text.size() + 1));
-    if (data == nullptr) return Fail(QC_ERR_INTERNAL, "qc_metrics: out of memory");
-    std::memcpy(data, text.c_str(), text.size() + 1);
-    out_text->data = data;
-    out_text->size = text.size();
-    return QC_OK;
+    return GiveBuffer(router->router->MetricsText(), out_text, "qc_metrics");
   }));
 }
 
@@ -311,23 +320,8 @@ QC_API int32_t qc_complete(qc_router* router, const qc_bytes* request, uint32_t 
     std::string response;
     quantclaw::Choice choice;
     absl::Status status = router->router->Complete(call, on_chunk != nullptr ? &sink : nullptr, &response, &choice);
-    if (!status.ok()) {
-      int32_t code = QC_ERR_INTERNAL;
-      switch (status.code()) {
-        case absl::StatusCode::kUnavailable: code = QC_ERR_UNAVAILABLE; break;
-        case absl::StatusCode::kDeadlineExceeded: code = QC_ERR_TIMEOUT; break;
-        case absl::StatusCode::kCancelled: code = QC_ERR_CANCELLED; break;
-        case absl::StatusCode::kDataLoss: code = QC_ERR_UPSTREAM; break;
-        default: return FromStatus(status);
-      }
-      return Fail(code, quantclaw::FromAbsl(status.message()));
-    }
-    auto* data = static_cast<uint8_t*>(std::malloc(response.size() + 1));
-    if (data == nullptr) return Fail(QC_ERR_INTERNAL, "qc_complete: out of memory");
-    std::memcpy(data, response.c_str(), response.size() + 1);
-    out_response->data = data;
-    out_response->size = response.size();
-    return QC_OK;
+    if (!status.ok()) return FromStatus(status);
+    return GiveBuffer(response, out_response, "qc_complete");
   }));
 }
 

@@ -126,6 +126,12 @@ class Validator {
     return number;
   }
 
+  // A whole number that fits the uint32_t fields most limits are.
+  uint32_t Integer32(const json::object& object, std::string_view key, const std::string& pointer, uint32_t min,
+                     uint32_t max, uint32_t fallback) {
+    return static_cast<uint32_t>(Integer(object, key, pointer, min, max).value_or(fallback));
+  }
+
   std::optional<bool> Bool(const json::object& object, std::string_view key,
                            const std::string& pointer) {
     const json::value* value = object.if_contains(key);
@@ -697,23 +703,16 @@ struct Parser {
          "backoff_initial_ms", "backoff_max_ms", "breaker_failures", "breaker_open_ms", "failover"});
     if (backend == nullptr) return;
     BackendConfig& out = config.backend;
-    out.connect_timeout_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "connect_timeout_ms", "/backend", 1, 600000).value_or(out.connect_timeout_ms));
-    out.first_byte_timeout_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "first_byte_timeout_ms", "/backend", 1, 3600000).value_or(out.first_byte_timeout_ms));
-    out.total_timeout_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "total_timeout_ms", "/backend", 1, 86400000).value_or(out.total_timeout_ms));
+    out.connect_timeout_ms = v.Integer32(*backend, "connect_timeout_ms", "/backend", 1, 600000, out.connect_timeout_ms);
+    out.first_byte_timeout_ms = v.Integer32(*backend, "first_byte_timeout_ms", "/backend", 1, 3600000, out.first_byte_timeout_ms);
+    out.total_timeout_ms = v.Integer32(*backend, "total_timeout_ms", "/backend", 1, 86400000, out.total_timeout_ms);
     out.max_response_bytes =
         v.Integer(*backend, "max_response_bytes", "/backend", 1024, uint64_t(1) << 32).value_or(out.max_response_bytes);
-    out.retries = static_cast<uint32_t>(v.Integer(*backend, "retries", "/backend", 0, 10).value_or(out.retries));
-    out.backoff_initial_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "backoff_initial_ms", "/backend", 0, 60000).value_or(out.backoff_initial_ms));
-    out.backoff_max_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "backoff_max_ms", "/backend", 0, 600000).value_or(out.backoff_max_ms));
-    out.breaker_failures = static_cast<uint32_t>(
-        v.Integer(*backend, "breaker_failures", "/backend", 1, 1000).value_or(out.breaker_failures));
-    out.breaker_open_ms = static_cast<uint32_t>(
-        v.Integer(*backend, "breaker_open_ms", "/backend", 1, 3600000).value_or(out.breaker_open_ms));
+    out.retries = v.Integer32(*backend, "retries", "/backend", 0, 10, out.retries);
+    out.backoff_initial_ms = v.Integer32(*backend, "backoff_initial_ms", "/backend", 0, 60000, out.backoff_initial_ms);
+    out.backoff_max_ms = v.Integer32(*backend, "backoff_max_ms", "/backend", 0, 600000, out.backoff_max_ms);
+    out.breaker_failures = v.Integer32(*backend, "breaker_failures", "/backend", 1, 1000, out.breaker_failures);
+    out.breaker_open_ms = v.Integer32(*backend, "breaker_open_ms", "/backend", 1, 3600000, out.breaker_open_ms);
     out.failover = v.Bool(*backend, "failover", "/backend").value_or(out.failover);
   }
 
