@@ -1,7 +1,10 @@
 #include "backend/completion.h"
 
+#include <limits>
+
 #include <boost/json.hpp>
 
+#include "backend/chunk_reader.h"
 #include "messages/json_mapping.h"
 #include "messages/messages.h"
 #include "quantclaw/v1/step.pb.h"
@@ -16,8 +19,22 @@ uint64_t Count(const json::value* value) {
   if (value == nullptr) return 0;
   if (value->is_uint64()) return value->get_uint64();
   if (value->is_int64() && value->get_int64() > 0) return static_cast<uint64_t>(value->get_int64());
-  if (value->is_double() && value->get_double() > 0) return static_cast<uint64_t>(value->get_double());
+  // A double outside uint64's range would be undefined behaviour to cast.
+  if (value->is_double() && value->get_double() > 0 && value->get_double() < 1.8e19) {
+    return static_cast<uint64_t>(value->get_double());
+  }
   return 0;
+}
+
+// A number as a whole int64, when it is one; anything else leaves `out` as it was.
+void ReadWholeNumber(const json::value& value, int64_t* out) {
+  if (value.is_int64()) {
+    *out = value.get_int64();
+  } else if (value.is_uint64() && value.get_uint64() <= uint64_t(std::numeric_limits<int64_t>::max())) {
+    *out = static_cast<int64_t>(value.get_uint64());
+  } else if (value.is_double()) {
+    quantclaw::WholeNumber(value.get_double(), out);
+  }
 }
 
 std::string_view Text(const json::value* value) {
@@ -177,6 +194,10 @@ Usage ReadUsage(const json::value& response) {
 }
 
 absl::Status StreamAggregator::Add(std::string_view event) {
+  if (read_plain_events_fast_ && reader_.Read(event)) {
+    AddPlain(reader_.fields());
+    return absl::OkStatus();
+  }
   // Each event is parsed into a stack buffer: a stream of hundreds of small events then costs no heap
   // allocation for parsing (what is kept is copied out into the aggregate).
   unsigned char scratch[4096];
@@ -194,9 +215,10 @@ absl::Status StreamAggregator::Add(std::string_view event) {
   last_had_tool_calls_ = false;
   if (id_.empty()) id_ = Text(object->if_contains("id"));
   if (model_.empty()) model_ = Text(object->if_contains("model"));
-  if (const json::value* created = object->if_contains("created"); created && created->is_number()) {
-    created_ = created->to_number<int64_t>();
+  if (const json::value* created = object->if_contains("created"); created != nullptr) {
+    ReadWholeNumber(*created, &created_);
   }
+
   if (const json::value* usage = object->if_contains("usage"); usage && usage->is_object()) {
     usage_ = ReadUsage(chunk);
     have_usage_ = true;
@@ -247,6 +269,23 @@ absl::Status StreamAggregator::Add(std::string_view event) {
     }
   }
   return absl::OkStatus();
+}
+
+void StreamAggregator::AddPlain(const ChunkFields& fields) {
+  ++events_;
+  last_had_tool_calls_ = false;
+  if (id_.empty()) id_ = fields.id;
+  if (model_.empty()) model_ = fields.model;
+  if (fields.has_created) created_ = fields.created;
+  if (!fields.has_choice) return;
+  if (!fields.finish_reason.empty()) finish_reason_ = fields.finish_reason;
+  if (!chat_) {
+    content_.append(fields.text);
+  } else if (fields.has_delta) {
+    if (!fields.role.empty()) role_ = fields.role;
+    content_.append(fields.content);
+    reasoning_.append(fields.reasoning);
+  }
 }
 
 std::string StreamAggregator::Finish() const {

@@ -13,6 +13,7 @@
 #include <boost/json/value.hpp>
 
 #include "absl/status/status.h"
+#include "backend/chunk_reader.h"
 
 namespace quantclaw {
 
@@ -48,7 +49,10 @@ Usage ReadUsage(const boost::json::value& response);
 // Folds streamed chunks into the response a non-streaming call would have returned.
 class StreamAggregator {
  public:
-  explicit StreamAggregator(bool chat) : chat_(chat) {}
+  // `read_plain_events_fast`: plain content events skip the JSON document (ChunkReader). Off, every
+  // event goes through the document path, the reference the fast one is tested against.
+  explicit StreamAggregator(bool chat, bool read_plain_events_fast = true)
+      : chat_(chat), read_plain_events_fast_(read_plain_events_fast) {}
 
   // One SSE event's data. An event that is not a JSON object is an error (a broken server).
   absl::Status Add(std::string_view event);
@@ -59,7 +63,11 @@ class StreamAggregator {
   bool last_had_tool_calls() const { return last_had_tool_calls_; }
 
  private:
+  void AddPlain(const ChunkFields& fields);
+
   bool chat_;
+  bool read_plain_events_fast_;
+  ChunkReader reader_;
   // One parser for the whole stream: its working stack is allocated once, not per event.
   boost::json::parser parser_;
   size_t events_ = 0;

@@ -1,0 +1,194 @@
+// StreamAggregator's two ways of reading an event, the fast one (ChunkReader, no JSON document) and the
+// document one, must fold any stream into the same response: the document path is the reference.
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "backend/chunk_reader.h"
+#include "backend/completion.h"
+
+namespace quantclaw {
+namespace {
+
+struct Folded {
+  std::string response;
+  std::vector<std::string> statuses;
+  std::vector<bool> held;  // last_had_tool_calls after each event
+  Usage usage;
+  size_t events = 0;
+};
+
+Folded Fold(const std::vector<std::string>& events, bool chat, bool fast) {
+  StreamAggregator aggregator(chat, fast);
+  Folded folded;
+  for (const std::string& event : events) {
+    folded.statuses.push_back(aggregator.Add(event).ToString());
+    folded.held.push_back(aggregator.last_had_tool_calls());
+  }
+  folded.response = aggregator.Finish();
+  folded.usage = aggregator.usage();
+  folded.events = aggregator.events();
+  return folded;
+}
+
+void ExpectSameFold(const std::vector<std::string>& events, bool chat) {
+  Folded fast = Fold(events, chat, true);
+  Folded document = Fold(events, chat, false);
+  std::string trace;
+  for (const std::string& event : events) trace += event + "\n";
+  EXPECT_EQ(fast.response, document.response) << trace;
+  EXPECT_EQ(fast.statuses, document.statuses) << trace;
+  EXPECT_EQ(fast.held, document.held) << trace;
+  EXPECT_EQ(fast.usage.prompt_tokens, document.usage.prompt_tokens) << trace;
+  EXPECT_EQ(fast.usage.completion_tokens, document.usage.completion_tokens) << trace;
+  EXPECT_EQ(fast.usage.cached_tokens, document.usage.cached_tokens) << trace;
+  EXPECT_EQ(fast.events, document.events) << trace;
+}
+
+TEST(ChunkReader, ReadsAPlainContentDelta) {
+  ChunkReader reader;
+  ASSERT_TRUE(reader.Read(
+      R"({"choices":[{"finish_reason":null,"index":0,"delta":{"content":" the \"cat\"\n\u00e9"}}],)"
+      R"("created":1763916000,"id":"chatcmpl-1","model":"tiny-f16","object":"chat.completion.chunk"})"));
+  const ChunkFields& fields = reader.fields();
+  EXPECT_EQ(fields.id, "chatcmpl-1");
+  EXPECT_EQ(fields.model, "tiny-f16");
+  EXPECT_TRUE(fields.has_created);
+  EXPECT_EQ(fields.created, 1763916000);
+  EXPECT_TRUE(fields.has_choice);
+  EXPECT_TRUE(fields.has_delta);
+  EXPECT_EQ(fields.content, " the \"cat\"\n\xC3\xA9");
+  EXPECT_EQ(fields.finish_reason, "");
+}
+
+TEST(ChunkReader, LeavesRichOrBrokenEventsToTheDocumentPath) {
+  ChunkReader reader;
+  EXPECT_FALSE(reader.Read(R"({"choices":[],"usage":{"prompt_tokens":3}})"));
+  EXPECT_FALSE(reader.Read(R"({"choices":[{"delta":{"tool_calls":[{"index":0}]}}]})"));
+  EXPECT_FALSE(reader.Read(R"({"choices":[{"delta":{},"logprobs":{"content":[]}}]})"));
+  EXPECT_FALSE(reader.Read(R"({"choices":[)"));
+  EXPECT_FALSE(reader.Read(R"([1,2])"));
+  EXPECT_FALSE(reader.Read(R"("text")"));
+  EXPECT_FALSE(reader.Read(R"({} {})"));
+  EXPECT_FALSE(reader.Read(""));
+  // null where a rich container may stand is plain (vLLM sends "logprobs": null in every chunk).
+  EXPECT_TRUE(reader.Read(R"({"choices":[{"delta":{"content":"a"},"logprobs":null}],"usage":null})"));
+  // Rich keys where the aggregate does not look (choices[1]) stay plain too.
+  EXPECT_TRUE(reader.Read(R"({"choices":[{"delta":{}},{"delta":{"tool_calls":[{}]}}]})"));
+}
+
+TEST(StreamAggregator, BothPathsFoldRealStreamsAlike) {
+  // llama-server, chat, with a reasoning model's deltas and the final usage chunk with timings.
+  ExpectSameFold({
+      R"({"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"created":1763916000,"id":"chatcmpl-a","model":"tiny","object":"chat.completion.chunk"})",
+      R"({"choices":[{"finish_reason":null,"index":0,"delta":{"reasoning_content":"think"}}],"created":1763916000,"id":"chatcmpl-a","model":"tiny","object":"chat.completion.chunk"})",
+      R"({"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hello"}}],"created":1763916000,"id":"chatcmpl-a","model":"tiny","object":"chat.completion.chunk"})",
+      R"({"choices":[{"finish_reason":"length","index":0,"delta":{}}],"created":1763916001,"id":"chatcmpl-a","model":"tiny","object":"chat.completion.chunk"})",
+      R"({"choices":[],"created":1763916001,"id":"chatcmpl-a","model":"tiny","object":"chat.completion.chunk","usage":{"completion_tokens":3,"prompt_tokens":9,"total_tokens":12},"timings":{"cache_n":4}})",
+  }, true);
+  // vLLM: "logprobs": null and "stop_reason" in each choice, a tool call split across events.
+  ExpectSameFold({
+      R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_1","type":"function","index":0,"function":{"name":"get_weather","arguments":""}}]},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": \"Paris\"}"}}]},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"tool_calls","stop_reason":null}]})",
+  }, true);
+  // Legacy completions, with logprobs in the completions shape.
+  ExpectSameFold({
+      R"({"id":"c","object":"text_completion","created":5,"model":"m","choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":null}]})",
+      R"({"id":"c","object":"text_completion","created":5,"model":"m","choices":[{"index":0,"text":"!","logprobs":{"tokens":["!"],"token_logprobs":[-1.5],"top_logprobs":[{"!":-1.5}]},"finish_reason":"stop"}]})",
+  }, false);
+}
+
+TEST(StreamAggregator, BothPathsAgreeOnOddEvents) {
+  const std::vector<std::string> odd = {
+      R"({"id":"a","id":"b","model":"x","model":5,"created":1,"created":"late"})",
+      R"({"choices":[{"delta":{"content":"one"}}],"choices":[{"delta":{"content":"two"}}]})",
+      R"({"choices":[{"delta":{"content":"x","content":"y"},"delta":{"role":"tool"}}]})",
+      R"({"choices":{"0":{"delta":{"content":"not an array"}}}})",
+      R"({"choices":[5,{"delta":{"content":"second choice"}}]})",
+      R"({"choices":[{"delta":"text","text":"t"}]})",
+      R"({"choices":[{"delta":{"content":{"nested":"object"}}}]})",
+      R"({"choices":[{"delta":{"content":["a","b"]},"finish_reason":7}]})",
+      R"({"created":1.5})",
+      R"({"created":2.0})",
+      R"({"created":1e300})",
+      R"({"created":-12})",
+      R"({"created":18446744073709551615})",
+      R"({"choices":[{"delta":{"tool_calls":[]}}]})",
+      R"({"choices":[{"delta":{"tool_calls":"none"}}]})",
+      R"({"choices":[{"logprobs":[1,2],"delta":{"content":"lp"}}]})",
+      R"({"usage":[1],"choices":[]})",
+      R"({"usage":{"prompt_tokens":1e300,"completion_tokens":-4}})",
+      R"({"choices":[{"delta":{"role":"","content":"\ud83d\ude00 \\ \/"}}]})",
+      R"({"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})",
+      R"({"choices":[{"delta":{"content":"after the deep one"}}]})",
+      "not json",
+      R"({"choices":[{"delta":{"content":"bad utf8 \xff"}}]})",
+      R"({"choices":[{"finish_reason":"stop","text":"legacy text in a chat stream"}]})",
+  };
+  for (const std::string& event : odd) {
+    ExpectSameFold({event}, true);
+    ExpectSameFold({event}, false);
+  }
+  ExpectSameFold(odd, true);
+  ExpectSameFold(odd, false);
+}
+
+// Events built from random pieces: keys in any order, repeated, misplaced, with values of every kind.
+TEST(StreamAggregator, BothPathsAgreeOnRandomEvents) {
+  std::mt19937 random(20261123);
+  const std::vector<std::string> values = {
+      R"("s")", R"("")", R"("\u00e9\n")", "null", "true", "0", "-1", "1.5", "17", "[]", "{}", R"(["a"])",
+      R"({"content":"c"})", R"([{"delta":{"content":"d"}}])", R"({"prompt_tokens":2})"};
+  const std::vector<std::string> keys = {"id", "model", "created", "choices", "usage", "delta", "content", "role",
+                                         "reasoning_content", "text", "finish_reason", "logprobs", "tool_calls",
+                                         "index", "other"};
+  auto pick = [&](const std::vector<std::string>& from) { return from[random() % from.size()]; };
+  std::function<std::string(int)> object = [&](int depth) {
+    std::string out = "{";
+    const int fields = int(random() % 4);
+    for (int i = 0; i < fields; ++i) {
+      if (i > 0) out += ",";
+      out += "\"" + pick(keys) + "\":";
+      const unsigned kind = random() % 4;
+      if (depth < 3 && kind == 0) {
+        out += object(depth + 1);
+      } else if (depth < 3 && kind == 1) {
+        out += "[" + object(depth + 1) + (random() % 2 ? "," + pick(values) : "") + "]";
+      } else {
+        out += pick(values);
+      }
+    }
+    return out + "}";
+  };
+  for (int stream = 0; stream < 400; ++stream) {
+    std::vector<std::string> events;
+    for (int i = 0; i < 6; ++i) events.push_back(object(0));
+    ExpectSameFold(events, stream % 2 == 0);
+    if (HasFailure()) return;
+  }
+}
+
+TEST(WholeNumber, TakesOnlyWholeNumbersInRange) {
+  int64_t out = 7;
+  EXPECT_TRUE(WholeNumber(42.0, &out));
+  EXPECT_EQ(out, 42);
+  EXPECT_TRUE(WholeNumber(-3.0, &out));
+  EXPECT_EQ(out, -3);
+  out = 7;
+  EXPECT_FALSE(WholeNumber(1.5, &out));
+  EXPECT_FALSE(WholeNumber(1e300, &out));
+  EXPECT_FALSE(WholeNumber(-1e300, &out));
+  EXPECT_FALSE(WholeNumber(9.2233720368547758e18, &out));
+  EXPECT_FALSE(WholeNumber(std::numeric_limits<double>::quiet_NaN(), &out));
+  EXPECT_FALSE(WholeNumber(std::numeric_limits<double>::infinity(), &out));
+  EXPECT_EQ(out, 7);
+}
+
+}  // namespace
+}  // namespace quantclaw
