@@ -1,0 +1,151 @@
+// Real llama.cpp tiers for tests and benchmarks: llama-server processes serving the tiny generated model
+// at f16, q8_0 and q4_0 (cmake/llama-tiers.sh builds the server and the models, cached).
+//
+// Each server is a child that dies with this process (PR_SET_PDEATHSIG), so a crashed or killed test
+// leaves no server behind. Loopback only.
+#ifndef QUANTCLAW_TESTS_TIERS_LLAMA_TIERS_H_
+#define QUANTCLAW_TESTS_TIERS_LLAMA_TIERS_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <curl/curl.h>
+
+namespace quantclaw_test {
+
+// Where the server binary and the models are: `cmake/llama-tiers.sh paths`, which builds them first
+// when they are not in the cache. Empty when that fails (no npm registry, no compiler).
+struct LlamaPaths {
+  std::string server, models, error;
+};
+
+inline LlamaPaths FindLlama(const std::string& tiers_script) {
+  LlamaPaths paths;
+  std::string command = "bash '" + tiers_script + "' paths 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    paths.error = "cannot run " + tiers_script;
+    return paths;
+  }
+  std::string output;
+  char line[4096];
+  while (std::fgets(line, sizeof(line), pipe) != nullptr) {
+    std::string text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.rfind("QC_LLAMA_SERVER=", 0) == 0) paths.server = text.substr(16);
+    else if (text.rfind("QC_LLAMA_MODELS=", 0) == 0) paths.models = text.substr(16);
+    else output += text + "\n";
+  }
+  const int status = pclose(pipe);
+  if (status != 0 || paths.server.empty() || paths.models.empty()) {
+    paths.error = tiers_script + " paths failed:\n" + output;
+    paths.server.clear();
+  }
+  return paths;
+}
+
+inline int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(address);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+inline bool Healthy(int port) {
+  CURL* curl = curl_easy_init();
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/health";
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 1000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  long code = 0;
+  bool ok = curl_easy_perform(curl) == CURLE_OK &&
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200;
+  curl_easy_cleanup(curl);
+  return ok;
+}
+
+// One llama-server serving one tier's model on 127.0.0.1, one thread (more thrash on 2 cores).
+class LlamaServer {
+ public:
+  LlamaServer(std::string binary, std::string model, std::string alias)
+      : binary_(std::move(binary)), model_(std::move(model)), alias_(std::move(alias)) {}
+  ~LlamaServer() { Kill(); }
+  LlamaServer(const LlamaServer&) = delete;
+  LlamaServer& operator=(const LlamaServer&) = delete;
+
+  // Starts the server (on `port`, or a free one) and waits until /health answers. False with a reason
+  // in error() if it did not come up within 60 s.
+  bool Start(int port = 0) {
+    port_ = port != 0 ? port : FreePort();
+    log_ = "/tmp/quantclaw-llama-" + std::to_string(getpid()) + "-" + alias_ + ".log";
+    const std::string port_text = std::to_string(port_);
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
+      FILE* log = std::freopen(log_.c_str(), "w", stdout);
+      if (log != nullptr) dup2(fileno(stdout), 2);
+      execl(binary_.c_str(), binary_.c_str(), "-m", model_.c_str(), "--alias", alias_.c_str(), "--host",
+            "127.0.0.1", "--port", port_text.c_str(), "-t", "1", "-tb", "1", "-c", "16384", "--parallel", "2",
+            "--jinja", "--no-webui", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Healthy(port_)) return true;
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        error_ = "llama-server exited at start; see " + log_;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    error_ = "llama-server not healthy after 60 s; see " + log_;
+    Kill();
+    return false;
+  }
+
+  // SIGKILL: the tier goes away mid-run as a crashed server does, connections and all.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  int port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  const std::string& alias() const { return alias_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string binary_, model_, alias_, log_, error_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace quantclaw_test
+
+#endif  // QUANTCLAW_TESTS_TIERS_LLAMA_TIERS_H_
