@@ -18,7 +18,7 @@ packages=(
   libabsl-dev
   libpcre2-dev
   googletest libgtest-dev libbenchmark-dev
-  binutils python3 python3-pytest curl
+  binutils python3 python3-pytest curl git
 )
 
 setup() {
@@ -50,6 +50,13 @@ setup_node() {
   fi
 }
 
+# Real llama.cpp tiers for the demo and the tests: built once per machine into a cache outside the
+# repository (about 6 to 10 minutes on 2 cores the first time).
+setup_tiers() {
+  setup_node
+  "$root/cmake/llama-tiers.sh" models
+}
+
 configure_and_build() {
   local type="$1"
   shift
@@ -75,7 +82,9 @@ case "${1:-}" in
     ;;
   test)
     setup
-    setup_node
+    setup_tiers
+    # The real-tier tests fail, rather than skip, when the tiers are missing.
+    export QUANTCLAW_REQUIRE_REAL_TIERS=1
     configure_and_build RelWithDebInfo
     ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
     # The same suite with AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer: what

@@ -314,7 +314,10 @@ std::string StreamAggregator::Finish() const {
     if (have_logprobs_) choice["logprobs"] = json::object{{"content", logprobs_}};
   } else {
     choice["text"] = content_;
-    if (!completion_logprobs_.empty()) choice["logprobs"] = completion_logprobs_;
+    // llama-server streams /v1/completions logprobs in the chat shape; keep whichever shape came.
+    json::object logprobs = completion_logprobs_;
+    if (have_logprobs_) logprobs["content"] = logprobs_;
+    if (!logprobs.empty()) choice["logprobs"] = std::move(logprobs);
   }
   choice["finish_reason"] = finish_reason_.empty() ? json::value(nullptr) : json::value(finish_reason_);
   response["choices"] = json::array{std::move(choice)};

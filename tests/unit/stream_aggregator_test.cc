@@ -104,6 +104,18 @@ TEST(StreamAggregator, BothPathsFoldRealStreamsAlike) {
   }, false);
 }
 
+// llama-server streams /v1/completions with logprobs in the chat shape ({"content": [...]}).
+TEST(StreamAggregator, KeepsChatShapedLogprobsOfALegacyCompletion) {
+  StreamAggregator aggregator(/*chat=*/false);
+  ASSERT_TRUE(aggregator.Add(R"({"choices":[{"text":" come","index":0,"logprobs":{"content":[{"token":" come","logprob":-1.7}]}}]})").ok());
+  ASSERT_TRUE(aggregator.Add(R"({"choices":[{"text":"re","index":0,"logprobs":{"content":[{"token":"re","logprob":-1.6}]}}]})").ok());
+  const std::string response = aggregator.Finish();
+  EXPECT_NE(response.find(R"("text":" comere")"), std::string::npos) << response;
+  EXPECT_NE(response.find(R"("logprobs":{"content":[{"token":" come","logprob":-1.7E0},{"token":"re","logprob":-1.6E0}]})"),
+            std::string::npos)
+      << response;
+}
+
 TEST(StreamAggregator, BothPathsAgreeOnOddEvents) {
   const std::vector<std::string> odd = {
       R"({"id":"a","id":"b","model":"x","model":5,"created":1,"created":"late"})",
