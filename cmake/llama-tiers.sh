@@ -4,9 +4,10 @@
 #
 #   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached)
 #   cmake/llama-tiers.sh models         build, then generate the model and quantize it (cached)
-#   cmake/llama-tiers.sh start DIR [TIER...]  models, then one llama-server per tier (f16 q8_0 q4_0)
-#                                       on 127.0.0.1; writes
-#                                       DIR/tiers.env (QC_TIER_<NAME>_URL=...) and DIR/*.pid
+#   cmake/llama-tiers.sh start DIR [TIER[=PORT]...]
+#                                       models, then one llama-server per tier (default: f16 q8_0 q4_0,
+#                                       free ports) on 127.0.0.1; writes DIR/tiers.env
+#                                       (QC_TIER_<NAME>_URL=...) and DIR/*.pid
 #   cmake/llama-tiers.sh stop DIR       stop the servers started into DIR
 #   cmake/llama-tiers.sh bin            print the folder holding llama-server and llama-quantize
 #   cmake/llama-tiers.sh paths          models, then print QC_LLAMA_SERVER=... and QC_LLAMA_MODELS=...
@@ -91,18 +92,28 @@ start() {
     echo "QC_LLAMA_SERVER=$llama/bin/llama-server"
     echo "QC_LLAMA_MODELS=$models"
   } >"$env.tmp"
-  local name port upper
-  for name in "${wanted[@]}"; do
+  local name port upper tier
+  local names=()
+  for tier in "${wanted[@]}"; do
+    # NAME or NAME=PORT: a fixed port for configs that name it (examples/configs/llama-tiers.json).
+    name="${tier%%=*}"
+    port="${tier#*=}"
+    [ "$port" != "$tier" ] || port="$(free_port)"
+    names+=("$name")
     [ -f "$models/tiny-$name.gguf" ] || { log "no tier named $name (f16, q8_0, q4_0)"; stop "$dir"; exit 2; }
-    port="$(free_port)"
+    if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+      log "port $port is taken: something already listens there"
+      stop "$dir"
+      exit 1
+    fi
     "$llama/bin/llama-server" -m "$models/tiny-$name.gguf" --alias "tiny-$name" --host 127.0.0.1 \
-      --port "$port" -t 1 -tb 1 -c 16384 --parallel 2 --jinja --no-webui \
+      --port "$port" -t 1 -tb 1 -c 16384 --parallel 1 --jinja --no-webui \
       >"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
     upper="$(echo "$name" | tr '[:lower:]' '[:upper:]')"
     echo "QC_TIER_${upper}_URL=http://127.0.0.1:$port/v1" >>"$env.tmp"
   done
-  for name in "${wanted[@]}"; do
+  for name in "${names[@]}"; do
     port="$(sed -n "s|^QC_TIER_$(echo "$name" | tr '[:lower:]' '[:upper:]')_URL=http://127.0.0.1:\([0-9]*\)/v1|\1|p" "$env.tmp")"
     local tries=0
     until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do

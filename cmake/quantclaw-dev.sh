@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a new machine: installs what is missing (Debian bookworm packages only),
 # configures, builds, and runs the main job, the tests or the benchmarks.
-#   cmake/quantclaw-dev.sh demo    set up, build, route the example episode with the example config
+#   cmake/quantclaw-dev.sh demo    set up (llama.cpp tiers included), build, run the example episode through
+#                                  qc_complete on real f16 and q4_0 tiers, then route the example episodes
 #   cmake/quantclaw-dev.sh test    set up, build, run every test; then again under ASan and UBSan
 #   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
 #   cmake/quantclaw-dev.sh setup   only install the packages
@@ -60,7 +61,9 @@ setup_tiers() {
 configure_and_build() {
   local type="$1"
   shift
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  # Tests and examples on explicitly: a build folder configured otherwise before is set right again.
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DQUANTCLAW_BUILD_TESTS=ON \
+    -DQUANTCLAW_BUILD_EXAMPLES=ON "$@" >/dev/null
   cmake --build "$build" --parallel "$(nproc)"
 }
 
@@ -71,9 +74,18 @@ case "${1:-}" in
     ;;
   demo)
     setup
+    setup_tiers
     configure_and_build RelWithDebInfo
+    # Two real tiers on the ports examples/configs/llama-tiers.json names, stopped whatever happens.
+    tiers_dir="$(mktemp -d /tmp/quantclaw-demo.XXXXXX)"
+    trap '"$root/cmake/llama-tiers.sh" stop "$tiers_dir"; rm -rf "$tiers_dir"' EXIT
+    "$root/cmake/llama-tiers.sh" start "$tiers_dir" f16=18180 q4_0=18181
     echo
-    echo "== quantclaw route examples/configs/router.json examples/episodes/research-agent.jsonl"
+    echo "== quantclaw_agent_host: examples/episodes/research-agent.jsonl through qc_complete on llama.cpp f16 and q4_0"
+    "$build/examples/quantclaw_agent_host" "$build/plugin/libquantclaw.so.1" \
+      "$root/examples/configs/llama-tiers.json" "$root/examples/episodes/research-agent.jsonl"
+    echo
+    echo "== quantclaw route examples/configs/router.json examples/episodes/research-agent.jsonl (decisions only)"
     "$build/plugin/quantclaw" route "$root/examples/configs/router.json" "$root/examples/episodes/research-agent.jsonl"
     echo
     echo "== quantclaw route examples/configs/quantclaw-compat.json examples/episodes/quantclaw-turns.jsonl"

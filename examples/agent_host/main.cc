@@ -1,0 +1,356 @@
+// quantclaw_agent_host: an agent's loop that lets quantclaw make every LLM call (qc_complete). The main
+// job of `cmake/quantclaw-dev.sh demo`.
+//
+//   quantclaw_agent_host LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N]
+//
+// It replays a recorded episode: each step line's messages (the observations: user turns, tool
+// results, the agent's own recorded actions) extend the conversation, and each step is one OpenAI chat
+// request handed to qc_complete, which decides the tier, sends it there and streams the answer back.
+// The replay follows the recorded trajectory, so both passes below see the same steps. A recorded
+// {"outcome": ...} line is the host's verdict on a step (an invalid tool call) and goes to
+// qc_report_outcome, as a live host would report it.
+//
+// It runs the episode twice: routed, then with every step forced onto the reference tier, and prints
+// per step the tier, tokens and latency, then the cost and latency of routing against the reference.
+// Costs are the config's tiers[].cost (per million tokens).
+//
+// LIBRARY.so "-" means $QUANTCLAW_PLUGIN, else ./plugins/libquantclaw.so.1 (the plugins convention).
+// Exit 1 if a call failed, 2 on a usage or set-up problem.
+#include <cinttypes>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <boost/dll/shared_library.hpp>
+#include <boost/json.hpp>
+#include <boost/json/src.hpp>  // Boost.JSON compiled into this host (header-only mode)
+
+#include "quantclaw/quantclaw.h"
+
+namespace {
+
+namespace json = boost::json;
+
+constexpr int kExitCallFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr const char* kPluginEnvironmentVariable = "QUANTCLAW_PLUGIN";
+constexpr const char* kPluginsDirectoryPath = "./plugins/libquantclaw.so.1";
+
+std::optional<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+struct TierCost {
+  double input_per_mtok = 0, output_per_mtok = 0;
+};
+
+// What one step cost, as the tier's usage reported it.
+struct StepResult {
+  std::string tier;
+  int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  double first_byte_ms = 0, latency_ms = 0;
+  double cost = 0;
+  std::string reason;
+};
+
+struct PassTotals {
+  int steps = 0;
+  double cost = 0, latency_ms = 0;
+  int64_t prompt_tokens = 0, completion_tokens = 0;
+  std::map<std::string, int> steps_by_tier;
+};
+
+int64_t Int(const json::value* value) {
+  if (value == nullptr) return 0;
+  if (value->is_int64()) return value->get_int64();
+  if (value->is_uint64()) return static_cast<int64_t>(value->get_uint64());
+  if (value->is_double()) return static_cast<int64_t>(value->get_double());
+  return 0;
+}
+
+double Number(const json::value* value) {
+  return value != nullptr && value->is_number() ? value->to_number<double>() : 0.0;
+}
+
+const json::value* Find(const json::value& value, std::initializer_list<std::string_view> path) {
+  const json::value* at = &value;
+  for (std::string_view key : path) {
+    const json::object* object = at->if_object();
+    at = object != nullptr ? object->if_contains(key) : nullptr;
+    if (at == nullptr) return nullptr;
+  }
+  return at;
+}
+
+// Streamed chunks arrive here as the tier produces them; a real host would show them to its user.
+// This one counts them, and never cancels (returning non-zero would).
+int32_t OnChunk(void* chunks, const uint8_t*, size_t) {
+  ++*static_cast<int*>(chunks);
+  return 0;
+}
+
+class Agent {
+ public:
+  Agent(const qc_plugin& plugin, qc_router* router, std::map<std::string, TierCost> costs, int max_tokens)
+      : plugin_(plugin), router_(router), costs_(std::move(costs)), max_tokens_(max_tokens) {}
+
+  // One pass over the episode. `force_tier` empty: routed; else every step goes there.
+  std::optional<PassTotals> Run(const std::vector<json::object>& lines, const std::string& pass,
+                                const std::string& session_suffix, const std::string& force_tier) {
+    PassTotals totals;
+    json::array conversation;
+    std::map<int64_t, std::string> tier_of_step;
+    std::printf("%4s %-7s %-6s %7s %7s %5s %8s %9s  %s\n", "step", "kind", "tier", "prompt", "cached", "out",
+                "ttfb ms", "total ms", "reason");
+    for (const json::object& line : lines) {
+      if (const json::value* outcome = line.if_contains("outcome"); outcome != nullptr && outcome->is_object()) {
+        if (!ReportOutcome(outcome->get_object(), session_suffix, tier_of_step)) return std::nullopt;
+        continue;
+      }
+      const json::value* messages = line.if_contains("messages");
+      if (messages != nullptr && messages->is_array()) {
+        for (const json::value& message : messages->get_array()) conversation.push_back(message);
+        // Each pass opens its conversation with its own first words, so that neither pass finds the
+        // other's prompts in a tier's prefix cache: the comparison starts cold both times.
+        if (!conversation.empty() && conversation.size() == messages->get_array().size()) MarkPass(conversation, pass);
+      }
+      json::object body;
+      if (const json::value* request = line.if_contains("request"); request != nullptr && request->is_object()) {
+        if (const json::value* tools = request->get_object().if_contains("tools")) body["tools"] = *tools;
+      }
+      body["model"] = "auto";  // quantclaw rewrites it to the tier's model
+      body["messages"] = conversation;
+      body["max_tokens"] = max_tokens_;
+      body["temperature"] = 0;
+      json::object hints;
+      std::string kind;
+      if (const json::value* given = line.if_contains("hints"); given != nullptr && given->is_object()) {
+        hints = given->get_object();
+        if (const json::value* step_kind = hints.if_contains("step_kind"); step_kind && step_kind->is_string()) {
+          kind = step_kind->get_string();
+        }
+      }
+      if (!force_tier.empty()) hints["force_tier"] = force_tier;
+      const std::string session = SessionId(line, session_suffix);
+      json::object request{{"session_id", session}, {"body", std::move(body)}, {"hints", std::move(hints)}};
+      std::optional<StepResult> step = Complete(json::serialize(request));
+      if (!step) return std::nullopt;
+      const int64_t step_index = Int(line.if_contains("step_index"));
+      tier_of_step[step_index] = step->tier;
+      std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %8.1f %9.1f  %s\n", step_index,
+                  kind.c_str(), step->tier.c_str(), step->prompt_tokens, step->cached_tokens,
+                  step->completion_tokens, step->first_byte_ms, step->latency_ms, step->reason.c_str());
+      ++totals.steps;
+      totals.cost += step->cost;
+      totals.latency_ms += step->latency_ms;
+      totals.prompt_tokens += step->prompt_tokens;
+      totals.completion_tokens += step->completion_tokens;
+      ++totals.steps_by_tier[step->tier];
+    }
+    return totals;
+  }
+
+ private:
+  static void MarkPass(json::array& conversation, const std::string& pass) {
+    json::object* first = conversation.front().if_object();
+    if (first == nullptr) return;
+    json::value& content = (*first)["content"];
+    content = "(" + pass + ") " + (content.is_string() ? std::string(content.get_string()) : std::string());
+  }
+
+  static std::string SessionId(const json::object& line, const std::string& suffix) {
+    const json::value* id = line.if_contains("session_id");
+    return (id != nullptr && id->is_string() ? std::string(id->get_string()) : std::string("episode")) + suffix;
+  }
+
+  std::optional<StepResult> Complete(const std::string& request) {
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+    qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+    int chunks = 0;
+    if (int32_t status = plugin_.complete(router_, &bytes, QC_FORMAT_JSON, &OnChunk, &chunks, &out);
+        status != QC_OK) {
+      std::fprintf(stderr, "quantclaw_agent_host: complete failed (status %d): %s\n", static_cast<int>(status),
+                   plugin_.last_error());
+      return std::nullopt;
+    }
+    json::value response = json::parse(std::string_view(reinterpret_cast<const char*>(out.data), out.size));
+    plugin_.buffer_free(&out);
+    StepResult step;
+    const json::value* tier = Find(response, {"quantclaw", "tier"});
+    step.tier = tier != nullptr && tier->is_string() ? std::string(tier->get_string()) : "?";
+    const json::value* reason = Find(response, {"quantclaw", "reason"});
+    step.reason = reason != nullptr && reason->is_string() ? std::string(reason->get_string()) : "";
+    step.prompt_tokens = Int(Find(response, {"usage", "prompt_tokens"}));
+    step.cached_tokens = Int(Find(response, {"usage", "prompt_tokens_details", "cached_tokens"}));
+    step.completion_tokens = Int(Find(response, {"usage", "completion_tokens"}));
+    step.first_byte_ms = Number(Find(response, {"quantclaw", "time_to_first_byte_ms"}));
+    step.latency_ms = Number(Find(response, {"quantclaw", "latency_ms"}));
+    const TierCost& cost = costs_[step.tier];
+    step.cost = (double(step.prompt_tokens) * cost.input_per_mtok + double(step.completion_tokens) * cost.output_per_mtok) / 1e6;
+    return step;
+  }
+
+  // The recorded verdict on a step, for the tier that served that step in this pass.
+  bool ReportOutcome(json::object outcome, const std::string& session_suffix,
+                     const std::map<int64_t, std::string>& tier_of_step) {
+    if (plugin_.report_outcome == nullptr) return true;  // a library without it: nothing to tell
+    const json::value* id = outcome.if_contains("session_id");
+    outcome["session_id"] = (id != nullptr && id->is_string() ? std::string(id->get_string()) : "episode") + session_suffix;
+    // Tokens and latency of the call were recorded by qc_complete itself; only the verdict is news.
+    for (const char* measured : {"tier_name", "input_tokens", "output_tokens", "latency_ms"}) outcome.erase(measured);
+    auto served = tier_of_step.find(Int(outcome.if_contains("step_index")));
+    if (served != tier_of_step.end()) outcome["tier_name"] = served->second;
+    const std::string text = json::serialize(outcome);
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+    if (int32_t status = plugin_.report_outcome(router_, &bytes, QC_FORMAT_JSON); status != QC_OK) {
+      std::fprintf(stderr, "quantclaw_agent_host: report_outcome failed (status %d): %s\n", static_cast<int>(status),
+                   plugin_.last_error());
+      return false;
+    }
+    const json::value* valid = outcome.if_contains("tool_call_valid");
+    if (valid != nullptr && valid->is_bool() && !valid->get_bool()) {
+      std::printf("     outcome: the tool call of step %" PRId64 " was invalid (reported)\n",
+                  Int(outcome.if_contains("step_index")));
+    }
+    return true;
+  }
+
+  const qc_plugin& plugin_;
+  qc_router* router_;
+  std::map<std::string, TierCost> costs_;
+  int max_tokens_;
+};
+
+void PrintTotals(const char* label, const PassTotals& totals) {
+  std::printf("%-22s %2d steps  %7" PRId64 " prompt + %5" PRId64 " output tokens  cost $%.6f  latency %7.1f ms  tiers:",
+              label, totals.steps, totals.prompt_tokens, totals.completion_tokens, totals.cost, totals.latency_ms);
+  for (const auto& [tier, steps] : totals.steps_by_tier) std::printf(" %s %d", tier.c_str(), steps);
+  std::printf("\n");
+}
+
+int Run(const std::string& library_path, const std::string& config_path, const std::string& episode_path,
+        int max_tokens) {
+  boost::dll::shared_library library(library_path,
+                                     boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
+  auto& entry = library.get<const qc_plugin*(uint32_t)>(QC_PLUGIN_ENTRY_SYMBOL);
+  const qc_plugin* table = entry(QC_ABI_VERSION_MAJOR);
+  // qc_complete arrived in ABI 1.1, at the end of the table: an older library's table is shorter.
+  if (table == nullptr || table->struct_size < offsetof(qc_plugin, complete) + sizeof(table->complete) ||
+      table->complete == nullptr) {
+    std::fprintf(stderr, "quantclaw_agent_host: %s does not implement qc_complete (ABI 1.1)\n", library_path.c_str());
+    return kExitUsage;
+  }
+  const qc_plugin& plugin = *table;
+
+  std::optional<std::string> config_text = ReadFile(config_path);
+  std::optional<std::string> episode_text = ReadFile(episode_path);
+  if (!config_text || !episode_text) {
+    std::fprintf(stderr, "quantclaw_agent_host: cannot read %s\n", !config_text ? config_path.c_str() : episode_path.c_str());
+    return kExitUsage;
+  }
+  // The host reads its own config for the prices; the library validates it (router_new below).
+  boost::system::error_code ec;
+  json::value config = json::parse(*config_text, ec);
+  std::map<std::string, TierCost> costs;
+  std::string reference;
+  if (!ec) {
+    if (const json::value* tiers = Find(config, {"tiers"}); tiers != nullptr && tiers->is_array()) {
+      for (const json::value& tier : tiers->get_array()) {
+        const json::value* name = Find(tier, {"name"});
+        if (name == nullptr || !name->is_string()) continue;
+        costs[std::string(name->get_string())] = {Number(Find(tier, {"cost", "input_per_mtok"})),
+                                                  Number(Find(tier, {"cost", "output_per_mtok"}))};
+        reference = name->get_string();  // without reference_tier: the last listed, as a fallback only
+      }
+    }
+    if (const json::value* named = Find(config, {"reference_tier"}); named != nullptr && named->is_string()) {
+      reference = named->get_string();
+    }
+  }
+  std::vector<json::object> lines;
+  std::istringstream episode(*episode_text);
+  std::string text;
+  int line_number = 0;
+  while (std::getline(episode, text)) {
+    ++line_number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json::value line = json::parse(text, ec);
+    if (ec || !line.is_object()) {
+      std::fprintf(stderr, "quantclaw_agent_host: %s:%d is not a JSON object\n", episode_path.c_str(), line_number);
+      return kExitUsage;
+    }
+    lines.push_back(std::move(line.get_object()));
+  }
+
+  qc_router* router = nullptr;
+  if (int32_t status = plugin.router_new(config_text->data(), config_text->size(), &router); status != QC_OK) {
+    std::fprintf(stderr, "quantclaw_agent_host: router_new failed (status %d):\n%s\n", static_cast<int>(status),
+                 plugin.last_error());
+    return kExitCallFailed;
+  }
+  Agent agent(plugin, router, costs, max_tokens);
+  std::printf("== routed by quantclaw\n");
+  std::optional<PassTotals> routed = agent.Run(lines, "routed", "", "");
+  std::optional<PassTotals> all_reference;
+  if (routed) {
+    std::printf("\n== every step on the reference tier (%s)\n", reference.c_str());
+    all_reference = agent.Run(lines, "reference", "-reference", reference);
+  }
+  if (routed && all_reference) {
+    std::printf("\n");
+    PrintTotals("routed", *routed);
+    PrintTotals(("all on " + reference).c_str(), *all_reference);
+    std::printf("routed / all on %s: cost %.2f, latency %.2f\n", reference.c_str(),
+                all_reference->cost > 0 ? routed->cost / all_reference->cost : 0.0,
+                all_reference->latency_ms > 0 ? routed->latency_ms / all_reference->latency_ms : 0.0);
+  }
+  plugin.router_free(router);
+  return routed && all_reference ? 0 : kExitCallFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int max_tokens = 64;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view argument = argv[i];
+    if (argument == "--max-tokens" && i + 1 < argc) {
+      max_tokens = std::atoi(argv[++i]);
+    } else {
+      positional.emplace_back(argument);
+    }
+  }
+  if (positional.size() != 3 || max_tokens <= 0) {
+    std::fprintf(stderr,
+                 "usage: %s LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N]\n"
+                 "  LIBRARY.so \"-\" means $%s, else %s\n",
+                 argc > 0 ? argv[0] : "quantclaw_agent_host", kPluginEnvironmentVariable, kPluginsDirectoryPath);
+    return kExitUsage;
+  }
+  std::string library_path = positional[0];
+  if (library_path == "-") {
+    const char* from_environment = std::getenv(kPluginEnvironmentVariable);
+    library_path = from_environment != nullptr && *from_environment != '\0' ? from_environment : kPluginsDirectoryPath;
+  }
+  try {
+    return Run(library_path, positional[1], positional[2], max_tokens);
+  } catch (const std::exception& error) {
+    // Boost.DLL reports a library that will not load, or a missing symbol, as a system_error.
+    std::fprintf(stderr, "quantclaw_agent_host: %s: %s\n", library_path.c_str(), error.what());
+  }
+  return kExitUsage;
+}
