@@ -288,7 +288,9 @@ void StreamAggregator::AddPlain(const ChunkFields& fields) {
   }
 }
 
-std::string StreamAggregator::Finish() const {
+std::string StreamAggregator::Finish() const { return json::serialize(Response()); }
+
+json::value StreamAggregator::Response() const {
   json::object response;
   response["id"] = id_;
   response["object"] = chat_ ? "chat.completion" : "text_completion";
@@ -328,7 +330,7 @@ std::string StreamAggregator::Finish() const {
     if (usage_.cached_tokens > 0) usage["prompt_tokens_details"] = json::object{{"cached_tokens", usage_.cached_tokens}};
     response["usage"] = std::move(usage);
   }
-  return json::serialize(response);
+  return response;
 }
 
 }  // namespace quantclaw

@@ -56,6 +56,8 @@ class StreamAggregator {
 
   // One SSE event's data. An event that is not a JSON object is an error (a broken server).
   absl::Status Add(std::string_view event);
+  // The response a non-streaming call would have returned, as a document and as text.
+  boost::json::value Response() const;
   std::string Finish() const;
   const Usage& usage() const { return usage_; }
   size_t events() const { return events_; }

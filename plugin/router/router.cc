@@ -429,7 +429,7 @@ absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier
       return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] after ",
                                         aggregator.events(), " events"));
     }
-    result->document = boost::json::parse(aggregator.Finish());
+    result->document = aggregator.Response();
   } else {
     // Not streaming, or a server that answered a stream request with one JSON body.
     boost::system::error_code ec;
