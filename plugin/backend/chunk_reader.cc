@@ -1,15 +1,10 @@
 #include "backend/chunk_reader.h"
 
 #include <cmath>
-#include <limits>
-
-#include <boost/json/basic_parser_impl.hpp>
+#include <cstring>
 
 namespace quantclaw {
 namespace {
-
-namespace json = boost::json;
-using boost::system::error_code;
 
 // Where a value sits, as far as the aggregate cares. kRich marks the keys whose containers only the
 // document path reads (usage, logprobs, tool-call deltas).
@@ -18,93 +13,67 @@ enum class Slot : uint8_t {
   kReasoning, kRich,
 };
 
-// Deeper than the parser's own limit (32, the default), so the parser refuses first.
-constexpr int kMaxDepth = 64;
+// Below the document parser's own depth limit (32), so whatever is near it goes to that parser.
+constexpr int kMaxDepth = 30;
+// Integers of up to 18 digits fit int64 whatever they are; longer ones, fractions of more than 20
+// digits and exponents go to the document path, whose number rules (double rounding, overflow) are
+// the reference.
+constexpr int kMaxIntegerDigits = 18;
+constexpr int kMaxFractionDigits = 20;
 
-class ChunkHandler {
+// Whether any of eight bytes is a quote, a backslash, a control character or not ASCII: the classic
+// "has a byte less than n" and "has a zero byte" bit tricks, on the word and on it xor the byte.
+constexpr uint64_t kOnes = 0x0101010101010101ull;
+constexpr uint64_t kHighBits = 0x8080808080808080ull;
+constexpr bool NeedsALook(uint64_t word) {
+  const uint64_t control = (word - kOnes * 0x20) & ~word;
+  const uint64_t quote = ((word ^ (kOnes * '"')) - kOnes) & ~(word ^ (kOnes * '"'));
+  const uint64_t backslash = ((word ^ (kOnes * '\\')) - kOnes) & ~(word ^ (kOnes * '\\'));
+  return ((control | quote | backslash | word) & kHighBits) != 0;
+}
+
+// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash.
+constexpr struct PlainBytes {
+  bool table[256] = {};
+  constexpr PlainBytes() {
+    for (int c = 0x20; c < 0x80; ++c) table[c] = c != '"' && c != '\\';
+  }
+  constexpr bool operator[](unsigned char c) const { return table[c]; }
+} kPlainByte;
+
+// One pass over a chunk: a strict JSON scanner (RFC 8259, UTF-8 checked) that keeps only the fields the
+// aggregate reads. It accepts a subset of JSON, and everything it accepts is valid JSON; anything else
+// (and every rich event) makes Scan() false, and the event goes to the document path.
+class Scanner {
  public:
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
+  // `decoded`: ChunkReader's eight buffers, one per text slot (by Field()) and the last for keys.
+  Scanner(std::string_view text, ChunkFields* fields, std::string* decoded)
+      : p_(text.data()), end_(text.data() + text.size()), fields_(fields), decoded_(decoded) {}
 
-  void Reset() {
-    depth_ = 0;
-    rich_ = false;
-    key_.clear();
-    ResetField(Slot::kId);
-    ResetField(Slot::kModel);
-    ResetField(Slot::kCreated);
-    ResetField(Slot::kChoices);
+  bool Scan() {
+    SkipSpace();
+    if (p_ == end_ || *p_ != '{') return false;
+    if (!Object(Slot::kRoot)) return false;
+    SkipSpace();
+    return p_ == end_;
   }
-  bool rich() const { return rich_; }
-  const ChunkFields& fields() const { return fields_; }
-
-  bool on_document_begin(error_code&) { return true; }
-  bool on_document_end(error_code&) { return true; }
-  bool on_object_begin(error_code&) { return Open(false); }
-  bool on_object_end(std::size_t, error_code&) { return Close(); }
-  bool on_array_begin(error_code&) { return Open(true); }
-  bool on_array_end(std::size_t, error_code&) { return Close(); }
-  bool on_key_part(json::string_view part, std::size_t, error_code&) {
-    key_.append(part.data(), part.size());
-    return true;
-  }
-  bool on_key(json::string_view part, std::size_t, error_code&) {
-    key_.append(part.data(), part.size());
-    SetKey();
-    key_.clear();
-    return true;
-  }
-  bool on_string_part(json::string_view part, std::size_t, error_code&) {
-    if (std::string* field = Text(ValueSlot())) field->append(part.data(), part.size());
-    return true;
-  }
-  bool on_string(json::string_view part, std::size_t, error_code&) {
-    if (std::string* field = Text(ValueSlot())) field->append(part.data(), part.size());
-    return Scalar();
-  }
-  bool on_number_part(json::string_view, error_code&) { return true; }
-  bool on_int64(int64_t number, json::string_view, error_code&) { return Created(number, true); }
-  bool on_uint64(uint64_t number, json::string_view, error_code&) {
-    return Created(static_cast<int64_t>(number), number <= uint64_t(std::numeric_limits<int64_t>::max()));
-  }
-  bool on_double(double number, json::string_view, error_code&) {
-    int64_t whole = 0;
-    bool is_whole = WholeNumber(number, &whole);
-    return Created(whole, is_whole);
-  }
-  bool on_bool(bool, error_code&) { return Scalar(); }
-  bool on_null(error_code&) { return Scalar(); }
-  bool on_comment_part(json::string_view, error_code&) { return true; }
-  bool on_comment(json::string_view, error_code&) { return true; }
 
  private:
-  struct Frame {
-    Slot slot;
-    bool array;
-    uint32_t index;  // arrays: the element being read
-    Slot key;        // objects: where the current key's value goes
-  };
-
-  // The slot of the value about to be read.
-  Slot ValueSlot() const {
-    if (depth_ == 0) return Slot::kRoot;
-    const Frame& top = stack_[depth_ - 1];
-    if (!top.array) return top.key;
-    return top.slot == Slot::kChoices && top.index == 0 ? Slot::kChoice : Slot::kIgnored;
+  void SkipSpace() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
   }
 
-  std::string* Text(Slot slot) {
+  // The field a text slot fills, and the buffer its decoded copy goes to; null for other slots.
+  std::string_view* Field(Slot slot, std::string** buffer) {
     switch (slot) {
-      case Slot::kId: return &fields_.id;
-      case Slot::kModel: return &fields_.model;
-      case Slot::kFinishReason: return &fields_.finish_reason;
-      case Slot::kText: return &fields_.text;
-      case Slot::kRole: return &fields_.role;
-      case Slot::kContent: return &fields_.content;
-      case Slot::kReasoning: return &fields_.reasoning;
-      default: return nullptr;
+      case Slot::kId: *buffer = &decoded_[0]; return &fields_->id;
+      case Slot::kModel: *buffer = &decoded_[1]; return &fields_->model;
+      case Slot::kFinishReason: *buffer = &decoded_[2]; return &fields_->finish_reason;
+      case Slot::kText: *buffer = &decoded_[3]; return &fields_->text;
+      case Slot::kRole: *buffer = &decoded_[4]; return &fields_->role;
+      case Slot::kContent: *buffer = &decoded_[5]; return &fields_->content;
+      case Slot::kReasoning: *buffer = &decoded_[6]; return &fields_->reasoning;
+      default: *buffer = nullptr; return nullptr;
     }
   }
 
@@ -112,129 +81,367 @@ class ChunkHandler {
   void ResetField(Slot slot) {
     switch (slot) {
       case Slot::kCreated:
-        fields_.has_created = false;
+        fields_->has_created = false;
         return;
       case Slot::kChoices:
-        fields_.has_choice = false;
-        fields_.finish_reason.clear();
-        fields_.text.clear();
+        fields_->has_choice = false;
+        fields_->finish_reason = {};
+        fields_->text = {};
         [[fallthrough]];
       case Slot::kDelta:
-        fields_.has_delta = false;
-        fields_.role.clear();
-        fields_.content.clear();
-        fields_.reasoning.clear();
+        fields_->has_delta = false;
+        fields_->role = {};
+        fields_->content = {};
+        fields_->reasoning = {};
         return;
-      default:
-        if (std::string* field = Text(slot)) field->clear();
+      default: {
+        std::string* buffer;
+        if (std::string_view* field = Field(slot, &buffer)) *field = {};
         return;
+      }
     }
   }
 
-  void SetKey() {
-    Frame& top = stack_[depth_ - 1];
-    const std::string_view key = key_;
-    Slot slot = Slot::kIgnored;
-    switch (top.slot) {
+  static Slot KeySlot(Slot object, std::string_view key) {
+    switch (object) {
       case Slot::kRoot:
-        slot = key == "id" ? Slot::kId
+        return key == "id" ? Slot::kId
                : key == "model" ? Slot::kModel
                : key == "created" ? Slot::kCreated
                : key == "choices" ? Slot::kChoices
                : key == "usage" ? Slot::kRich
                                 : Slot::kIgnored;
-        break;
       case Slot::kChoice:
-        slot = key == "finish_reason" ? Slot::kFinishReason
+        return key == "finish_reason" ? Slot::kFinishReason
                : key == "text" ? Slot::kText
                : key == "delta" ? Slot::kDelta
                : key == "logprobs" ? Slot::kRich
                                    : Slot::kIgnored;
-        break;
       case Slot::kDelta:
-        slot = key == "role" ? Slot::kRole
+        return key == "role" ? Slot::kRole
                : key == "content" ? Slot::kContent
                : key == "reasoning_content" ? Slot::kReasoning
                : key == "tool_calls" ? Slot::kRich
                                      : Slot::kIgnored;
-        break;
       default:
-        break;
+        return Slot::kIgnored;
     }
-    ResetField(slot);
-    top.key = slot;
   }
 
-  bool Open(bool array) {
-    Slot slot = ValueSlot();
-    if (slot == Slot::kRich) {
-      rich_ = true;
-      return false;  // stop here: the document path reads this event
+  bool Value(Slot slot) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        if (slot == Slot::kRich) return false;  // the document path reads this event
+        if (slot == Slot::kChoice) fields_->has_choice = true;
+        if (slot == Slot::kDelta) fields_->has_delta = true;
+        return Object(slot == Slot::kChoice || slot == Slot::kDelta ? slot : Slot::kIgnored);
+      case '[':
+        if (slot == Slot::kRich) return false;
+        return Array(slot == Slot::kChoices ? slot : Slot::kIgnored);
+      case '"': {
+        ++p_;
+        std::string* buffer;
+        std::string_view* field = Field(slot, &buffer);
+        return String(buffer, field);
+      }
+      case 't':
+        return Literal("true", 4);
+      case 'f':
+        return Literal("false", 5);
+      case 'n':
+        return Literal("null", 4);
+      default:
+        return Number(slot);
     }
-    if (depth_ == 0 && array) return false;  // not an object
-    if (depth_ == kMaxDepth) return false;
-    // A container of the kind the aggregate does not expect there is ignored, as the document path does.
-    const bool fits = slot == Slot::kRoot                                  ? !array
-                      : slot == Slot::kChoices                             ? array
-                      : slot == Slot::kChoice || slot == Slot::kDelta      ? !array
-                                                                           : false;
-    if (!fits) slot = Slot::kIgnored;
-    if (slot == Slot::kChoice) fields_.has_choice = true;
-    if (slot == Slot::kDelta) fields_.has_delta = true;
-    stack_[depth_++] = Frame{slot, array, 0, Slot::kIgnored};
+  }
+
+  bool Object(Slot slot) {
+    if (++depth_ > kMaxDepth) return false;
+    ++p_;  // '{'
+    SkipSpace();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    while (true) {
+      if (p_ == end_ || *p_ != '"') return false;
+      ++p_;
+      std::string_view key;
+      if (!String(&decoded_[7], &key)) return false;
+      SkipSpace();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      SkipSpace();
+      const Slot value_slot = slot == Slot::kIgnored ? Slot::kIgnored : KeySlot(slot, key);
+      ResetField(value_slot);
+      if (!Value(value_slot)) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == '}') {
+        ++p_;
+        --depth_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      SkipSpace();
+    }
+  }
+
+  bool Array(Slot slot) {
+    if (++depth_ > kMaxDepth) return false;
+    ++p_;  // '['
+    SkipSpace();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    for (int index = 0;; ++index) {
+      // Only choices[0] counts, and only as an object (Value ignores it otherwise).
+      if (!Value(slot == Slot::kChoices && index == 0 ? Slot::kChoice : Slot::kIgnored)) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ']') {
+        ++p_;
+        --depth_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      SkipSpace();
+    }
+  }
+
+  // Past the bytes a string holds as they are: eight at a time while none of them needs a look (SWAR),
+  // then one by one. Local pointers: reads through a char pointer may alias the scanner's members,
+  // which would otherwise be reloaded on every byte.
+  static const char* SkipPlain(const char* p, const char* const end) {
+    while (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, sizeof(word));
+      if (NeedsALook(word)) break;
+      p += 8;
+    }
+    while (p != end && kPlainByte[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+  }
+
+  // After the opening quote. Sets `out` (when not null) to the string's text: a view of the input when
+  // it has no escapes, else of `scratch`, where the decoded text goes. Most strings in a chunk are short
+  // ASCII without escapes: those take the few lines here, the rest the out-of-line loop below.
+  bool String(std::string* scratch, std::string_view* out) {
+    const char* const start = p_;
+    const char* p = SkipPlain(p_, end_);
+    if (p != end_ && *p == '"') {
+      if (out != nullptr) *out = std::string_view(start, static_cast<size_t>(p - start));
+      p_ = p + 1;
+      return true;
+    }
+    p_ = p;
+    return StringWithEscapesOrUtf8(start, scratch, out);
+  }
+
+  [[gnu::noinline]] bool StringWithEscapesOrUtf8(const char* const start, std::string* scratch,
+                                                  std::string_view* out) {
+    const char* run = start;  // escaped strings: the start of bytes not yet copied
+    bool escaped = false;
+    while (true) {
+      p_ = SkipPlain(p_, end_);
+      if (p_ == end_) return false;  // unterminated
+      const unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        if (out != nullptr) {
+          if (escaped) {
+            scratch->append(run, p_);
+            *out = *scratch;
+          } else {
+            *out = std::string_view(start, static_cast<size_t>(p_ - start));
+          }
+        }
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        std::string* into = out != nullptr ? scratch : nullptr;
+        if (into != nullptr) {
+          if (!escaped) into->clear();
+          into->append(run, p_);
+        }
+        escaped = true;
+        if (!Escape(into)) return false;
+        run = p_;
+      } else if (c < 0x20) {
+        return false;  // control characters must be escaped
+      } else if (!Utf8()) {
+        return false;
+      }
+    }
+  }
+
+  // One well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+  bool Utf8() {
+    const auto byte = [this](ptrdiff_t i) {
+      return end_ - p_ > i ? static_cast<unsigned char>(p_[i]) : 0u;
+    };
+    const unsigned lead = byte(0);
+    const auto continuation = [&](ptrdiff_t i) { return (byte(i) & 0xC0u) == 0x80u; };
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      if (!continuation(1)) return false;
+      p_ += 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      const unsigned second = byte(1);
+      const bool ok = lead == 0xE0 ? second >= 0xA0 && second <= 0xBF
+                      : lead == 0xED ? second >= 0x80 && second <= 0x9F
+                                     : continuation(1);
+      if (!ok || !continuation(2)) return false;
+      p_ += 3;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      const unsigned second = byte(1);
+      const bool ok = lead == 0xF0 ? second >= 0x90 && second <= 0xBF
+                      : lead == 0xF4 ? second >= 0x80 && second <= 0x8F
+                                     : continuation(1);
+      if (!ok || !continuation(2) || !continuation(3)) return false;
+      p_ += 4;
+    } else {
+      return false;
+    }
     return true;
   }
 
-  bool Close() {
-    --depth_;
-    return depth_ == 0 || Advance();
+  static int Hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
   }
 
-  // A bare value at the top is not an object; inside an array, a value moves on to the next element.
-  bool Scalar() { return depth_ > 0 && Advance(); }
-
-  bool Advance() {
-    Frame& top = stack_[depth_ - 1];
-    if (top.array) ++top.index;
+  bool Hex4(unsigned* out) {
+    if (end_ - p_ < 4) return false;
+    unsigned value = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int digit = Hex(p_[i]);
+      if (digit < 0) return false;
+      value = value * 16 + static_cast<unsigned>(digit);
+    }
+    p_ += 4;
+    *out = value;
     return true;
   }
 
-  bool Created(int64_t number, bool whole) {
-    if (depth_ > 0 && ValueSlot() == Slot::kCreated && whole) {
-      fields_.has_created = true;
-      fields_.created = number;
+  // At a backslash.
+  bool Escape(std::string* into) {
+    ++p_;
+    if (p_ == end_) return false;
+    char simple = 0;
+    switch (*p_) {
+      case '"': simple = '"'; break;
+      case '\\': simple = '\\'; break;
+      case '/': simple = '/'; break;
+      case 'b': simple = '\b'; break;
+      case 'f': simple = '\f'; break;
+      case 'n': simple = '\n'; break;
+      case 'r': simple = '\r'; break;
+      case 't': simple = '\t'; break;
+      case 'u': break;
+      default: return false;
     }
-    return Scalar();
+    ++p_;
+    if (simple != 0) {
+      if (into != nullptr) into->push_back(simple);
+      return true;
+    }
+    unsigned code = 0;
+    if (!Hex4(&code)) return false;
+    if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a lone low surrogate: the document path decides
+    if (code >= 0xD800 && code <= 0xDBFF) {
+      unsigned low = 0;
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+      p_ += 2;
+      if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    }
+    if (into != nullptr) AppendUtf8(code, into);
+    return true;
   }
 
-  Frame stack_[kMaxDepth] = {};
+  static void AppendUtf8(unsigned code, std::string* into) {
+    if (code < 0x80) {
+      into->push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      into->push_back(static_cast<char>(0xC0 | (code >> 6)));
+      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      into->push_back(static_cast<char>(0xE0 | (code >> 12)));
+      into->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      into->push_back(static_cast<char>(0xF0 | (code >> 18)));
+      into->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      into->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+  }
+
+  bool Literal(const char* word, ptrdiff_t size) {
+    if (end_ - p_ < size || std::memcmp(p_, word, static_cast<size_t>(size)) != 0) return false;
+    p_ += size;
+    return true;
+  }
+
+  // -?(0|[1-9][0-9]*)(.[0-9]+)? within the digit limits above; "created" only as a whole non-negative
+  // integer (the rest goes to the document path).
+  bool Number(Slot slot) {
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+    int64_t value = 0;
+    int digits = 0;
+    if (*p_ == '0') {
+      ++p_;
+      digits = 1;
+    } else {
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        if (++digits > kMaxIntegerDigits) return false;
+        value = value * 10 + (*p_ - '0');
+        ++p_;
+      }
+    }
+    bool whole = true;
+    if (p_ != end_ && *p_ == '.') {
+      whole = false;
+      ++p_;
+      int fraction = 0;
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        if (++fraction > kMaxFractionDigits) return false;
+        ++p_;
+      }
+      if (fraction == 0) return false;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) return false;
+    if (slot == Slot::kCreated) {
+      if (!whole || negative) return false;
+      fields_->has_created = true;
+      fields_->created = value;
+    }
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+  ChunkFields* fields_;
+  std::string* decoded_;
   int depth_ = 0;
-  bool rich_ = false;
-  std::string key_;
-  ChunkFields fields_;
 };
 
 }  // namespace
 
-struct ChunkReader::Parser {
-  json::basic_parser<ChunkHandler> parser{json::parse_options()};
-};
-
-ChunkReader::ChunkReader() : parser_(std::make_unique<Parser>()) {}
-ChunkReader::~ChunkReader() = default;
-
 bool ChunkReader::Read(std::string_view event) {
-  json::basic_parser<ChunkHandler>& parser = parser_->parser;
-  parser.reset();
-  parser.handler().Reset();
-  error_code ec;
-  const size_t read = parser.write_some(false, event.data(), event.size(), ec);
-  if (ec || !parser.done() || parser.handler().rich()) return false;
-  // The parser stops after one value; what follows may only be white space, as for a document.
-  return event.find_first_not_of(" \t\n\r", read) == std::string_view::npos;
+  fields_ = ChunkFields();
+  return Scanner(event, &fields_, decoded_).Scan();
 }
-
-const ChunkFields& ChunkReader::fields() const { return parser_->parser.handler().fields(); }
 
 bool WholeNumber(double number, int64_t* out) {
   // The range check comes first: casting a double outside int64's range is undefined behaviour.

@@ -81,6 +81,48 @@ TEST(ChunkReader, LeavesRichOrBrokenEventsToTheDocumentPath) {
   EXPECT_TRUE(reader.Read(R"({"choices":[{"delta":{}},{"delta":{"tool_calls":[{}]}}]})"));
 }
 
+// The fast path must take what real servers send for plain tokens (else it saves nothing), and must
+// leave to the document path whatever is not plainly valid JSON.
+TEST(ChunkReader, TakesPlainEventsOfEveryUsualShape) {
+  ChunkReader reader;
+  const char* plain[] = {
+      // UTF-8 as servers send it, and escapes of every kind, a surrogate pair included.
+      "{\"choices\":[{\"delta\":{\"content\":\"caf\\u00e9 \xC3\xBC \xE6\x97\xA5 \xF0\x9F\x98\x80 \\ud83d\\ude00 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}}]}",
+      // Fractions and nested values in fields the aggregate does not read.
+      R"({"choices":[{"index":0,"delta":{"content":"x"},"score":-0.125,"extra":{"a":[1,2.5,{"b":null}]}}],"p":0})",
+      // White space wherever JSON allows it.
+      " \t\r\n{ \"choices\" : [ { \"delta\" : { \"content\" : \"x\" } } ] , \"created\" : 12 } \n",
+      // llama-server's /v1/completions token.
+      R"({"choices":[{"text":" come","index":0,"logprobs":null,"finish_reason":null}],"created":1795453558,"model":"tiny-q4_0","system_fingerprint":"b1-de3ff81","object":"text_completion","id":"chatcmpl-e"})",
+  };
+  for (const char* event : plain) EXPECT_TRUE(reader.Read(event)) << event;
+  ASSERT_TRUE(reader.Read(plain[0]));
+  EXPECT_EQ(reader.fields().content,
+            "caf\xC3\xA9 \xC3\xBC \xE6\x97\xA5 \xF0\x9F\x98\x80 \xF0\x9F\x98\x80 \" \\ / \b\f\n\r\t");
+  const char* declined[] = {
+      "{\"choices\":[{\"delta\":{\"content\":\"bad utf8 \xff\"}}]}",
+      "{\"choices\":[{\"delta\":{\"content\":\"overlong \xc0\xaf\"}}]}",
+      "{\"choices\":[{\"delta\":{\"content\":\"a surrogate in utf8 \xed\xa0\x80\"}}]}",
+      "{\"choices\":[{\"delta\":{\"content\":\"cut \xe6\x97\"}}]}",
+      R"({"choices":[{"delta":{"content":"lone \udc00"}}]})",
+      R"({"choices":[{"delta":{"content":"half \ud83d"}}]})",
+      "{\"choices\":[{\"delta\":{\"content\":\"raw\ttab\"}}]}",
+      R"({"a":01})",
+      R"({"a":1.})",
+      R"({"a":1e5})",
+      R"({"a":-})",
+      R"({"a":1234567890123456789})",
+      R"({"a":[1,]})",
+      R"({"a":1,})",
+      R"({"a" 1})",
+      R"({"a":tru})",
+      R"({"a":"\x"})",
+      R"({"created":-5})",
+      R"({"created":1.5})",
+  };
+  for (const char* event : declined) EXPECT_FALSE(reader.Read(event)) << event;
+}
+
 TEST(StreamAggregator, BothPathsFoldRealStreamsAlike) {
   // llama-server, chat, with a reasoning model's deltas and the final usage chunk with timings.
   ExpectSameFold({
@@ -156,7 +198,9 @@ TEST(StreamAggregator, BothPathsAgreeOnRandomEvents) {
   std::mt19937 random(20261123);
   const std::vector<std::string> values = {
       R"("s")", R"("")", R"("\u00e9\n")", "null", "true", "0", "-1", "1.5", "17", "[]", "{}", R"(["a"])",
-      R"({"content":"c"})", R"([{"delta":{"content":"d"}}])", R"({"prompt_tokens":2})"};
+      R"({"content":"c"})", R"([{"delta":{"content":"d"}}])", R"({"prompt_tokens":2})",
+      R"("caf\u00e9 \ud83d\ude00 \" \\ \n")", "\"\xC3\xBC\xE6\x97\xA5\"", "\"\xff\"", R"("\udc00")", "1e2", "-0",
+      "1.25", "12345678901234567890", "1763916000"};
   const std::vector<std::string> keys = {"id", "model", "created", "choices", "usage", "delta", "content", "role",
                                          "reasoning_content", "text", "finish_reason", "logprobs", "tool_calls",
                                          "index", "other"};
