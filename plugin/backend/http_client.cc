@@ -211,6 +211,10 @@ absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, H
 
   CURLcode code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+  curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &response->new_connections);
+  long http_version = 0;
+  curl_easy_getinfo(curl, CURLINFO_HTTP_VERSION, &http_version);
+  response->http2 = http_version == CURL_HTTP_VERSION_2_0;
   response->total_ms = MillisecondsSince(transfer.start);
   curl_slist_free_all(headers);
   shared_->Release(curl);

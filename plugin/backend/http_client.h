@@ -35,6 +35,8 @@ struct HttpResponse {
   double first_byte_ms = 0;
   double total_ms = 0;
   bool stream_done = false;  // a "data: [DONE]" event arrived
+  long new_connections = 0;  // connections this request had to open (0: it reused a pooled one)
+  bool http2 = false;        // answered over HTTP/2
 };
 
 // One SSE event's data (the lines after "data:" joined by newlines). Returns false to cancel.

@@ -230,6 +230,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
         const bool hold = config.policy.escalate_on_invalid_tool_call && tools_offered &&
                           position + 1 < config.ladder.size();
         absl::Status status = CallTier(config, tier, call, on_event, hold, &delivered, &result);
+        RecordTransport(tier_index, status, result);
         if (status.ok() && !result.invalid_tool_call.empty()) {
           CloseBreaker(tier_index);  // the tier is up; its answer was wrong
           Increment(metrics_.invalid_tool_calls);
@@ -345,6 +346,14 @@ std::string Router::AskJudge(const QuantClawScorer& scorer, std::string_view pro
   return answer;
 }
 
+void Router::RecordTransport(uint32_t tier, const absl::Status& status, const CallResult& result) {
+  Increment(metrics_.http_requests_by_tier[tier]);
+  Increment(metrics_.http_connections_by_tier[tier], static_cast<uint64_t>(std::max(0L, result.new_connections)));
+  if (result.http2) Increment(metrics_.http2_requests_by_tier[tier]);
+  if (status.code() == absl::StatusCode::kDeadlineExceeded) Increment(metrics_.timeouts_by_tier[tier]);
+  if (status.code() == absl::StatusCode::kCancelled) Increment(metrics_.cancellations);
+}
+
 bool Router::BreakerOpen(uint32_t tier) const {
   return breaker_open_until_ns_[tier].load(std::memory_order_relaxed) > MonotonicNowNs();
 }
@@ -412,6 +421,8 @@ absl::Status Router::CallTier(const RouterConfig& config, const TierConfig& tier
   absl::Status status = http_.Post(request, streaming ? &sink : nullptr, &http);
   result->latency_ms = http.total_ms;
   result->first_byte_ms = http.first_byte_ms;
+  result->new_connections = http.new_connections;
+  result->http2 = http.http2;
   if (!stream_error.ok()) return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
   if (!status.ok()) {
     result->retryable = status.code() == absl::StatusCode::kUnavailable ||

@@ -81,12 +81,17 @@ class Router {
     double latency_ms = 0;
     double first_byte_ms = 0;
     bool retryable = false;  // the failure may pass on another try (connection, timeout, 5xx, 429)
+    long new_connections = 0;  // what the HTTP request cost in connections (0: one was reused)
+    bool http2 = false;
     std::string invalid_tool_call;  // why the tool call was held back and not passed on (escalation)
   };
   absl::Status CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
                         const SseSink* on_event, bool hold_tool_calls, size_t* delivered, CallResult* result);
   // The QuantClaw judge's task type for a prompt the rules declined, or "" (then the default applies).
   std::string AskJudge(const QuantClawScorer& scorer, std::string_view prompt);
+  // One HTTP attempt in the metrics: the request, the connections it opened, HTTP/2, a timeout or a
+  // cancellation.
+  void RecordTransport(uint32_t tier, const absl::Status& status, const CallResult& result);
   bool BreakerOpen(uint32_t tier) const;
   void CloseBreaker(uint32_t tier);
   void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);

@@ -90,6 +90,16 @@ std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t a
               uint64_t tokens = Read(uncached_prompt_tokens_by_tier[i]);
               return tokens == 0 ? 0.0 : double(Read(first_token_us_by_tier[i])) / 1000.0 / double(tokens);
             });
+  TierCounter(&out, "quantclaw_http_requests_total", "HTTP requests qc_complete sent per tier (retries included).",
+              config, http_requests_by_tier);
+  TierCounter(&out, "quantclaw_http_connections_opened_total",
+              "Connections those requests opened; the other requests reused a pooled one.", config,
+              http_connections_by_tier);
+  TierCounter(&out, "quantclaw_http2_requests_total", "Requests answered over HTTP/2.", config, http2_requests_by_tier);
+  TierCounter(&out, "quantclaw_call_timeouts_total", "Requests that hit the connect, first-byte or total timeout.",
+              config, timeouts_by_tier);
+  Counter(&out, "quantclaw_call_cancellations_total", "qc_complete calls the host cancelled from its chunk callback.",
+          Read(cancellations));
   TierCounter(&out, "quantclaw_call_retries_total", "qc_complete retries per tier.", config, retries_by_tier);
   TierCounter(&out, "quantclaw_call_failovers_total", "qc_complete calls moved up from this tier.", config,
               failovers_from_tier);

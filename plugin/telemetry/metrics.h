@@ -31,6 +31,11 @@ struct RouterMetrics {
   std::atomic<uint64_t> cached_tokens_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> timed_calls_by_tier[kMaxTiers] = {};
   // qc_complete's transport.
+  std::atomic<uint64_t> http_requests_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> http_connections_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> http2_requests_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> timeouts_by_tier[kMaxTiers] = {};
+  std::atomic<uint64_t> cancellations{0};
   std::atomic<uint64_t> retries_by_tier[kMaxTiers] = {};
   std::atomic<uint64_t> failovers_from_tier[kMaxTiers] = {};
   std::atomic<uint64_t> breaker_rejections_by_tier[kMaxTiers] = {};

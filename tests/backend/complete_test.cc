@@ -282,6 +282,7 @@ TEST_F(CompleteTest, StallHitsTheFirstByteTimeout) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 3.0);  // the server would have stalled 5 s
   EXPECT_NE(std::string(qc_last_error()).find("no response byte within 400 ms"), std::string::npos) << qc_last_error();
+  EXPECT_NE(Metrics().find("quantclaw_call_timeouts_total{tier=\"stall\"} 1\n"), std::string::npos) << Metrics();
 }
 
 TEST_F(CompleteTest, HugeResponseIsRefused) {
@@ -295,6 +296,18 @@ TEST_F(CompleteTest, TheHostCancels) {
   std::vector<std::string> events;
   EXPECT_EQ(Complete("echo", kHello, true, &response, &events, "chat", 2), QC_ERR_CANCELLED);
   EXPECT_EQ(events.size(), 2u);
+  EXPECT_NE(Metrics().find("quantclaw_call_cancellations_total 1\n"), std::string::npos) << Metrics();
+}
+
+// Keep-alive: plain calls to one server share a pooled connection (the test server keeps plain
+// answers' connections open; its streams close theirs).
+TEST_F(CompleteTest, PlainCallsReuseTheConnection) {
+  std::string response;
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK) << qc_last_error();
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_http_requests_total{tier=\"echo\"} 4\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_http_connections_opened_total{tier=\"echo\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_http2_requests_total{tier=\"echo\"} 0\n"), std::string::npos) << metrics;
 }
 
 TEST_F(CompleteTest, TierDownIsUnavailable) {
