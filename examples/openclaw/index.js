@@ -22,6 +22,8 @@ import quantclaw from 'quantclaw';
 const PLUGIN_ID = 'quantclaw';
 const PROVIDER_ID = 'quantclaw';
 const PLUGIN_KEYS = ['libraryPath', 'decisionLog', 'debug'];
+// Sessions whose fed-message count the plugin remembers (the library's own default limit).
+const MAX_SESSIONS = 10000;
 
 function splitConfig(pluginConfig) {
   if (pluginConfig === null || typeof pluginConfig !== 'object' || Array.isArray(pluginConfig)) {
@@ -133,7 +135,8 @@ class QuantClawRouting {
     const messages = (Array.isArray(context?.messages) ? context.messages : [])
       .filter((message) => message?.runtimeContextCarrier !== true);
     let session = this.sessions.get(sessionId);
-    if (session && (messages.length < session.fed || messageKey(messages[session.fed - 1]) !== session.lastKey)) {
+    if (session && (messages.length < session.fed
+                    || (session.fed > 0 && messageKey(messages[session.fed - 1]) !== session.lastKey))) {
       // The history was rewritten (compaction, a replay repair): start the session over.
       try { router.endSession(sessionId); } catch { /* already expired */ }
       session = undefined;
@@ -152,15 +155,27 @@ class QuantClawRouting {
     router.onStep({ session_id: sessionId, messages: fresh, request });
     session.fed = messages.length;
     session.lastKey = messages.length > 0 ? messageKey(messages[messages.length - 1]) : '';
+    // Most recently used last; the oldest go once there are more than the library keeps anyway.
+    this.sessions.delete(sessionId);
     this.sessions.set(sessionId, session);
+    while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value);
     return { decision: router.choosePrecision(sessionId), fed: fresh.map((message) => message.role) };
   }
 
+  // The log is for the operator: a log that cannot be written is reported once, and the agent's call
+  // goes on.
   log(entry) {
     const { decisionLog, debug } = this.settings;
     if (!decisionLog && !debug) return;
     const line = JSON.stringify({ time: new Date().toISOString(), ...entry });
-    if (decisionLog) fs.appendFileSync(decisionLog, line + '\n');
+    if (decisionLog) {
+      try {
+        fs.appendFileSync(decisionLog, line + '\n');
+      } catch (error) {
+        if (!this.logFailed) this.logger?.warn?.(`quantclaw: cannot write decisionLog: ${error.message}`);
+        this.logFailed = true;
+      }
+    }
     if (debug) process.stderr.write(`quantclaw: ${line}\n`);
   }
 

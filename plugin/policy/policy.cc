@@ -237,7 +237,8 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
     tier = config.ladder[position];
     // The governor: each tier keeps its own prefix cache, so moving a long session re-pays its prefill.
     // Near a boundary, the session stays where its cache is.
-    if (policy.governor && state->last_tier >= 0 && tier != static_cast<uint32_t>(state->last_tier) &&
+    if (policy.governor && state->last_tier >= 0 && state->last_tier < static_cast<int>(config.tiers.size()) &&
+        tier != static_cast<uint32_t>(state->last_tier) &&
         features.context_tokens >= policy.governor->min_context_tokens) {
       const uint32_t last_position = config.ladder_position[state->last_tier];
       const uint32_t low = std::min(position, last_position), high = std::max(position, last_position);

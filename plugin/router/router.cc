@@ -36,6 +36,19 @@ Router::Router(std::shared_ptr<const Snapshot> snapshot)
 std::shared_ptr<const Router::Snapshot> Router::MakeSnapshot(std::shared_ptr<const RouterConfig> config,
                                                             const Snapshot* previous) {
   auto snapshot = std::make_shared<Snapshot>();
+  snapshot->new_index_of_previous.fill(-1);
+  snapshot->previous_index_of_new.fill(-1);
+  if (previous != nullptr) {
+    snapshot->generation = previous->generation + 1;
+    const RouterConfig& before = *previous->config;
+    for (size_t i = 0; i < config->tiers.size() && i < kMaxTiers; ++i) {
+      const int j = before.FindTier(config->tiers[i].name);
+      if (j >= 0 && j < static_cast<int>(kMaxTiers)) {
+        snapshot->previous_index_of_new[i] = j;
+        snapshot->new_index_of_previous[j] = static_cast<int>(i);
+      }
+    }
+  }
   if (config->policy.budget) {
     // Keep the score history across a reload unless the window it is kept over changed.
     if (previous != nullptr && previous->budget != nullptr &&
@@ -58,11 +71,14 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Create(std::string_view config_j
 absl::Status Router::Reload(std::string_view config_json) {
   auto config = LoadRouterConfig(config_json);
   if (!config.ok()) return config.status();
-  auto previous = snapshot();
+  std::lock_guard<std::mutex> reloading(reload_mutex_);  // one reload at a time: generations stay in order
   max_message_bytes_.store((*config)->limits.max_message_bytes, std::memory_order_relaxed);
+  auto previous = snapshot();
   auto next = MakeSnapshot(*std::move(config), previous.get());
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    // Calls still on the old snapshot may count a few events under the old indices meanwhile.
+    RemapTierState(*next);
     snapshot_.swap(next);
   }
   // `next` now holds the old snapshot; it is released here, outside the lock.
@@ -131,10 +147,57 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
   return absl::OkStatus();
 }
 
+void Router::AdaptSessionLocked(const Snapshot& current, Session* session) {
+  if (session->tier_generation >= current.generation) return;
+  int& last = session->policy.last_tier;
+  if (last >= 0) {
+    // One reload behind: follow the tier by name. Further behind: the warm tier is forgotten.
+    last = session->tier_generation + 1 == current.generation && last < static_cast<int>(kMaxTiers)
+               ? current.new_index_of_previous[last]
+               : -1;
+  }
+  session->tier_generation = current.generation;
+}
+
+void Router::SetLastTierLocked(const Snapshot& current, Session* session, int tier) {
+  // A call that began before a reload another call of this session has already seen: its index is of
+  // the older config, and the session's newer knowledge stands.
+  if (session->tier_generation > current.generation) return;
+  session->policy.last_tier = tier;
+  session->tier_generation = current.generation;
+}
+
+void Router::RemapTierState(const Snapshot& next) {
+  const auto& from = next.previous_index_of_new;
+  bool unmoved = true;  // the usual reload: the same tiers in the same places (maybe some dropped at the end)
+  for (size_t i = 0; i < next.config->tiers.size(); ++i) unmoved = unmoved && from[i] == static_cast<int>(i);
+  if (unmoved) return;
+  // Read every old value first, then store: a permutation in place would overwrite values not yet moved.
+  auto permute = [&from](auto* values) {
+    using Value = decltype(values[0].load());
+    Value old[kMaxTiers];
+    for (size_t i = 0; i < kMaxTiers; ++i) old[i] = values[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kMaxTiers; ++i) values[i].store(from[i] >= 0 ? old[from[i]] : Value{}, std::memory_order_relaxed);
+  };
+  permute(consecutive_failures_);
+  permute(breaker_open_until_ns_);
+  for (std::atomic<uint64_t>* counters : metrics_.PerTier()) permute(counters);
+}
+
 void Router::DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice) {
   const RouterConfig& config = *current.config;
   const double tie_draw = UnitInterval(Mix64(Fnv1a(session_id) ^ session->features.step_index));
-  Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
+  AdaptSessionLocked(current, session);
+  if (session->tier_generation > current.generation) {
+    // This call holds an older config than the session has seen: decide without the warm tier, whose
+    // index belongs to the newer config, and leave the session's own as it was.
+    const int warm = session->policy.last_tier;
+    session->policy.last_tier = -1;
+    Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
+    session->policy.last_tier = warm;
+  } else {
+    Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
+  }
   choice->step_index = session->features.step_index;
   choice->step_kind = session->features.step_kind;
   Copy(config.tiers[choice->decision.tier].name, choice->tier_name, sizeof(choice->tier_name));
@@ -245,7 +308,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
           if (tier_index != choice->decision.tier) {
             // Failover or escalation served it elsewhere: that tier's cache now holds the session.
             std::lock_guard<std::mutex> lock(session->mutex);
-            session->policy.last_tier = static_cast<int>(tier_index);
+            SetLastTierLocked(*current, session.get(), static_cast<int>(tier_index));
           }
           metrics_.RecordCall(tier_index, result.latency_ms, result.first_byte_ms, result.usage.prompt_tokens,
                               result.usage.cached_tokens, result.usage.completion_tokens);
@@ -488,7 +551,7 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
     if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
   }
   if (tier >= 0) {
-    session->policy.last_tier = tier;  // the tier that really served: its cache is the warm one
+    SetLastTierLocked(*current, session.get(), tier);  // the tier that really served: its cache is the warm one
     metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
                         outcome.cached_tokens(), outcome.output_tokens());
   }

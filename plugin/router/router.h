@@ -3,6 +3,7 @@
 #ifndef QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
 #define QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
 
+#include <array>
 #include <atomic>
 
 #include <boost/json/value.hpp>
@@ -66,6 +67,12 @@ class Router {
   struct Snapshot {
     std::shared_ptr<const RouterConfig> config;
     std::shared_ptr<BudgetQuantile> budget;  // null without policy.budget
+    // Tier indices change meaning when a reload adds, drops or reorders tiers. Each config has a
+    // generation; state kept by tier index (sessions' warm tier, breakers, per-tier metrics) follows its
+    // tier by name from one generation to the next.
+    uint64_t generation = 1;
+    std::array<int, kMaxTiers> new_index_of_previous;  // -1: that tier is gone
+    std::array<int, kMaxTiers> previous_index_of_new;  // -1: a new tier
   };
 
   explicit Router(std::shared_ptr<const Snapshot> snapshot);
@@ -73,6 +80,11 @@ class Router {
   std::shared_ptr<Session> SessionFor(std::string_view id, const RouterConfig& config);
   absl::Status ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session);
   void DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice);
+  // The session's warm tier, in `current`'s indices (see Snapshot::generation).
+  static void AdaptSessionLocked(const Snapshot& current, Session* session);
+  static void SetLastTierLocked(const Snapshot& current, Session* session, int tier);
+  // Breakers and per-tier metrics follow their tiers into a reloaded config.
+  void RemapTierState(const Snapshot& next);
 
   // One call to one tier: the response document, usage and timing, or why not.
   struct CallResult {
@@ -107,6 +119,7 @@ class Router {
   // lock, and ThreadSanitizer flags its relaxed unlock against a concurrent store; this is the same
   // cost and provably ordered.
   mutable std::mutex snapshot_mutex_;
+  std::mutex reload_mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
@@ -118,7 +131,7 @@ class Router {
   };
   std::mutex judge_mutex_;
   absl::flat_hash_map<uint64_t, JudgeAnswer> judge_cache_;
-  // Per-tier circuit breakers, by tier index (a reload that reorders tiers starts them afresh in effect).
+  // Per-tier circuit breakers, by tier index (remapped by name on reload).
   std::atomic<uint32_t> consecutive_failures_[kMaxTiers] = {};
   std::atomic<int64_t> breaker_open_until_ns_[kMaxTiers] = {};
   mutable RouterMetrics metrics_;

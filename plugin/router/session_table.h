@@ -22,6 +22,7 @@ struct Session {
   SessionFeatures features;
   SessionPolicyState policy;
   uint32_t messages_seen = 0;  // qc_complete: the full request's messages already fed as steps
+  uint64_t tier_generation = 0;  // the config generation policy.last_tier indexes (Router::Snapshot)
   // Guarded by the shard's mutex:
   int64_t last_used_ns = 0;
   Session* lru_newer = nullptr;

@@ -2,6 +2,7 @@
 #ifndef QUANTCLAW_PLUGIN_TELEMETRY_METRICS_H_
 #define QUANTCLAW_PLUGIN_TELEMETRY_METRICS_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -51,6 +52,15 @@ struct RouterMetrics {
   std::atomic<uint64_t> sessions_ended{0};
   std::atomic<uint64_t> config_reloads{0};
   std::atomic<uint64_t> rejected_calls{0};
+
+  // Every per-tier array, for a reload that moves tiers to new indices (Router::RemapTierState). A new
+  // per-tier counter goes here too.
+  std::array<std::atomic<uint64_t>*, 17> PerTier() {
+    return {decisions_by_tier, outcomes_by_tier, input_tokens_by_tier, output_tokens_by_tier, latency_us_by_tier,
+            first_token_us_by_tier, uncached_prompt_tokens_by_tier, cached_tokens_by_tier, timed_calls_by_tier,
+            http_requests_by_tier, http_connections_by_tier, http2_requests_by_tier, timeouts_by_tier,
+            retries_by_tier, failovers_from_tier, breaker_rejections_by_tier, call_failures_by_tier};
+  }
 
   // One call's outcome: tokens, and, when it was timed (latency > 0), the pooled latency sums.
   void RecordCall(uint32_t tier, double latency_ms, double first_token_ms, uint64_t prompt_tokens,

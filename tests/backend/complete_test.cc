@@ -385,6 +385,27 @@ TEST_F(CompleteTest, BreakerOpensAfterRepeatedFailuresAndRecovers) {
   EXPECT_EQ(std::string(qc_last_error()).find("circuit breaker"), std::string::npos) << qc_last_error();
 }
 
+// A reload that reorders the tiers: the open breaker stays with the tier that failed, by name.
+TEST_F(CompleteTest, AnOpenBreakerFollowsItsTierThroughAReorderingReload) {
+  const std::string backend = R"({"retries":0,"breaker_failures":1,"breaker_open_ms":60000,"failover":false})";
+  UseConfig(Tier("int4", "m", "int4", /*up=*/false) + "," + Tier("bf16", "echo", "bf16"), backend);
+  std::string response;
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_NE(Metrics().find("quantclaw_breaker_open{tier=\"int4\"} 1\n"), std::string::npos) << Metrics();
+  const std::string reordered =
+      R"({"tiers":[)" + Tier("bf16", "echo", "bf16") + "," + Tier("int4", "m", "int4", false) + R"(],"backend":)" +
+      backend + "}";
+  ASSERT_EQ(qc_router_reload(router_, reordered.data(), reordered.size()), QC_OK) << qc_last_error();
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_breaker_open{tier=\"int4\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_breaker_open{tier=\"bf16\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_call_failures_total{tier=\"int4\"} 1\n"), std::string::npos) << metrics;
+  // bf16, now where int4 was, answers; int4 is refused by its breaker without a connection attempt.
+  EXPECT_EQ(Complete("bf16", kHello, false, &response), QC_OK) << qc_last_error();
+  EXPECT_EQ(Complete("int4", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  EXPECT_NE(std::string(qc_last_error()).find("circuit breaker open"), std::string::npos) << qc_last_error();
+}
+
 // The weather tool with a schema; the low tier's call breaks it, the high tier's does not.
 const char* kWeatherRequest = R"({"model":"x","messages":[{"role":"user","content":"weather in Paris?"}],
     "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",

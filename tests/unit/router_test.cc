@@ -1,6 +1,9 @@
 #include "router/router.h"
 
+#include <map>
 #include <thread>
+
+#include "absl/strings/str_split.h"
 
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -118,6 +121,57 @@ TEST(RouterTest, ReloadSwapsConfigAndKeepsSessions) {
   absl::Status bad = router->Reload(R"({"tiers":[]})");
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Choose(*router, "a"), "bf16");  // the old config stays in force
+}
+
+// A reload may add, drop or reorder tiers; whatever is kept by tier index must follow its tier by name.
+std::string ThreeTiers(const std::string& order, double default_score) {
+  const std::map<std::string, std::string> tiers = {
+      {"bf16", R"({"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"})"},
+      {"int8", R"({"name":"int8","format":"int8","base_url":"http://h/v1","model":"m"})"},
+      {"w4", R"({"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"})"}};
+  std::string list;
+  for (absl::string_view name : absl::StrSplit(order, ',')) list += (list.empty() ? "" : ",") + tiers.at(std::string(name));
+  return R"({"tiers":[)" + list + R"(],"policy":{"scorer":{"kind":"rules","default_score":)" +
+         std::to_string(default_score) +
+         R"(,"rules":[]},"governor":{"min_context_tokens":1,"hysteresis":0.5}}})";
+}
+
+Choice Decide(Router& router, const std::string& session, int step) {
+  EXPECT_TRUE(router.OnStep(Step(R"({"session_id":")" + session + R"(","step_index":)" + std::to_string(step) +
+                                 R"(,"messages":[{"role":"user","content":"a long enough question"}]})"))
+                  .ok());
+  Choice choice;
+  EXPECT_TRUE(router.Choose(session, &choice).ok());
+  return choice;
+}
+
+TEST(RouterTest, AReloadThatReordersTiersKeepsTheWarmTierByName) {
+  auto router = MakeRouter(ThreeTiers("bf16,int8,w4", 0.9));
+  EXPECT_STREQ(Decide(*router, "a", 0).tier_name, "bf16");  // its cache is warm now
+  // bf16 moves from index 0 to 2, w4 from 2 to 0. A score of 0.6 would pick int8, but near the boundary
+  // (margin 0.07 < hysteresis 0.5) the session stays where its cache is: on bf16, wherever it now sits.
+  ASSERT_TRUE(router->Reload(ThreeTiers("w4,int8,bf16", 0.6)).ok());
+  Choice held = Decide(*router, "a", 1);
+  EXPECT_STREQ(held.tier_name, "bf16") << held.decision.reason;
+  EXPECT_TRUE(held.decision.flags & kDecisionCacheHeld) << held.decision.reason;
+  // Per-tier counters follow too: bf16 made both decisions, w4 none.
+  const std::string metrics = router->MetricsText();
+  EXPECT_NE(metrics.find("quantclaw_decisions_by_tier_total{tier=\"bf16\"} 2\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_decisions_by_tier_total{tier=\"w4\"} 0\n"), std::string::npos) << metrics;
+}
+
+TEST(RouterTest, AReloadThatDropsTheWarmTierForgetsIt) {
+  auto router = MakeRouter(ThreeTiers("w4,int8,bf16", 0.9));
+  EXPECT_STREQ(Decide(*router, "a", 0).tier_name, "bf16");  // index 2
+  ASSERT_TRUE(router->Reload(ThreeTiers("w4,int8", 0.1)).ok());
+  Choice next = Decide(*router, "a", 1);  // index 2 is past the new ladder: must not be read
+  EXPECT_STREQ(next.tier_name, "w4") << next.decision.reason;
+  EXPECT_FALSE(next.decision.flags & kDecisionCacheHeld) << next.decision.reason;
+  // A tier added later at that index starts from zero, not from the dropped tier's counts.
+  ASSERT_TRUE(router->Reload(ThreeTiers("w4,int8,bf16", 0.1)).ok());
+  const std::string metrics = router->MetricsText();
+  EXPECT_NE(metrics.find("quantclaw_decisions_by_tier_total{tier=\"bf16\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_decisions_by_tier_total{tier=\"w4\"} 1\n"), std::string::npos) << metrics;
 }
 
 TEST(RouterTest, EndSession) {

@@ -1,0 +1,480 @@
+// The OpenClaw provider plugin (index.js) offline: a fake plugin api and a fake inner stream function
+// drive it with calls shaped like OpenClaw's, against the real library ($QUANTCLAW_PLUGIN, set by ctest).
+// The real OpenClaw runs it end to end in tests/openclaw/openclaw_e2e.py.
+//
+// The plugin imports the binding as the package `quantclaw`. `npm install` in this folder makes
+// node_modules/quantclaw a copy of examples/node taken at install time (install-links), which can lag
+// the binding in the working tree. So the test loads the plugin from a temporary folder whose
+// node_modules/quantclaw is a symlink to examples/node, as openclaw_e2e.py does: it always runs the
+// binding as it is now and does not depend on what was installed here.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const pluginSource = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bindingSource = path.resolve(pluginSource, '..', 'node');
+const library = process.env.QUANTCLAW_PLUGIN;
+if (!library) throw new Error('set QUANTCLAW_PLUGIN to libquantclaw.so.1 (ctest sets it)');
+if (!fs.existsSync(path.join(bindingSource, 'node_modules', 'koffi', 'package.json'))) {
+  throw new Error(`koffi is not installed in ${bindingSource} (cmake/quantclaw-dev.sh setup installs it)`);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'quantclaw-openclaw-plugin-'));
+test.after(() => fs.rmSync(work, { recursive: true, force: true }));
+const pluginDir = path.join(work, 'plugin');
+fs.mkdirSync(path.join(pluginDir, 'node_modules'), { recursive: true });
+for (const name of ['index.js', 'package.json', 'openclaw.plugin.json']) {
+  fs.copyFileSync(path.join(pluginSource, name), path.join(pluginDir, name));
+}
+fs.symlinkSync(bindingSource, path.join(pluginDir, 'node_modules', 'quantclaw'), 'dir');
+const { default: plugin } = await import(pathToFileURL(path.join(pluginDir, 'index.js')).href);
+// The same module instance the plugin loaded (Node resolves the symlink), so instanceof holds.
+const { ConfigError, Status } = createRequire(import.meta.url)(path.join(bindingSource, 'quantclaw.js'));
+const manifest = JSON.parse(fs.readFileSync(path.join(pluginSource, 'openclaw.plugin.json'), 'utf8'));
+
+const HIGH_URL = 'http://127.0.0.1:18001/v1';
+const LOW_URL = 'http://127.0.0.1:18002/v1';
+const LOW_KEY_ENV = 'QC_PLUGIN_TEST_LOW_KEY';
+const LOW_KEY = 'low-tier-secret';
+const PROVIDER_KEY = 'provider-key';
+
+let logCount = 0;
+function routerConfig(extra = {}) {
+  return {
+    decisionLog: path.join(work, `decisions-${++logCount}.jsonl`),
+    tiers: [
+      { name: 'high', format: 'bf16', base_url: HIGH_URL, model: 'agent-high' },
+      { name: 'low', format: 'int4', base_url: LOW_URL, model: 'agent-low', api_key_env: LOW_KEY_ENV },
+    ],
+    policy: {
+      scorer: { kind: 'rules', default_score: 0.9, rules: [{ when: { step_kind: 'tool_followup' }, score: 0.1 }] },
+      thresholds: [0.5],
+    },
+    ...extra,
+  };
+}
+
+// register(api) with a fake api; returns the provider it registered and what it logged.
+function registerPlugin(pluginConfig) {
+  const providers = [];
+  const warnings = [];
+  const logger = { info() {}, debug() {}, error: (line) => warnings.push(line), warn: (line) => warnings.push(line) };
+  plugin.register({ id: plugin.id, pluginConfig, logger, registerProvider: (provider) => providers.push(provider) });
+  assert.equal(providers.length, 1);
+  return { provider: providers[0], warnings };
+}
+
+let clock = 1_760_000_000_000;
+const usage = { input: 6, output: 3, cacheRead: 5, cacheWrite: 0, totalTokens: 14 };
+const user = (text) => ({ role: 'user', content: text, timestamp: clock++ });
+const carrier = () => ({
+  role: 'user', content: [{ type: 'text', text: 'Runtime context: 1 exec session running' }],
+  runtimeContextCarrier: true, timestamp: clock++,
+});
+const assistantText = (text, extra = {}) => ({
+  role: 'assistant', content: [{ type: 'text', text }], api: 'openai-completions', provider: 'quantclaw',
+  model: 'auto', usage, stopReason: 'stop', timestamp: clock++, ...extra,
+});
+const assistantCall = (id, name, args = {}) => assistantText('', {
+  content: [{ type: 'thinking', thinking: 'the workspace first' }, { type: 'text', text: 'Listing.' },
+            { type: 'toolCall', id, name, arguments: args }],
+  stopReason: 'toolUse',
+});
+const toolResult = (id, name, text, isError = false) => ({
+  role: 'toolResult', toolCallId: id, toolName: name, content: [{ type: 'text', text }], isError, timestamp: clock++,
+});
+const tools = [{
+  name: 'ls', description: 'List files',
+  // TypeBox schemas carry symbol keys; the plugin hands the library a JSON copy.
+  parameters: { type: 'object', properties: { path: { type: 'string' } }, [Symbol.for('TypeBox.Kind')]: 'Object' },
+}];
+
+function deepFreeze(value) {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+// OpenClaw's resolved model for quantclaw/auto. Frozen: the plugin must route a copy.
+function openclawModel() {
+  return deepFreeze({
+    id: 'auto', name: 'quantclaw auto', api: 'openai-completions', provider: 'quantclaw',
+    baseUrl: 'http://127.0.0.1:18000/v1', reasoning: false, input: ['text'], contextWindow: 128000, maxTokens: 4096,
+    headers: { 'X-Trace': 't1', authorization: `Bearer ${PROVIDER_KEY}` },
+  });
+}
+
+// The inner stream function: records each call and returns a stream whose result() is the call's final
+// assistant message (the next of `finals`, else a plain answer).
+function fakeInner(finals = []) {
+  const calls = [];
+  const inner = (model, context, options) => {
+    const final = finals.length > 0 ? finals.shift() : assistantText('done');
+    const result = () => (final instanceof Error ? Promise.reject(final) : Promise.resolve(final));
+    const stream = { events: [], result };
+    calls.push({ model, context, options, stream });
+    return stream;
+  };
+  return { inner, calls };
+}
+
+// The outcome is reported from a promise chain the stream function does not wait for.
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+function readLog(config) {
+  const text = fs.existsSync(config.decisionLog) ? fs.readFileSync(config.decisionLog, 'utf8') : '';
+  const lines = text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line));
+  return {
+    decisions: lines.filter((line) => line.event === 'decision'),
+    outcomes: lines.filter((line) => line.event === 'outcome'),
+  };
+}
+
+const SYSTEM_PROMPT = 'You are a coding agent.';
+const contextOf = (messages) => ({ systemPrompt: SYSTEM_PROMPT, messages, tools });
+
+test('the provider: quantclaw, as the manifest names it', () => {
+  assert.equal(plugin.id, manifest.id);
+  const { provider } = registerPlugin(routerConfig());
+  assert.equal(provider.id, 'quantclaw');
+  assert.ok(manifest.providers.includes(provider.id));
+  assert.equal(typeof provider.wrapStreamFn, 'function');
+});
+
+test('a tool loop: each step goes to the tier the library chooses, with that tier\'s model, URL and key', async () => {
+  process.env[LOW_KEY_ENV] = LOW_KEY;
+  try {
+    const config = routerConfig();
+    const { provider, warnings } = registerPlugin(config);
+    const { inner, calls } = fakeInner();
+    const streamFn = provider.wrapStreamFn({ provider: 'quantclaw', modelId: 'auto', streamFn: inner });
+    const model = openclawModel();
+    const options = Object.freeze({ sessionId: 'sess-1', apiKey: PROVIDER_KEY, maxTokens: 512 });
+
+    const ask = user('List the files in your workspace.');
+    const context1 = contextOf([ask]);
+    const returned = streamFn(model, context1, options);
+    assert.equal(returned, calls[0].stream, 'the stream function returns the inner stream as it is');
+    await settle();
+    const call = assistantCall('call-1', 'ls', { path: '.' });
+    const result = toolResult('call-1', 'ls', 'README.md\nsrc');
+    streamFn(model, contextOf([ask, call, result]), options);
+    await settle();
+    const answer = assistantText('done: README.md and src');
+    streamFn(model, contextOf([ask, call, result, answer, user('Thanks. Now the tests?')]), options);
+    await settle();
+
+    assert.equal(calls.length, 3);
+    // Step 1 (the user's request, scored 0.9): the high tier, which names no api_key_env, so the call
+    // keeps what OpenClaw resolved for the provider: its headers and options exactly.
+    assert.equal(calls[0].model.id, 'agent-high');
+    assert.equal(calls[0].model.baseUrl, HIGH_URL);
+    assert.deepEqual(calls[0].model.headers, model.headers);
+    assert.equal(calls[0].options, options);
+    assert.equal(calls[0].context, context1);
+    // Step 2 (the tool call and its result, a tool follow-up scored 0.1): the low tier, with its key in
+    // one Authorization header (the provider's lower-case one is replaced) and in the options.
+    assert.equal(calls[1].model.id, 'agent-low');
+    assert.equal(calls[1].model.baseUrl, LOW_URL);
+    assert.deepEqual(calls[1].model.headers, { 'X-Trace': 't1', Authorization: `Bearer ${LOW_KEY}` });
+    assert.deepEqual(calls[1].options, { sessionId: 'sess-1', apiKey: LOW_KEY, maxTokens: 512 });
+    // Step 3 (a user turn): back on the high tier, and the low tier's key does not follow it there.
+    assert.equal(calls[2].model.id, 'agent-high');
+    assert.equal(calls[2].model.baseUrl, HIGH_URL);
+    assert.deepEqual(calls[2].model.headers, model.headers);
+    assert.equal(calls[2].options.apiKey, PROVIDER_KEY);
+    // Everything else of OpenClaw's model goes through, and its own object is untouched.
+    for (const routed of calls) {
+      const { id, baseUrl, headers, ...rest } = routed.model;
+      const { id: _id, baseUrl: _baseUrl, headers: _headers, ...original } = model;
+      assert.deepEqual(rest, original);
+      assert.notEqual(routed.model, model);
+    }
+    assert.deepEqual(model, openclawModel());
+    assert.equal(options.apiKey, PROVIDER_KEY);
+
+    const { decisions } = readLog(config);
+    assert.deepEqual(decisions.map((d) => [d.session, d.step, d.kind, d.tier, d.model, d.base_url]), [
+      ['sess-1', 0, 'first', 'high', 'agent-high', HIGH_URL],
+      ['sess-1', 1, 'tool_followup', 'low', 'agent-low', LOW_URL],
+      ['sess-1', 2, 'user_turn', 'high', 'agent-high', HIGH_URL],
+    ]);
+    assert.deepEqual(decisions.map((d) => d.score), [0.9, 0.1, 0.9]);
+    assert.deepEqual(decisions.map((d) => d.tier_counts), [{ high: 1 }, { high: 1, low: 1 }, { high: 2, low: 1 }]);
+    assert.deepEqual(warnings, []);
+  } finally {
+    delete process.env[LOW_KEY_ENV];
+  }
+});
+
+test('a tier whose api_key_env is not set keeps the provider key', () => {
+  delete process.env[LOW_KEY_ENV];
+  const { provider } = registerPlugin(routerConfig());
+  const { inner, calls } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 's', apiKey: PROVIDER_KEY };
+  const ask = user('go');
+  const call = assistantCall('c', 'ls');
+  streamFn(model, contextOf([ask]), options);
+  streamFn(model, contextOf([ask, call, toolResult('c', 'ls', 'a')]), options);
+  assert.equal(calls[1].model.id, 'agent-low');
+  assert.deepEqual(calls[1].model.headers, model.headers);
+  assert.equal(calls[1].options, options);
+});
+
+test('a decision log that cannot be written is reported once and the calls go on', async () => {
+  const config = routerConfig({ decisionLog: path.join(work, 'no-such-folder', 'decisions.jsonl') });
+  const { provider, warnings } = registerPlugin(config);
+  const { inner, calls } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const ask = user('go');
+  streamFn(openclawModel(), contextOf([ask]), { sessionId: 'log' });
+  streamFn(openclawModel(), contextOf([ask, assistantCall('c', 'ls'), toolResult('c', 'ls', 'a')]), { sessionId: 'log' });
+  await settle();
+  assert.equal(calls.length, 2);
+  assert.equal(calls[1].model.id, 'agent-low');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /cannot write decisionLog: ENOENT/);
+});
+
+test('only the new messages are fed, never the runtime-context carrier', async () => {
+  const config = routerConfig();
+  const { provider } = registerPlugin(config);
+  const { inner } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 'sess-fed' };
+  const history = [user('Fix the build.')];
+  // OpenClaw appends a fresh carrier to each call's context and drops the previous one.
+  streamFn(model, contextOf([...history, carrier()]), options);
+  history.push(assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'Makefile'));
+  streamFn(model, contextOf([...history, carrier()]), options);
+  history.push(assistantCall('c2', 'ls', { path: 'src' }), toolResult('c2', 'ls', 'error: no such directory', true));
+  streamFn(model, contextOf(history), options);
+  streamFn(model, contextOf([...history, carrier()]), options);  // a retry: nothing new
+  // A user message with an image (named to the library, not copied) and a changed system prompt (not fed
+  // again).
+  history.push(assistantText('The build needs src/.'), {
+    role: 'user', timestamp: clock++,
+    content: [{ type: 'text', text: 'Create it, like this:' },
+              { type: 'image', data: 'iVBORw0KGgo=', mimeType: 'image/png' }],
+  });
+  streamFn(model, { ...contextOf([...history, carrier()]), systemPrompt: 'changed' }, options);
+  // A session whose first call held nothing but the carrier: its next call is its second step, not a
+  // rewritten history.
+  const ask = user('hello');
+  streamFn(model, { messages: [carrier()] }, { sessionId: 'sess-carrier-only' });
+  streamFn(model, { messages: [ask, carrier()] }, { sessionId: 'sess-carrier-only' });
+  await settle();
+
+  const { decisions } = readLog(config);
+  assert.deepEqual(decisions.map((d) => [d.session, d.step, d.kind, d.fed]), [
+    ['sess-fed', 0, 'first', ['system', 'user']],
+    ['sess-fed', 1, 'tool_followup', ['assistant', 'tool']],
+    ['sess-fed', 2, 'tool_followup', ['assistant', 'tool']],
+    ['sess-fed', 3, 'continue', []],
+    ['sess-fed', 4, 'user_turn', ['assistant', 'user']],
+    ['sess-carrier-only', 0, 'first', []],
+    ['sess-carrier-only', 1, 'user_turn', ['user']],
+  ]);
+});
+
+test('each session has its own steps; no session id is session "openclaw"', () => {
+  const config = routerConfig();
+  const { provider } = registerPlugin(config);
+  const { inner } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const a = [user('a')];
+  const b = [user('b')];
+  streamFn(model, contextOf(a), { sessionId: 'a' });
+  streamFn(model, contextOf(b), { sessionId: 'b' });
+  a.push(assistantCall('ca', 'ls'), toolResult('ca', 'ls', 'x'));
+  streamFn(model, contextOf(a), { sessionId: 'a' });
+  streamFn(model, contextOf([user('c')]), undefined);
+  streamFn(model, contextOf([user('d')]), { sessionId: '' });
+
+  assert.deepEqual(readLog(config).decisions.map((d) => [d.session, d.step, d.fed]), [
+    ['a', 0, ['system', 'user']],
+    ['b', 0, ['system', 'user']],
+    ['a', 1, ['assistant', 'tool']],
+    ['openclaw', 0, ['system', 'user']],
+    // The same history check applies to the default session: one message, not the one fed before.
+    ['openclaw', 0, ['system', 'user']],
+  ]);
+});
+
+test('a rewritten history starts the session over', () => {
+  const config = routerConfig();
+  const { provider } = registerPlugin(config);
+  const { inner } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 'sess-compact' };
+  const history = [user('Refactor the parser.'), assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'parser.c')];
+  streamFn(model, contextOf(history.slice(0, 1)), options);
+  streamFn(model, contextOf(history), options);
+  // Compaction: a summary replaces the history, shorter than what was fed.
+  const summary = user('Summary: the parser is in parser.c.');
+  streamFn(model, contextOf([summary]), options);
+  // A repair that keeps the length but replaces the last message.
+  const repaired = user('Summary, rewritten.');
+  streamFn(model, contextOf([repaired]), options);
+  // And an ordinary step after that continues the new session.
+  streamFn(model, contextOf([repaired, assistantCall('c2', 'ls'), toolResult('c2', 'ls', 'x')]), options);
+
+  const steps = readLog(config).decisions.map((d) => [d.step, d.kind, d.fed]);
+  assert.deepEqual(steps, [
+    [0, 'first', ['system', 'user']],
+    [1, 'tool_followup', ['assistant', 'tool']],
+    [0, 'first', ['system', 'user']],
+    [0, 'first', ['system', 'user']],
+    [1, 'tool_followup', ['assistant', 'tool']],
+  ]);
+});
+
+test('outcomes go back to the library: tokens, status, tool-call validity', async () => {
+  const config = routerConfig();
+  const { provider, warnings } = registerPlugin(config);
+  const { inner } = fakeInner([
+    assistantCall('c1', 'ls', { path: '.' }),                  // a tool that was offered
+    assistantCall('c2', 'rm', { path: '/' }),                  // one that was not
+    assistantText('', { stopReason: 'error', errorMessage: 'HTTP 500: overloaded', usage: { input: 4 } }),
+    assistantText('partial', { stopReason: 'aborted', usage: {} }),
+    assistantCall('c5', 'ls', 'not an object'),                // an offered tool with bad arguments
+  ]);
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 'sess-out' };
+  const history = [user('Clean up.')];
+  streamFn(model, contextOf(history), options);
+  await settle();
+  history.push(assistantCall('c1', 'ls', { path: '.' }), toolResult('c1', 'ls', 'tmp'));
+  streamFn(model, contextOf(history), options);
+  await settle();
+  history.push(assistantCall('c2', 'rm', { path: '/' }), toolResult('c2', 'rm', 'Tool rm not found', true));
+  streamFn(model, contextOf(history), options);
+  await settle();
+  history.push(user('Try again.'));
+  streamFn(model, contextOf(history), options);
+  await settle();
+  history.push(user('Once more.'));
+  streamFn(model, contextOf(history), options);
+  await settle();
+
+  const { decisions, outcomes } = readLog(config);
+  assert.deepEqual(outcomes.map((o) => [o.step, o.tier, o.status, o.input_tokens, o.cached_tokens, o.output_tokens,
+                                        o.tool_call_valid]), [
+    [0, 'high', 'OUTCOME_STATUS_OK', 11, 5, 3, true],
+    [1, 'low', 'OUTCOME_STATUS_OK', 11, 5, 3, false],
+    [2, 'high', 'OUTCOME_STATUS_ERROR', 4, 0, 0, undefined],
+    [3, 'high', 'OUTCOME_STATUS_CANCELLED', 0, 0, 0, undefined],
+    [4, 'high', 'OUTCOME_STATUS_OK', 11, 5, 3, false],
+  ]);
+  assert.ok(outcomes.every((o) => o.session === 'sess-out'));
+  // The invalid tool call reached the library: step 3 is a tool follow-up (scored low) that it escalates.
+  assert.equal(decisions[2].kind, 'tool_followup');
+  assert.equal(decisions[2].tier, 'high');
+  assert.match(decisions[2].reason, /escalated: last tool call invalid/);
+  assert.deepEqual(warnings, []);
+});
+
+test('an asynchronous inner stream function, and a stream that fails, are handled', async () => {
+  const config = routerConfig();
+  const { provider, warnings } = registerPlugin(config);
+  const { inner, calls } = fakeInner([assistantText('async'), new Error('stream failed')]);
+  const asyncInner = async (...args) => inner(...args);
+  const streamFn = provider.wrapStreamFn({ streamFn: asyncInner });
+  const model = openclawModel();
+  const first = user('one');
+  const returned = streamFn(model, contextOf([first]), { sessionId: 'sess-async' });
+  assert.ok(returned instanceof Promise);
+  assert.equal(await returned, calls[0].stream);
+  await settle();
+  // A stream whose result() rejects: no outcome, nothing unhandled (the test process would fail).
+  const failing = streamFn(model, contextOf([first, assistantText('async'), user('two')]), { sessionId: 'sess-async' });
+  await assert.rejects((await failing).result(), /stream failed/);
+  await settle();
+  const { decisions, outcomes } = readLog(config);
+  assert.deepEqual(decisions.map((d) => d.step), [0, 1]);
+  assert.deepEqual(outcomes.map((o) => [o.step, o.status]), [[0, 'OUTCOME_STATUS_OK']]);
+  assert.deepEqual(warnings, []);
+});
+
+test('a config the library rejects fails the call with its ConfigError and JSON pointer', () => {
+  const cases = [
+    [routerConfig({ tiers: [{ name: 'high', format: 'bf16', base_url: HIGH_URL, model: 'm', colour: 'red' }] }),
+     /^\/tiers\/0\/colour: unknown key "colour"/],
+    [{ decisionLog: path.join(work, 'never.jsonl') }, /^\/tiers: required array of tiers is missing/],
+    [routerConfig({ tiers: [] }), /^\/tiers: must hold at least one tier/],
+  ];
+  for (const [config, message] of cases) {
+    const { provider } = registerPlugin(config);
+    const { inner, calls } = fakeInner();
+    // The router is made on the first call: wrapping does not fail.
+    const streamFn = provider.wrapStreamFn({ streamFn: inner });
+    for (let attempt = 0; attempt < 2; ++attempt) {
+      assert.throws(() => streamFn(openclawModel(), contextOf([user('hi')]), { sessionId: 's' }), (error) => {
+        assert.ok(error instanceof ConfigError, `${error.name}: ${error.message}`);
+        assert.equal(error.status, Status.INVALID_CONFIG);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.equal(calls.length, 0);
+    assert.equal(fs.existsSync(path.join(work, 'never.jsonl')), false);
+  }
+});
+
+test('a pluginConfig that is not an object is a clear error', () => {
+  for (const bad of [undefined, null, 'tiers', 7, [routerConfig()]]) {
+    const { provider } = registerPlugin(bad);
+    assert.throws(() => provider.wrapStreamFn({ streamFn: fakeInner().inner }),
+      { name: 'Error', message: /^quantclaw: plugins\.entries\.quantclaw\.config must be an object/ });
+  }
+});
+
+test('libraryPath names the library; the plugin keys never reach it', async (t) => {
+  const saved = process.env.QUANTCLAW_PLUGIN;
+  t.after(() => { process.env.QUANTCLAW_PLUGIN = saved; });
+  delete process.env.QUANTCLAW_PLUGIN;
+  // With debug too: the library rejects unknown top-level keys, so all three must be taken out.
+  const config = routerConfig({ libraryPath: library, debug: true });
+  const { provider } = registerPlugin(config);
+  const { inner, calls } = fakeInner();
+  const written = [];
+  const write = process.stderr.write;
+  process.stderr.write = (chunk, ...rest) => (String(chunk).startsWith('quantclaw: ') ? written.push(String(chunk)) > 0
+    : write.call(process.stderr, chunk, ...rest));
+  try {
+    provider.wrapStreamFn({ streamFn: inner })(openclawModel(), contextOf([user('hi')]), { sessionId: 's' });
+    await settle();
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(calls[0].model.id, 'agent-high');
+  assert.deepEqual(written.map((line) => JSON.parse(line.slice('quantclaw: '.length)).event), ['decision', 'outcome']);
+  assert.equal(JSON.parse(written[0].slice('quantclaw: '.length)).tier, 'high');
+
+  // A libraryPath that names no library: koffi's load error, not the binding's search for one.
+  const missing = path.join(work, 'no-such-libquantclaw.so.1');
+  const { provider: broken } = registerPlugin(routerConfig({ libraryPath: missing }));
+  assert.throws(() => broken.wrapStreamFn({ streamFn: inner })(openclawModel(), contextOf([user('hi')]), {}),
+    (error) => !/libquantclaw not found/.test(error.message) && /cannot open shared object file/.test(error.message));
+  assert.equal(calls.length, 1);
+});
+
+test('wrapStreamFn without a streamFn returns undefined and makes no router', () => {
+  const { provider } = registerPlugin(routerConfig({ tiers: [] }));  // a bad config: nothing may read it
+  assert.equal(provider.wrapStreamFn({}), undefined);
+  assert.equal(provider.wrapStreamFn({ provider: 'quantclaw', modelId: 'auto', streamFn: undefined }), undefined);
+  const { provider: unconfigured } = registerPlugin(null);
+  assert.equal(unconfigured.wrapStreamFn({ streamFn: null }), undefined);
+});
