@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "util/utf8.h"
+
 namespace quantclaw {
 namespace {
 
@@ -363,27 +365,10 @@ class Scanner {
       if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
       code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
     }
-    if (into != nullptr) AppendUtf8(code, into);
+    if (into != nullptr) AppendUtf8(static_cast<char32_t>(code), into);
     return true;
   }
 
-  static void AppendUtf8(unsigned code, std::string* into) {
-    if (code < 0x80) {
-      into->push_back(static_cast<char>(code));
-    } else if (code < 0x800) {
-      into->push_back(static_cast<char>(0xC0 | (code >> 6)));
-      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else if (code < 0x10000) {
-      into->push_back(static_cast<char>(0xE0 | (code >> 12)));
-      into->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else {
-      into->push_back(static_cast<char>(0xF0 | (code >> 18)));
-      into->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-      into->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      into->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    }
-  }
 
   bool Literal(const char* word, ptrdiff_t size) {
     if (end_ - p_ < size || std::memcmp(p_, word, static_cast<size_t>(size)) != 0) return false;

@@ -22,6 +22,8 @@
 
 #include <boost/json.hpp>
 
+#include "util/utf8.h"
+
 namespace quantclaw {
 namespace {
 
@@ -148,24 +150,6 @@ DecodedCodePoint DecodeUtf8(std::string_view text, size_t pos) {
     code_point = (code_point << 6) | (next & 0x3F);
   }
   return {code_point, continuation_count + 1, true};
-}
-
-void AppendUtf8(char32_t code_point, std::string* out) {
-  if (code_point < 0x80) {
-    out->push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else if (code_point < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (code_point >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  }
 }
 
 // Returns `text` if it is valid UTF-8, else a copy in `storage` with each invalid sequence replaced
