@@ -23,15 +23,16 @@ constexpr int kMaxDepth = 30;
 constexpr int kMaxIntegerDigits = 18;
 constexpr int kMaxFractionDigits = 20;
 
-// Whether any of eight bytes is a quote, a backslash, a control character or not ASCII: the classic
-// "has a byte less than n" and "has a zero byte" bit tricks, on the word and on it xor the byte.
+// The bytes of eight (little-endian) that are a quote, a backslash, a control character or not ASCII,
+// as their high bits: the classic "has a byte less than n" and "has a zero byte" bit tricks, on the word
+// and on it xor the byte. The lowest bit set is exact (a borrow only spreads upwards from a real one).
 constexpr uint64_t kOnes = 0x0101010101010101ull;
 constexpr uint64_t kHighBits = 0x8080808080808080ull;
-constexpr bool NeedsALook(uint64_t word) {
+constexpr uint64_t BytesToLookAt(uint64_t word) {
   const uint64_t control = (word - kOnes * 0x20) & ~word;
   const uint64_t quote = ((word ^ (kOnes * '"')) - kOnes) & ~(word ^ (kOnes * '"'));
   const uint64_t backslash = ((word ^ (kOnes * '\\')) - kOnes) & ~(word ^ (kOnes * '\\'));
-  return ((control | quote | backslash | word) & kHighBits) != 0;
+  return (control | quote | backslash | word) & kHighBits;
 }
 
 // Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash.
@@ -62,7 +63,10 @@ class Scanner {
 
  private:
   void SkipSpace() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+    const char* p = p_;  // a local: reads through a char pointer may alias the members
+    const char* const end = end_;
+    while (p != end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+    p_ = p;
   }
 
   // The field a text slot fills, and the buffer its decoded copy goes to; null for other slots.
@@ -217,14 +221,14 @@ class Scanner {
     }
   }
 
-  // Past the bytes a string holds as they are: eight at a time while none of them needs a look (SWAR),
-  // then one by one. Local pointers: reads through a char pointer may alias the scanner's members,
-  // which would otherwise be reloaded on every byte.
+  // Past the bytes a string holds as they are: eight at a time (SWAR) up to the first that needs a look,
+  // the last few one by one. Local pointers: reads through a char pointer may alias the scanner's
+  // members, which would otherwise be reloaded on every byte.
   static const char* SkipPlain(const char* p, const char* const end) {
     while (end - p >= 8) {
       uint64_t word;
       std::memcpy(&word, p, sizeof(word));
-      if (NeedsALook(word)) break;
+      if (const uint64_t look = BytesToLookAt(word); look != 0) return p + __builtin_ctzll(look) / 8;
       p += 8;
     }
     while (p != end && kPlainByte[static_cast<unsigned char>(*p)]) ++p;
