@@ -16,20 +16,21 @@ struct LlamaTier {
   std::string error;
 };
 
+// Started on first use, stopped (and its log removed) when the benchmark exits.
 const LlamaTier& Tier() {
-  static LlamaTier* tier = [] {
-    auto* started = new LlamaTier;
+  static const LlamaTier tier = [] {
+    LlamaTier started;
     quantclaw_test::LlamaPaths paths = quantclaw_test::FindLlama(QC_TIERS_SCRIPT);
     if (!paths.error.empty()) {
-      started->error = paths.error;
+      started.error = paths.error;
       return started;
     }
-    started->server = std::make_unique<quantclaw_test::LlamaServer>(paths.server, paths.models + "/tiny-q4_0.gguf",
-                                                                     "tiny-q4_0");
-    if (!started->server->Start()) started->error = started->server->error();
+    started.server = std::make_unique<quantclaw_test::LlamaServer>(paths.server, paths.models + "/tiny-q4_0.gguf",
+                                                                    "tiny-q4_0");
+    if (!started.server->Start()) started.error = started.server->error();
     return started;
   }();
-  return *tier;
+  return tier;
 }
 
 // 128 tokens every time: ignore_eos keeps the tiny model from stopping early (a llama-server option; it

@@ -90,7 +90,11 @@ class LlamaServer {
  public:
   LlamaServer(std::string binary, std::string model, std::string alias)
       : binary_(std::move(binary)), model_(std::move(model)), alias_(std::move(alias)) {}
-  ~LlamaServer() { Kill(); }
+  // The log stays behind only when the server failed to start, for the error message to point at.
+  ~LlamaServer() {
+    Kill();
+    if (!log_.empty() && error_.empty()) std::remove(log_.c_str());
+  }
   LlamaServer(const LlamaServer&) = delete;
   LlamaServer& operator=(const LlamaServer&) = delete;
 
