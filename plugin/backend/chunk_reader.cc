@@ -108,30 +108,33 @@ class Scanner {
     }
   }
 
+  // What the aggregate reads, by the object it is in and its key.
+  struct Key {
+    Slot object;
+    std::string_view name;
+    Slot value;
+  };
+  static constexpr Key kKeys[] = {
+      {Slot::kRoot, "id", Slot::kId},
+      {Slot::kRoot, "model", Slot::kModel},
+      {Slot::kRoot, "created", Slot::kCreated},
+      {Slot::kRoot, "choices", Slot::kChoices},
+      {Slot::kRoot, "usage", Slot::kRich},
+      {Slot::kChoice, "finish_reason", Slot::kFinishReason},
+      {Slot::kChoice, "text", Slot::kText},
+      {Slot::kChoice, "delta", Slot::kDelta},
+      {Slot::kChoice, "logprobs", Slot::kRich},
+      {Slot::kDelta, "role", Slot::kRole},
+      {Slot::kDelta, "content", Slot::kContent},
+      {Slot::kDelta, "reasoning_content", Slot::kReasoning},
+      {Slot::kDelta, "tool_calls", Slot::kRich},
+  };
+
   static Slot KeySlot(Slot object, std::string_view key) {
-    switch (object) {
-      case Slot::kRoot:
-        return key == "id" ? Slot::kId
-               : key == "model" ? Slot::kModel
-               : key == "created" ? Slot::kCreated
-               : key == "choices" ? Slot::kChoices
-               : key == "usage" ? Slot::kRich
-                                : Slot::kIgnored;
-      case Slot::kChoice:
-        return key == "finish_reason" ? Slot::kFinishReason
-               : key == "text" ? Slot::kText
-               : key == "delta" ? Slot::kDelta
-               : key == "logprobs" ? Slot::kRich
-                                   : Slot::kIgnored;
-      case Slot::kDelta:
-        return key == "role" ? Slot::kRole
-               : key == "content" ? Slot::kContent
-               : key == "reasoning_content" ? Slot::kReasoning
-               : key == "tool_calls" ? Slot::kRich
-                                     : Slot::kIgnored;
-      default:
-        return Slot::kIgnored;
+    for (const Key& known : kKeys) {
+      if (known.object == object && known.name == key) return known.value;
     }
+    return Slot::kIgnored;
   }
 
   bool Value(Slot slot) {
