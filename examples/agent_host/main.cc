@@ -62,6 +62,7 @@ struct StepResult {
   std::string tier;
   int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double first_byte_ms = 0, latency_ms = 0;
+  int chunks = 0;  // streamed events that reached this host
   double cost = 0;
   std::string reason;
 };
@@ -113,8 +114,8 @@ class Agent {
     PassTotals totals;
     json::array conversation;
     std::map<int64_t, std::string> tier_of_step;
-    std::printf("%4s %-7s %-6s %7s %7s %5s %8s %9s  %s\n", "step", "kind", "tier", "prompt", "cached", "out",
-                "ttfb ms", "total ms", "reason");
+    std::printf("%4s %-7s %-6s %7s %7s %5s %6s %8s %9s  %s\n", "step", "kind", "tier", "prompt", "cached", "out",
+                "chunks", "ttfb ms", "total ms", "reason");
     for (const json::object& line : lines) {
       if (const json::value* outcome = line.if_contains("outcome"); outcome != nullptr && outcome->is_object()) {
         if (!ReportOutcome(outcome->get_object(), session_suffix, tier_of_step)) return std::nullopt;
@@ -150,9 +151,9 @@ class Agent {
       if (!step) return std::nullopt;
       const int64_t step_index = Int(line.if_contains("step_index"));
       tier_of_step[step_index] = step->tier;
-      std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %8.1f %9.1f  %s\n", step_index,
+      std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %6d %8.1f %9.1f  %s\n", step_index,
                   kind.c_str(), step->tier.c_str(), step->prompt_tokens, step->cached_tokens,
-                  step->completion_tokens, step->first_byte_ms, step->latency_ms, step->reason.c_str());
+                  step->completion_tokens, step->chunks, step->first_byte_ms, step->latency_ms, step->reason.c_str());
       ++totals.steps;
       totals.cost += step->cost;
       totals.latency_ms += step->latency_ms;
@@ -189,6 +190,7 @@ class Agent {
     json::value response = json::parse(std::string_view(reinterpret_cast<const char*>(out.data), out.size));
     plugin_.buffer_free(&out);
     StepResult step;
+    step.chunks = chunks;
     const json::value* tier = Find(response, {"quantclaw", "tier"});
     step.tier = tier != nullptr && tier->is_string() ? std::string(tier->get_string()) : "?";
     const json::value* reason = Find(response, {"quantclaw", "reason"});
