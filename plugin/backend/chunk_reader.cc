@@ -165,17 +165,35 @@ class Scanner {
     }
   }
 
-  bool Object(Slot slot) {
-    if (++depth_ > kMaxDepth) return false;
-    ++p_;  // '{'
+  // At a container's opening bracket: steps in, and past the closing one too when it is empty.
+  enum class Next { kItem, kClosed, kBroken };
+  Next Open(char close) {
+    if (++depth_ > kMaxDepth) return Next::kBroken;
+    ++p_;
     SkipSpace();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-      --depth_;
-      return true;
-    }
-    while (true) {
-      if (p_ == end_ || *p_ != '"') return false;
+    return p_ != end_ && *p_ == close ? Close() : Next::kItem;
+  }
+
+  // After a member or an element: another follows a comma, or the container ends.
+  Next AfterItem(char close) {
+    SkipSpace();
+    if (p_ == end_) return Next::kBroken;
+    if (*p_ == close) return Close();
+    if (*p_ != ',') return Next::kBroken;
+    ++p_;
+    SkipSpace();
+    return Next::kItem;
+  }
+
+  Next Close() {
+    ++p_;
+    --depth_;
+    return Next::kClosed;
+  }
+
+  bool Object(Slot slot) {
+    for (Next next = Open('}'); next != Next::kClosed; next = AfterItem('}')) {
+      if (next == Next::kBroken || p_ == end_ || *p_ != '"') return false;
       ++p_;
       std::string_view key;
       if (!String(&decoded_[7], &key)) return false;
@@ -186,42 +204,18 @@ class Scanner {
       const Slot value_slot = slot == Slot::kIgnored ? Slot::kIgnored : KeySlot(slot, key);
       ResetField(value_slot);
       if (!Value(value_slot)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == '}') {
-        ++p_;
-        --depth_;
-        return true;
-      }
-      if (*p_ != ',') return false;
-      ++p_;
-      SkipSpace();
     }
+    return true;
   }
 
   bool Array(Slot slot) {
-    if (++depth_ > kMaxDepth) return false;
-    ++p_;  // '['
-    SkipSpace();
-    if (p_ != end_ && *p_ == ']') {
-      ++p_;
-      --depth_;
-      return true;
-    }
-    for (int index = 0;; ++index) {
+    int index = 0;
+    for (Next next = Open(']'); next != Next::kClosed; next = AfterItem(']'), ++index) {
+      if (next == Next::kBroken) return false;
       // Only choices[0] counts, and only as an object (Value ignores it otherwise).
       if (!Value(slot == Slot::kChoices && index == 0 ? Slot::kChoice : Slot::kIgnored)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ']') {
-        ++p_;
-        --depth_;
-        return true;
-      }
-      if (*p_ != ',') return false;
-      ++p_;
-      SkipSpace();
     }
+    return true;
   }
 
   // Past the bytes a string holds as they are: eight at a time (SWAR) up to the first that needs a look,

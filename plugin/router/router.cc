@@ -188,16 +188,13 @@ void Router::DecideLocked(const Snapshot& current, std::string_view session_id, 
   const RouterConfig& config = *current.config;
   const double tie_draw = UnitInterval(Mix64(Fnv1a(session_id) ^ session->features.step_index));
   AdaptSessionLocked(current, session);
-  if (session->tier_generation > current.generation) {
-    // This call holds an older config than the session has seen: decide without the warm tier, whose
-    // index belongs to the newer config, and leave the session's own as it was.
-    const int warm = session->policy.last_tier;
-    session->policy.last_tier = -1;
-    Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
-    session->policy.last_tier = warm;
-  } else {
-    Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
-  }
+  // A call holding an older config than the session has seen decides without the warm tier, whose index
+  // belongs to the newer config, and leaves the session's own as it was.
+  const bool older_config = session->tier_generation > current.generation;
+  const int warm = session->policy.last_tier;
+  if (older_config) session->policy.last_tier = -1;
+  Decide(config, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
+  if (older_config) session->policy.last_tier = warm;
   choice->step_index = session->features.step_index;
   choice->step_kind = session->features.step_kind;
   Copy(config.tiers[choice->decision.tier].name, choice->tier_name, sizeof(choice->tier_name));
