@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "config/config_error.h"
+#include "util/validator.h"
 #include "util/strings.h"
 
 namespace quantclaw {

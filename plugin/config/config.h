@@ -14,7 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "config/config_error.h"
+#include "util/validator.h"
 #include "features/features.h"
 #include "policy/task_types.h"
 

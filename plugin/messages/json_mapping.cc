@@ -11,7 +11,7 @@
 #include <google/protobuf/reflection.h>
 #include <google/protobuf/struct.pb.h>
 
-#include "config/config_error.h"
+#include "util/validator.h"
 #include "util/strings.h"
 
 namespace quantclaw {

@@ -12,7 +12,7 @@
 
 #include <boost/json/value.hpp>
 
-#include "config/config_error.h"
+#include "util/validator.h"
 
 namespace quantclaw {
 

@@ -48,6 +48,9 @@ std::string StrJoin(const Container& items, std::string_view separator) {
   return out;
 }
 
+// "text" in double quotes, as messages name a value the user gave.
+inline std::string Quote(std::string_view text) { return StrCat("\"", text, "\""); }
+
 }  // namespace quantclaw
 
 #endif  // QUANTCLAW_PLUGIN_UTIL_STRINGS_H_

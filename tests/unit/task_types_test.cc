@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
-#include "config/config_error.h"
+#include "util/validator.h"
 
 #ifndef QC_TEST_DATA_DIR
 #error "QC_TEST_DATA_DIR must name the tests/data directory"
