@@ -130,12 +130,6 @@ int32_t CheckMessage(const qc_router* handle, const qc_bytes* bytes, uint32_t fo
   return QC_OK;
 }
 
-void CopyText(std::string_view from, char* to, size_t capacity) {
-  size_t length = std::min(from.size(), capacity - 1);
-  std::memcpy(to, from.data(), length);
-  to[length] = '\0';
-}
-
 // Counts a rejected call on a live router, so a host's bad input shows in the metrics.
 int32_t Counted(qc_router* handle, int32_t status) {
   if (status != QC_OK && handle != nullptr && handle->magic.load(std::memory_order_acquire) == kLiveMagic) {
@@ -248,9 +242,9 @@ QC_API int32_t qc_choose_precision(qc_router* router, const qc_bytes* request, u
     decision.step_index = choice.step_index;
     decision.score = choice.decision.score;
     decision.threshold = choice.decision.threshold;
-    CopyText(choice.tier_name, decision.tier_name, sizeof(decision.tier_name));
-    CopyText(choice.step_kind.view(), decision.step_kind, sizeof(decision.step_kind));
-    CopyText(choice.decision.reason, decision.reason, sizeof(decision.reason));
+    quantclaw::CopyTruncated(choice.tier_name, decision.tier_name, sizeof(decision.tier_name));
+    quantclaw::CopyTruncated(choice.step_kind.view(), decision.step_kind, sizeof(decision.step_kind));
+    quantclaw::CopyTruncated(choice.decision.reason, decision.reason, sizeof(decision.reason));
     // Write no more than the caller's struct holds; a newer caller's extra tail stays as it set it.
     size_t size = std::min<size_t>(out_decision->struct_size, sizeof(decision));
     decision.struct_size = static_cast<uint32_t>(size);

@@ -1,115 +1,56 @@
 #include "policy/policy.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
-#include <cstring>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "util/strings.h"
 
 namespace quantclaw {
 namespace {
 
-bool AnyEquals(const std::vector<std::string>& values, std::string_view value) {
-  for (const std::string& candidate : values) {
-    if (candidate == value) return true;
-  }
-  return false;
-}
-
-bool Compare(Condition::Comparison comparison, double left, double right) {
-  switch (comparison) {
-    case Condition::Comparison::kGreater: return left > right;
-    case Condition::Comparison::kGreaterOrEqual: return left >= right;
-    case Condition::Comparison::kLess: return left < right;
-    case Condition::Comparison::kLessOrEqual: return left <= right;
-  }
-  return false;
-}
-
-template <typename... Args>
-void SetReason(RoutingDecision* decision, const char* format, Args... args) {
-  std::snprintf(decision->reason, sizeof(decision->reason), format, args...);
-}
+namespace json = boost::json;
 
 int Length(std::string_view text) { return static_cast<int>(text.size()); }
 
-// The tier that serves a QuantClaw task type, escalating up the precisions while none is mapped.
-uint32_t TierForTaskType(const RouterConfig& config, const QuantClawScorer& scorer, int task_type,
-                         bool* escalated, Precision* served) {
-  Precision precision = scorer.detector->ResolvePrecision(task_type, escalated);
-  int p = static_cast<int>(precision);
-  while (p < kPrecisionCount - 1 && scorer.precision_tier[p] < 0) {
-    ++p;
-    *escalated = true;
+// One section of /policy/scorer, handed to the parser of the kind it names.
+void ParseScorer(const json::value& value, const std::string& pointer, const TierTable& tiers, Validator& v,
+                 std::vector<std::unique_ptr<const Scorer>>* chain) {
+  const json::object* object = value.if_object();
+  if (object == nullptr) {
+    v.Error(pointer, StrCat("expected an object, got ", JsonKindName(value)));
+    return;
   }
-  *served = static_cast<Precision>(p);
-  int tier = scorer.precision_tier[p];
-  return tier < 0 ? config.reference_tier : static_cast<uint32_t>(tier);
+  std::optional<std::string> kind = v.String(*object, "kind", pointer, true);
+  if (!kind) return;
+  std::vector<std::string_view> names;
+  for (const ScorerKind& known : ScorerKinds()) {
+    if (known.name == *kind) {
+      if (auto scorer = known.parse(ScorerSection{value, *object, pointer, tiers, v})) chain->push_back(std::move(scorer));
+      return;
+    }
+    names.push_back(known.name);
+  }
+  std::string expected;
+  for (size_t i = 0; i < names.size(); ++i) {
+    StrAppend(&expected, i == 0 ? "" : i + 1 == names.size() ? " or " : ", ", Quote(names[i]));
+  }
+  v.Error(JoinPointer(pointer, "kind"), StrCat("unknown scorer kind ", Quote(*kind), " (expected ", expected, ")"));
 }
 
-// Score for a QuantClaw precision, so traces and thresholds read on one scale.
-double PrecisionScore(Precision precision) {
-  switch (precision) {
-    case Precision::k4bit: return 0.0;
-    case Precision::k8bit: return 0.5;
-    case Precision::k16bit: return 1.0;
-  }
-  return 1.0;
-}
-
-}  // namespace
-
-bool ConditionHolds(const Condition& condition, const SessionFeatures& features,
-                    const SessionPolicyState& state) {
-  for (const Condition::NumericTest& test : condition.numeric) {
-    if (!Compare(test.comparison, features.Numeric(test.feature), test.value)) return false;
-  }
-  if (!condition.step_kinds.empty() && !AnyEquals(condition.step_kinds, features.step_kind.view())) {
-    return false;
-  }
-  if (!condition.last_tools.empty() &&
-      (features.recent_tool_count == 0 || !AnyEquals(condition.last_tools, features.recent_tools[0].view()))) {
-    return false;
-  }
-  if (!condition.task_types.empty() && !AnyEquals(condition.task_types, state.task_type.view())) {
-    return false;
-  }
-  if (condition.json_requested && *condition.json_requested != features.json_requested) return false;
-  if (condition.tools_requested && *condition.tools_requested != (features.tools_offered > 0)) return false;
-  if (condition.last_tool_error && *condition.last_tool_error != features.last_tool_error) return false;
-  return true;
-}
-
-void ClassifyTurn(const RouterConfig& config, std::string_view prompt, SessionPolicyState* state) {
-  const QuantClawScorer* scorer = config.quantclaw_scorer();
-  state->task_type_hinted = false;
-  state->task_type_from_judge = false;
-  state->task_type = InlineName();
-  state->task_type_score = 0;
-  state->task_type_lead = 0;
-  if (scorer == nullptr || scorer->detector == nullptr) return;
-  TaskTypeMatch match = scorer->detector->Detect(prompt);
-  if (match.task_type < 0) return;  // declined: the chain goes on
-  state->task_type.Assign(scorer->detector->task_type(match.task_type).id);
-  state->task_type_score = match.score;
-  state->task_type_lead = match.score - match.runner_up_score;
-}
-
-void Decide(const RouterConfig& config, const SessionFeatures& features, SessionPolicyState* state,
-            BudgetQuantile* budget, double tie_draw, RoutingDecision* decision) {
-  *decision = RoutingDecision();
-  const PolicyConfig& policy = config.policy;
-  const bool escalate = state->escalate_next;
-  state->escalate_next = false;
-
-  // Forced: the host's hint, then the configured rules (DMR forces search steps to full precision).
+// Stage 1, forced: the host's hint, then the configured rules (DMR forces search steps to full precision).
+bool DecideForced(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+                  SessionPolicyState* state, RoutingDecision* decision) {
   if (!state->force_tier.empty()) {
-    int tier = config.FindTier(state->force_tier.view());
+    const int tier = tiers.FindTier(state->force_tier.view());
     if (tier >= 0) {
       decision->tier = decision->prefill_tier = static_cast<uint32_t>(tier);
       decision->flags = kDecisionForced;
       state->last_tier = tier;
       SetReason(decision, "forced: the host's force_tier hint");
-      return;
+      return true;
     }
   }
   for (size_t i = 0; i < policy.force.size(); ++i) {
@@ -117,162 +58,276 @@ void Decide(const RouterConfig& config, const SessionFeatures& features, Session
       decision->tier = decision->prefill_tier = policy.force[i].tier;
       decision->flags = kDecisionForced;
       state->last_tier = static_cast<int>(policy.force[i].tier);
-      SetReason(decision, "forced: /policy/force/%zu matched (step_kind %.*s)", i,
-                Length(features.step_kind.view()), features.step_kind.text);
-      return;
+      SetReason(decision, "forced: /policy/force/%zu matched (step_kind %.*s)", i, Length(features.step_kind.view()),
+                features.step_kind.text);
+      return true;
     }
   }
+  return false;
+}
 
-  // The scorer chain: the first scorer that does not decline decides.
-  bool scored = false;        // a numeric score to hold against the thresholds
-  bool tier_chosen = false;   // a scorer named the tier itself (QuantClaw task types)
-  uint32_t tier = policy.default_tier;
-  double score = -1;
-  const QuantClawScorer* declined_quantclaw = nullptr;
-  for (size_t s = 0; s < policy.scorers.size() && !scored && !tier_chosen; ++s) {
-    const Scorer& scorer = policy.scorers[s];
-    if (const auto* rules = std::get_if<RulesScorer>(&scorer)) {
-      int matched = -1;
-      for (size_t r = 0; r < rules->rules.size(); ++r) {
-        if (ConditionHolds(rules->rules[r].when, features, *state) &&
-            (matched < 0 || rules->rules[r].score > score)) {
-          matched = static_cast<int>(r);
-          score = rules->rules[r].score;
-        }
-      }
-      if (matched >= 0) {
-        scored = true;
-        SetReason(decision, "rules: scorer %zu rule %d scored %.2f", s, matched, score);
-      } else if (rules->default_score) {
-        scored = true;
-        score = *rules->default_score;
-        SetReason(decision, "rules: scorer %zu no rule matched; default_score %.2f", s, score);
-      }
-    } else if (const auto* quantclaw = std::get_if<QuantClawScorer>(&scorer)) {
-      int task_type = state->task_type.empty() ? -1 : quantclaw->detector->FindTaskType(state->task_type.view());
-      if (task_type < 0) {
-        declined_quantclaw = quantclaw;
-        continue;
-      }
-      bool escalated = false;
-      Precision served;
-      tier = TierForTaskType(config, *quantclaw, task_type, &escalated, &served);
-      tier_chosen = true;
-      score = PrecisionScore(served);
-      if (escalated) decision->flags |= kDecisionEscalated;
-      std::string_view id = state->task_type.view();
-      std::string_view precision = PrecisionName(served);
-      if (state->task_type_from_judge) {
-        SetReason(decision, "quantclaw: task type %.*s (LLM judge; rules declined) -> %.*s%s", Length(id), id.data(),
-                  Length(precision), precision.data(), escalated ? " (escalated: target missing)" : "");
-      } else if (state->task_type_hinted) {
-        SetReason(decision, "quantclaw: task type %.*s (host hint) -> %.*s%s", Length(id), id.data(),
-                  Length(precision), precision.data(), escalated ? " (escalated: target missing)" : "");
-      } else {
-        SetReason(decision, "quantclaw: task type %.*s (rule score %d, lead %d) -> %.*s%s", Length(id),
-                  id.data(), state->task_type_score, state->task_type_lead, Length(precision),
-                  precision.data(), escalated ? " (escalated: target missing)" : "");
-      }
-    }
+// Stage 2, the scorer chain: the first scorer that does not decline decides; when all decline, the
+// first fallback a scorer offers, else the default tier.
+ScorerVerdict RunScorerChain(const TierTable& tiers, const PolicyConfig& policy, const ScoringContext& context,
+                             RoutingDecision* decision) {
+  for (size_t position = 0; position < policy.scorers.size(); ++position) {
+    ScorerVerdict verdict = policy.scorers[position]->Score(context, position, decision);
+    if (verdict.kind != ScorerVerdict::Kind::kDeclined) return verdict;
   }
-  if (!scored && !tier_chosen) {
-    if (declined_quantclaw != nullptr) {
-      // The plugin's last resort: its default task type.
-      int task_type = declined_quantclaw->detector->default_task_type();
-      bool escalated = false;
-      Precision served;
-      tier = TierForTaskType(config, *declined_quantclaw, task_type, &escalated, &served);
-      score = PrecisionScore(served);
-      std::string_view id = declined_quantclaw->detector->task_type(task_type).id;
-      std::string_view precision = PrecisionName(served);
-      decision->flags |= kDecisionDefaulted | (escalated ? kDecisionEscalated : 0);
-      SetReason(decision, "quantclaw: rules declined; default task type %.*s -> %.*s", Length(id), id.data(),
-                Length(precision), precision.data());
-    } else {
-      tier = policy.default_tier;
-      decision->flags |= kDecisionDefaulted;
-      SetReason(decision, "default: every scorer declined; default_tier %s",
-                config.tiers[tier].name.c_str());
-    }
+  for (const auto& scorer : policy.scorers) {
+    ScorerVerdict verdict = scorer->Fallback(context, decision);
+    if (verdict.kind != ScorerVerdict::Kind::kDeclined) return verdict;
   }
+  decision->flags |= kDecisionDefaulted;
+  SetReason(decision, "default: every scorer declined; default_tier %s", tiers.tiers[policy.default_tier].name.c_str());
+  return {ScorerVerdict::Kind::kTier, -1, policy.default_tier};
+}
 
-  uint32_t position = config.ladder_position[tier];
-  if (scored) {
-    // Ordered thresholds map the score onto the ladder; the budget moves the top one.
-    const std::vector<double>& thresholds = policy.thresholds;
-    double top_threshold = thresholds.empty() ? -1 : thresholds.back();
-    BudgetQuantile::Cut cut;
-    const bool budget_active = policy.budget && budget != nullptr &&
-                               budget->Split(policy.budget->high_fraction, policy.budget->warmup, &cut);
-    bool tie = false;
-    position = 0;
-    double effective[kMaxTiers] = {};  // the thresholds as applied, budget included
-    for (size_t i = 0; i < thresholds.size(); ++i) {
-      effective[i] = thresholds[i];
-      bool above = score > thresholds[i];
-      if (budget_active && i + 1 == thresholds.size()) {
-        // The budget replaces the top threshold but never reaches below the one under it.
-        bool above_lower = i == 0 || score > thresholds[i - 1];
-        tie = score >= cut.bin_bottom && score <= cut.bin_top;
-        bool budget_above = above_lower && cut.GoesHigh(score, tie_draw);
-        if (above && !budget_above) decision->flags |= kDecisionBudgetHeld;
-        above = budget_above;
-        top_threshold = cut.bin_top;
-        effective[i] = cut.bin_top;
-      }
-      if (above) position = static_cast<uint32_t>(i + 1);
+// Stage 3, thresholds and budget: ordered thresholds map a score onto the ladder; the budget moves the
+// top one. Returns the ladder position; `effective` receives the thresholds as applied.
+uint32_t ApplyThresholds(const TierTable& tiers, const PolicyConfig& policy, double score, BudgetQuantile* budget,
+                         double tie_draw, double* effective, RoutingDecision* decision) {
+  const std::vector<double>& thresholds = policy.thresholds;
+  double top_threshold = thresholds.empty() ? -1 : thresholds.back();
+  BudgetQuantile::Cut cut;
+  const bool budget_active =
+      policy.budget && budget != nullptr && budget->Split(policy.budget->high_fraction, policy.budget->warmup, &cut);
+  bool tie = false;
+  uint32_t position = 0;
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    effective[i] = thresholds[i];
+    bool above = score > thresholds[i];
+    if (budget_active && i + 1 == thresholds.size()) {
+      // The budget replaces the top threshold but never reaches below the one under it.
+      const bool above_lower = i == 0 || score > thresholds[i - 1];
+      tie = score >= cut.bin_bottom && score <= cut.bin_top;
+      const bool budget_above = above_lower && cut.GoesHigh(score, tie_draw);
+      if (above && !budget_above) decision->flags |= kDecisionBudgetHeld;
+      above = budget_above;
+      top_threshold = cut.bin_top;
+      effective[i] = cut.bin_top;
     }
-    decision->threshold = top_threshold;
-    if (budget != nullptr && policy.budget) budget->Record(score);
-    size_t used = std::strlen(decision->reason);
-    const bool top = position + 1 == config.ladder.size();
-    const char* held = (decision->flags & kDecisionBudgetHeld) ? " (held by budget)" : "";
-    if (budget_active && tie) {
-      std::snprintf(decision->reason + used, sizeof(decision->reason) - used,
-                    " ties the budget threshold %.3f: drawn %s%s", top_threshold, top ? "high" : "low", held);
-    } else {
-      std::snprintf(decision->reason + used, sizeof(decision->reason) - used, " %s %s %.3f%s", top ? ">" : "<=",
-                    budget_active ? "budget threshold" : "threshold", top_threshold, held);
-    }
-    tier = config.ladder[position];
-    // The governor: each tier keeps its own prefix cache, so moving a long session re-pays its prefill.
-    // Near a boundary, the session stays where its cache is.
-    if (policy.governor && state->last_tier >= 0 && state->last_tier < static_cast<int>(config.tiers.size()) &&
-        tier != static_cast<uint32_t>(state->last_tier) &&
-        features.context_tokens >= policy.governor->min_context_tokens) {
-      const uint32_t last_position = config.ladder_position[state->last_tier];
-      const uint32_t low = std::min(position, last_position), high = std::max(position, last_position);
-      double margin = 1.0;
-      for (uint32_t i = low; i < high; ++i) margin = std::min(margin, std::abs(score - effective[i]));
-      if (margin < policy.governor->hysteresis) {
-        position = last_position;
-        tier = static_cast<uint32_t>(state->last_tier);
-        decision->flags |= kDecisionCacheHeld;
-        size_t at = std::strlen(decision->reason);
-        std::snprintf(decision->reason + at, sizeof(decision->reason) - at,
-                      "; stays on %s: a move re-pays ~%llu prefill tokens (margin %.2f < %.2f)",
-                      config.tiers[tier].name.c_str(), static_cast<unsigned long long>(features.context_tokens),
-                      margin, policy.governor->hysteresis);
-      }
-    }
+    if (above) position = static_cast<uint32_t>(i + 1);
   }
-  if (escalate && position + 1 < config.ladder.size()) {
-    ++position;
-    tier = config.ladder[position];
-    decision->flags |= kDecisionEscalated;
-    size_t used = std::strlen(decision->reason);
-    std::snprintf(decision->reason + used, sizeof(decision->reason) - used,
-                  "; escalated: last tool call invalid");
+  decision->threshold = top_threshold;
+  if (budget != nullptr && policy.budget) budget->Record(score);
+  const bool top = position + 1 == tiers.ladder.size();
+  const char* held = (decision->flags & kDecisionBudgetHeld) ? " (held by budget)" : "";
+  if (budget_active && tie) {
+    AppendReason(decision, " ties the budget threshold %.3f: drawn %s%s", top_threshold, top ? "high" : "low", held);
+  } else {
+    AppendReason(decision, " %s %s %.3f%s", top ? ">" : "<=", budget_active ? "budget threshold" : "threshold",
+                 top_threshold, held);
   }
-  decision->tier = decision->prefill_tier = tier;
-  decision->score = score;
-  state->last_tier = static_cast<int>(tier);
-  if (policy.phase_split && tier == policy.phase_split->decode_tier &&
+  return position;
+}
+
+// Stage 4, the governor: each tier keeps its own prefix cache, so moving a long session re-pays its
+// prefill. Near a boundary, the session stays where its cache is.
+uint32_t ApplyGovernor(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+                       const SessionPolicyState& state, double score, const double* effective, uint32_t position,
+                       RoutingDecision* decision) {
+  const uint32_t tier = tiers.ladder[position];
+  if (!policy.governor || state.last_tier < 0 || state.last_tier >= static_cast<int>(tiers.tiers.size()) ||
+      tier == static_cast<uint32_t>(state.last_tier) || features.context_tokens < policy.governor->min_context_tokens) {
+    return position;
+  }
+  const uint32_t last_position = tiers.ladder_position[state.last_tier];
+  const uint32_t low = std::min(position, last_position), high = std::max(position, last_position);
+  double margin = 1.0;
+  for (uint32_t i = low; i < high; ++i) margin = std::min(margin, std::abs(score - effective[i]));
+  if (margin >= policy.governor->hysteresis) return position;
+  decision->flags |= kDecisionCacheHeld;
+  AppendReason(decision, "; stays on %s: a move re-pays ~%llu prefill tokens (margin %.2f < %.2f)",
+               tiers.tiers[state.last_tier].name.c_str(), static_cast<unsigned long long>(features.context_tokens),
+               margin, policy.governor->hysteresis);
+  return last_position;
+}
+
+// Stage 6, the phase split (Mix-Quant): a long prompt bound for the decode tier is prefilled on the
+// prefill tier.
+void ApplyPhaseSplit(const PolicyConfig& policy, const SessionFeatures& features, RoutingDecision* decision) {
+  if (policy.phase_split && decision->tier == policy.phase_split->decode_tier &&
       features.context_tokens >= policy.phase_split->min_prompt_tokens &&
-      policy.phase_split->prefill_tier != tier) {
+      policy.phase_split->prefill_tier != decision->tier) {
     decision->prefill_tier = policy.phase_split->prefill_tier;
     decision->flags |= kDecisionPhaseSplit;
   }
+}
+
+}  // namespace
+
+void ParsePolicyConfig(const json::object& root, const TierTable& tiers, Validator& v, PolicyConfig* out) {
+  PolicyConfig& policy_out = *out;
+  const json::value* policy_value = root.if_contains("policy");
+  policy_out.default_tier = tiers.reference_tier;
+  const size_t tier_count = tiers.tiers.size();
+  // Evenly spaced fixed thresholds unless given: 0.5 for two tiers.
+  for (size_t i = 1; i < tier_count; ++i) policy_out.thresholds.push_back(double(i) / double(tier_count));
+  if (policy_value == nullptr) return;
+  const json::object* policy = v.AsObject(
+      *policy_value, "/policy",
+      {"force", "scorer", "thresholds", "budget", "escalation", "phase_split", "governor", "default_tier"});
+  if (policy == nullptr) return;
+
+  if (const json::value* force_value = policy->if_contains("force")) {
+    if (const json::array* force = v.AsArray(*force_value, "/policy/force")) {
+      for (size_t i = 0; i < force->size(); ++i) {
+        std::string pointer = JoinPointer("/policy/force", i);
+        const json::object* rule = v.AsObject((*force)[i], pointer, {"when", "tier"});
+        if (rule == nullptr) continue;
+        ForceRule force_rule;
+        if (const json::value* when = rule->if_contains("when")) {
+          force_rule.when = ParseCondition(*when, JoinPointer(pointer, "when"), v);
+        } else {
+          v.Error(JoinPointer(pointer, "when"), "required condition is missing");
+        }
+        if (auto tier = TierKey(tiers, *rule, "tier", pointer, true, v)) force_rule.tier = *tier;
+        policy_out.force.push_back(std::move(force_rule));
+      }
+    }
+  }
+
+  if (const json::value* scorer = policy->if_contains("scorer")) {
+    if (const json::array* chain = scorer->if_array()) {
+      for (size_t i = 0; i < chain->size(); ++i) {
+        ParseScorer((*chain)[i], JoinPointer("/policy/scorer", i), tiers, v, &policy_out.scorers);
+      }
+    } else {
+      ParseScorer(*scorer, "/policy/scorer", tiers, v, &policy_out.scorers);
+    }
+    int quantclaw_scorers = 0;
+    for (const auto& chained : policy_out.scorers) {
+      if (const auto* quantclaw = dynamic_cast<const QuantClawScorer*>(chained.get())) {
+        ++quantclaw_scorers;
+        policy_out.quantclaw_ = quantclaw;
+      }
+    }
+    if (quantclaw_scorers > 1) v.Error("/policy/scorer", "at most one scorer of kind \"quantclaw\"");
+  }
+
+  if (const json::value* thresholds_value = policy->if_contains("thresholds")) {
+    if (const json::array* thresholds = v.AsArray(*thresholds_value, "/policy/thresholds")) {
+      std::vector<double> parsed;
+      for (size_t i = 0; i < thresholds->size(); ++i) {
+        std::string pointer = JoinPointer("/policy/thresholds", i);
+        const json::value& item = (*thresholds)[i];
+        if (!item.is_number()) {
+          v.Error(pointer, StrCat("expected a number, got ", JsonKindName(item)));
+          continue;
+        }
+        double threshold = item.to_number<double>();
+        if (!(threshold >= 0 && threshold <= 1)) {
+          v.Error(pointer, StrCat("out of range: ", threshold, " is not in [0, 1]"));
+        } else if (!parsed.empty() && threshold <= parsed.back()) {
+          v.Error(pointer, "thresholds must be strictly ascending");
+        }
+        parsed.push_back(threshold);
+      }
+      if (tier_count > 0 && parsed.size() != tier_count - 1) {
+        v.Error("/policy/thresholds",
+                StrCat("expected ", tier_count - 1, " thresholds (one between each pair of ",
+                             tier_count, " tiers on the ladder), got ", parsed.size()));
+      }
+      policy_out.thresholds = std::move(parsed);
+    }
+  }
+
+  if (const json::value* budget_value = policy->if_contains("budget")) {
+    if (const json::object* budget =
+            v.AsObject(*budget_value, "/policy/budget", {"high_fraction", "window", "warmup"})) {
+      BudgetConfig parsed;
+      parsed.high_fraction =
+          v.Number(*budget, "high_fraction", "/policy/budget", 0, 1, true).value_or(parsed.high_fraction);
+      parsed.window = static_cast<uint32_t>(
+          v.Integer(*budget, "window", "/policy/budget", 10, 100000).value_or(parsed.window));
+      parsed.warmup = static_cast<uint32_t>(
+          v.Integer(*budget, "warmup", "/policy/budget", 1, 100000).value_or(parsed.warmup));
+      if (parsed.warmup > parsed.window) {
+        v.Error("/policy/budget/warmup",
+                StrCat("out of range: warmup ", parsed.warmup, " exceeds window ", parsed.window));
+      }
+      policy_out.budget = parsed;
+    }
+  }
+
+  if (const json::value* escalation_value = policy->if_contains("escalation")) {
+    if (const json::object* escalation =
+            v.AsObject(*escalation_value, "/policy/escalation", {"on_invalid_tool_call"})) {
+      policy_out.escalate_on_invalid_tool_call =
+          v.Bool(*escalation, "on_invalid_tool_call", "/policy/escalation").value_or(true);
+    }
+  }
+
+  if (const json::value* split_value = policy->if_contains("phase_split")) {
+    if (const json::object* split = v.AsObject(*split_value, "/policy/phase_split",
+                                               {"min_prompt_tokens", "prefill_tier", "decode_tier"})) {
+      PhaseSplitConfig parsed;
+      parsed.min_prompt_tokens =
+          v.Integer(*split, "min_prompt_tokens", "/policy/phase_split", 1, uint64_t(1) << 40)
+              .value_or(parsed.min_prompt_tokens);
+      auto prefill = TierKey(tiers, *split, "prefill_tier", "/policy/phase_split", true, v);
+      auto decode = TierKey(tiers, *split, "decode_tier", "/policy/phase_split", true, v);
+      if (prefill && decode) {
+        parsed.prefill_tier = *prefill;
+        parsed.decode_tier = *decode;
+        policy_out.phase_split = parsed;
+      }
+    }
+  }
+
+  if (const json::value* governor_value = policy->if_contains("governor")) {
+    if (const json::object* governor =
+            v.AsObject(*governor_value, "/policy/governor", {"min_context_tokens", "hysteresis"})) {
+      GovernorConfig parsed;
+      parsed.min_context_tokens = v.Integer(*governor, "min_context_tokens", "/policy/governor", 0, uint64_t(1) << 40)
+                                      .value_or(parsed.min_context_tokens);
+      parsed.hysteresis = v.Number(*governor, "hysteresis", "/policy/governor", 0, 1, false).value_or(parsed.hysteresis);
+      policy_out.governor = parsed;
+    }
+  }
+
+  if (auto tier = TierKey(tiers, *policy, "default_tier", "/policy", false, v)) policy_out.default_tier = *tier;
+}
+
+bool KnowsTaskType(const PolicyConfig& policy, std::string_view task_type) {
+  const QuantClawScorer* quantclaw = policy.quantclaw_scorer();
+  return quantclaw != nullptr && quantclaw->detector != nullptr && quantclaw->detector->FindTaskType(task_type) >= 0;
+}
+
+void ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
+                  TaskTypeJudge* judge) {
+  state->task_type_hinted = false;
+  state->task_type_from_judge = false;
+  state->task_type = InlineName();
+  state->task_type_score = 0;
+  state->task_type_lead = 0;
+  if (const QuantClawScorer* quantclaw = policy.quantclaw_scorer()) quantclaw->ClassifyTurn(prompt, state, judge);
+}
+
+void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+            SessionPolicyState* state, BudgetQuantile* budget, double tie_draw, RoutingDecision* decision) {
+  *decision = RoutingDecision();
+  const bool escalate = std::exchange(state->escalate_next, false);
+  if (DecideForced(tiers, policy, features, state, decision)) return;
+
+  const ScorerVerdict verdict = RunScorerChain(tiers, policy, ScoringContext{tiers, features, *state}, decision);
+  uint32_t position = tiers.ladder_position[verdict.tier];
+  if (verdict.kind == ScorerVerdict::Kind::kScore) {
+    double effective[kMaxTiers] = {};  // the thresholds as applied, budget included
+    position = ApplyThresholds(tiers, policy, verdict.score, budget, tie_draw, effective, decision);
+    position = ApplyGovernor(tiers, policy, features, *state, verdict.score, effective, position, decision);
+  }
+  // Stage 5, escalation: the last step's tool call was invalid, so this one goes up a rung.
+  if (escalate && position + 1 < tiers.ladder.size()) {
+    ++position;
+    decision->flags |= kDecisionEscalated;
+    AppendReason(decision, "; escalated: last tool call invalid");
+  }
+  decision->tier = decision->prefill_tier = tiers.ladder[position];
+  decision->score = verdict.score;
+  state->last_tier = static_cast<int>(decision->tier);
+  ApplyPhaseSplit(policy, features, decision);
 }
 
 }  // namespace quantclaw

@@ -1,12 +1,11 @@
 // The router: the current config (swapped atomically on reload), the sessions, the budget history and
-// the counters. The C ABI in plugin/abi/ is a thin translation onto this class.
+// the counters, and the order of one step (on_step, decide, complete, outcome). Calls to tiers are the
+// backend's; decisions are the policy's. The C ABI in plugin/abi/ is a thin translation onto this class.
 #ifndef QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
 #define QUANTCLAW_PLUGIN_ROUTER_ROUTER_H_
 
 #include <array>
 #include <atomic>
-
-#include <boost/json/value.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -14,14 +13,15 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "backend/completion.h"
 #include "backend/http_client.h"
-#include "config/config.h"
+#include "backend/judge_client.h"
+#include "backend/resilience.h"
 #include "features/features.h"
+#include "messages/completion_request.h"
 #include "policy/budget.h"
 #include "policy/policy.h"
+#include "router/router_config.h"
 #include "router/session_table.h"
 #include "telemetry/metrics.h"
 
@@ -85,29 +85,6 @@ class Router {
   static void SetLastTierLocked(const Snapshot& current, Session* session, int tier);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.
   void RemapTierState(const Snapshot& next);
-
-  // One call to one tier: the response document, usage and timing, or why not.
-  struct CallResult {
-    boost::json::value document;
-    Usage usage;
-    double latency_ms = 0;
-    double first_byte_ms = 0;
-    bool retryable = false;  // the failure may pass on another try (connection, timeout, 5xx, 429)
-    long new_connections = 0;  // what the HTTP request cost in connections (0: one was reused)
-    bool http2 = false;
-    std::string invalid_tool_call;  // why the tool call was held back and not passed on (escalation)
-  };
-  absl::Status CallTier(const RouterConfig& config, const TierConfig& tier, const CompletionCall& call,
-                        const SseSink* on_event, bool hold_tool_calls, size_t* delivered, CallResult* result);
-  // The QuantClaw judge's task type for a prompt the rules declined, or "" (then the default applies).
-  std::string AskJudge(const QuantClawScorer& scorer, std::string_view prompt);
-  // One HTTP attempt in the metrics: the request, the connections it opened, HTTP/2, a timeout or a
-  // cancellation.
-  void RecordTransport(uint32_t tier, const absl::Status& status, const CallResult& result);
-  bool BreakerOpen(uint32_t tier) const;
-  void CloseBreaker(uint32_t tier);
-  void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);
-  static void Backoff(const BackendConfig& backend, uint32_t attempt);
   std::shared_ptr<const Snapshot> snapshot() const {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     return snapshot_;
@@ -123,18 +100,10 @@ class Router {
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
-  HttpClient http_;
-  // Judge answers by prompt hash, with their expiry; bounded, so a stream of new prompts cannot grow it.
-  struct JudgeAnswer {
-    std::string task_type;  // "" caches a failure briefly, so a down judge is not waited on every turn
-    int64_t expires_ns = 0;
-  };
-  std::mutex judge_mutex_;
-  absl::flat_hash_map<uint64_t, JudgeAnswer> judge_cache_;
-  // Per-tier circuit breakers, by tier index (remapped by name on reload).
-  std::atomic<uint32_t> consecutive_failures_[kMaxTiers] = {};
-  std::atomic<int64_t> breaker_open_until_ns_[kMaxTiers] = {};
   mutable RouterMetrics metrics_;
+  HttpClient http_;
+  ResilientCaller caller_{&http_, &metrics_};
+  HttpJudge judge_{&http_, &metrics_};
 };
 
 }  // namespace quantclaw

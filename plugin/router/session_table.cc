@@ -1,17 +1,9 @@
 #include "router/session_table.h"
 
-#include <chrono>
-
 #include "absl/hash/hash.h"
 #include "util/strings.h"
 
 namespace quantclaw {
-
-int64_t MonotonicNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 SessionTable::SessionTable() = default;
 SessionTable::~SessionTable() = default;

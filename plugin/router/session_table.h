@@ -12,7 +12,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "features/features.h"
-#include "policy/policy.h"
+#include "policy/decision.h"
+#include "util/clock.h"
 
 namespace quantclaw {
 
@@ -77,8 +78,6 @@ class SessionTable {
   Shard shards_[kShards];
   std::atomic<size_t> size_{0};
 };
-
-int64_t MonotonicNowNs();
 
 }  // namespace quantclaw
 

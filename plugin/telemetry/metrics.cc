@@ -27,7 +27,7 @@ void Counter(std::string* out, std::string_view name, std::string_view help, uin
   StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", value, "\n");
 }
 
-void TierCounter(std::string* out, std::string_view name, std::string_view help, const RouterConfig& config,
+void TierCounter(std::string* out, std::string_view name, std::string_view help, const TierTable& config,
                  const std::atomic<uint64_t>* values) {
   StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n");
   for (size_t i = 0; i < config.tiers.size() && i < kMaxTiers; ++i) {
@@ -35,7 +35,7 @@ void TierCounter(std::string* out, std::string_view name, std::string_view help,
   }
 }
 
-void TierGauge(std::string* out, std::string_view name, std::string_view help, const RouterConfig& config,
+void TierGauge(std::string* out, std::string_view name, std::string_view help, const TierTable& config,
                const std::function<double(size_t)>& value) {
   StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n");
   for (size_t i = 0; i < config.tiers.size() && i < kMaxTiers; ++i) {
@@ -59,7 +59,7 @@ void RouterMetrics::RecordCall(uint32_t tier, double latency_ms, double first_to
   Increment(uncached_prompt_tokens_by_tier[tier], prompt_tokens > cached_tokens ? prompt_tokens - cached_tokens : 0);
 }
 
-std::string RouterMetrics::PrometheusText(const RouterConfig& config, uint64_t active_sessions,
+std::string RouterMetrics::PrometheusText(const TierTable& config, uint64_t active_sessions,
                                           const std::atomic<int64_t>* breaker_open_until_ns, int64_t now_ns) const {
   std::string out;
   Counter(&out, "quantclaw_steps_total", "Steps fed with qc_on_step.", Read(steps));

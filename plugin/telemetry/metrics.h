@@ -67,7 +67,7 @@ struct RouterMetrics {
                   uint64_t cached_tokens, uint64_t completion_tokens);
 
   // Tier labels come from `config`: counters are indexed by tier position in the current config.
-  std::string PrometheusText(const RouterConfig& config, uint64_t active_sessions,
+  std::string PrometheusText(const TierTable& config, uint64_t active_sessions,
                              const std::atomic<int64_t>* breaker_open_until_ns = nullptr, int64_t now_ns = 0) const;
 };
 

@@ -3,6 +3,7 @@
 #ifndef QUANTCLAW_PLUGIN_UTIL_STRINGS_H_
 #define QUANTCLAW_PLUGIN_UTIL_STRINGS_H_
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -46,6 +47,14 @@ std::string StrJoin(const Container& items, std::string_view separator) {
     first = false;
   }
   return out;
+}
+
+// Copies `from` into the fixed buffer `to` of `capacity` bytes (at least 1), cut to fit, always
+// NUL-terminated: the C structs' inline text fields.
+inline void CopyTruncated(std::string_view from, char* to, size_t capacity) {
+  const size_t length = from.size() < capacity - 1 ? from.size() : capacity - 1;
+  if (length > 0) std::memcpy(to, from.data(), length);
+  to[length] = '\0';
 }
 
 // "text" in double quotes, as messages name a value the user gave.

@@ -1,4 +1,4 @@
-#include "config/config.h"
+#include "router/router_config.h"
 
 #include <cstring>
 #include <fstream>

@@ -1,4 +1,5 @@
 #include "policy/policy.h"
+#include "router/router_config.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +30,7 @@ RoutingDecision DecideFor(const RouterConfig& config, const SessionFeatures& fea
                           double tie_draw = 0.5) {
   SessionPolicyState local;
   RoutingDecision decision;
-  Decide(config, features, state ? state : &local, budget, tie_draw, &decision);
+  Decide(config, config.policy, features, state ? state : &local, budget, tie_draw, &decision);
   return decision;
 }
 

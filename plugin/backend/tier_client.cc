@@ -1,0 +1,99 @@
+#include "backend/tier_client.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "backend/tool_calls.h"
+#include "util/strings.h"
+#include "util/url.h"
+
+namespace quantclaw {
+
+absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
+                      const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
+                      TierCallResult* result) {
+  const bool streaming = on_event != nullptr;
+  boost::json::object body = call.body;
+  body["model"] = tier.model;
+  body["stream"] = streaming;
+  if (streaming) {
+    body["stream_options"] = boost::json::object{{"include_usage", true}};
+  } else {
+    body.erase("stream_options");
+  }
+  HttpRequest request;
+  request.url = JoinUrl(tier.base_url, call.chat ? "/chat/completions" : "/completions");
+  request.body = boost::json::serialize(body);
+  request.timeouts = {backend.connect_timeout_ms, backend.first_byte_timeout_ms,
+                      backend.total_timeout_ms};
+  request.max_response_bytes = backend.max_response_bytes;
+  if (!tier.api_key_env.empty()) {
+    // Read at call time so a rotated key applies; never logged, never in an error message.
+    if (const char* key = std::getenv(tier.api_key_env.c_str()); key != nullptr && *key != '\0') {
+      request.headers.push_back(StrCat("Authorization: Bearer ", key));
+    }
+  }
+
+  StreamAggregator aggregator(call.chat);
+  absl::Status stream_error;
+  std::vector<std::string> held;  // tool-call events, passed on once the tool call checks out
+  SseSink sink = [&](std::string_view event) {
+    stream_error = aggregator.Add(event);
+    if (!stream_error.ok()) return false;
+    if (hold_tool_calls && (aggregator.last_had_tool_calls() || !held.empty())) {
+      held.emplace_back(event);
+      return true;
+    }
+    ++*delivered;
+    return (*on_event)(event);
+  };
+  HttpResponse http;
+  absl::Status status = http_client.Post(request, streaming ? &sink : nullptr, &http);
+  result->latency_ms = http.total_ms;
+  result->first_byte_ms = http.first_byte_ms;
+  result->new_connections = http.new_connections;
+  result->http2 = http.http2;
+  if (!stream_error.ok()) return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
+  if (!status.ok()) {
+    result->retryable = status.code() == absl::StatusCode::kUnavailable ||
+                        status.code() == absl::StatusCode::kDeadlineExceeded;
+    return absl::Status(status.code(), StrCat("tier ", tier.name, ": ", FromAbsl(status.message())));
+  }
+  if (http.status < 200 || http.status >= 300) {
+    // Overload and server faults may pass; a request the server refuses (4xx) will be refused again.
+    result->retryable = http.status >= 500 || http.status == 429;
+    return absl::DataLossError(StrCat("tier ", tier.name, " answered HTTP ", http.status, ": ",
+                                      std::string_view(http.body).substr(0, 200)));
+  }
+  if (streaming && aggregator.events() > 0) {
+    if (!http.stream_done) {
+      return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] after ",
+                                        aggregator.events(), " events"));
+    }
+    result->document = aggregator.Response();
+  } else {
+    // Not streaming, or a server that answered a stream request with one JSON body.
+    boost::system::error_code ec;
+    result->document = boost::json::parse(http.body, ec);
+    if (ec || !result->document.is_object()) {
+      return absl::DataLossError(StrCat("tier ", tier.name, " answered something that is not a JSON object: ",
+                                        std::string_view(http.body).substr(0, 200)));
+    }
+  }
+  result->usage = ReadUsage(result->document);
+  if (hold_tool_calls) {
+    if (auto problem = ToolCallProblem(call.body, result->document)) {
+      result->invalid_tool_call = *problem;
+      return absl::OkStatus();
+    }
+  }
+  for (const std::string& event : held) {
+    ++*delivered;
+    if (!(*on_event)(event)) return absl::CancelledError("the receiver cancelled the stream");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace quantclaw
