@@ -1,5 +1,6 @@
 #include "router/router.h"
 
+#include <bitset>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -167,6 +168,9 @@ void Router::SetLastTierLocked(const Snapshot& current, Session* session, int ti
   session->tier_generation = current.generation;
 }
 
+// Telemetry keeps a slot per tier position without knowing the config; every tier needs one.
+static_assert(kMaxTiers <= kMaxTierSlots);
+
 void Router::RemapTierState(const Snapshot& next) {
   const auto& from = next.previous_index_of_new;
   bool unmoved = true;  // the usual reload: the same tiers in the same places (maybe some dropped at the end)
@@ -181,7 +185,7 @@ void Router::RemapTierState(const Snapshot& next) {
   };
   permute(consecutive_failures_);
   permute(breaker_open_until_ns_);
-  for (std::atomic<uint64_t>* counters : metrics_.PerTier()) permute(counters);
+  metrics_.RemapTiers(from);
 }
 
 void Router::DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice) {
@@ -565,7 +569,15 @@ absl::Status Router::EndSession(std::string_view session_id) {
 }
 
 std::string Router::MetricsText() const {
-  return metrics_.PrometheusText(*snapshot()->config, sessions_.size(), breaker_open_until_ns_, MonotonicNowNs());
+  const std::shared_ptr<const Snapshot> current = snapshot();
+  std::vector<std::string_view> tier_names;
+  std::bitset<kMaxTierSlots> open_breakers;
+  const int64_t now = MonotonicNowNs();
+  for (size_t i = 0; i < current->config->tiers.size() && i < kMaxTiers; ++i) {
+    tier_names.push_back(current->config->tiers[i].name);
+    open_breakers[i] = breaker_open_until_ns_[i].load(std::memory_order_relaxed) > now;
+  }
+  return metrics_.PrometheusText(tier_names, sessions_.size(), open_breakers);
 }
 
 }  // namespace quantclaw
