@@ -1,6 +1,8 @@
 #include "router/router.h"
 
+#include <bitset>
 #include <cstring>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -152,20 +154,16 @@ void Router::SetLastTierLocked(const Snapshot& current, Session* session, int ti
   session->tier_generation = current.generation;
 }
 
+// Telemetry keeps a slot per tier position without knowing the config; every tier needs one.
+static_assert(kMaxTiers <= kMaxTierSlots);
+
 void Router::RemapTierState(const Snapshot& next) {
   const auto& from = next.previous_index_of_new;
   bool unmoved = true;  // the usual reload: the same tiers in the same places (maybe some dropped at the end)
   for (size_t i = 0; i < next.config->tiers.size(); ++i) unmoved = unmoved && from[i] == static_cast<int>(i);
   if (unmoved) return;
   caller_.RemapTiers(from);
-  // Read every old value first, then store: a permutation in place would overwrite values not yet moved.
-  auto permute = [&from](auto* values) {
-    using Value = decltype(values[0].load());
-    Value old[kMaxTiers];
-    for (size_t i = 0; i < kMaxTiers; ++i) old[i] = values[i].load(std::memory_order_relaxed);
-    for (size_t i = 0; i < kMaxTiers; ++i) values[i].store(from[i] >= 0 ? old[from[i]] : Value{}, std::memory_order_relaxed);
-  };
-  for (std::atomic<uint64_t>* counters : metrics_.PerTier()) permute(counters);
+  metrics_.RemapTiers(from);
 }
 
 void Router::DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice) {
@@ -308,7 +306,15 @@ absl::Status Router::EndSession(std::string_view session_id) {
 }
 
 std::string Router::MetricsText() const {
-  return metrics_.PrometheusText(*snapshot()->config, sessions_.size(), caller_.breaker_open_until_ns(), MonotonicNowNs());
+  const std::shared_ptr<const Snapshot> current = snapshot();
+  std::vector<std::string_view> tier_names;
+  std::bitset<kMaxTierSlots> open_breakers;
+  const int64_t now = MonotonicNowNs();
+  for (size_t i = 0; i < current->config->tiers.size() && i < kMaxTiers; ++i) {
+    tier_names.push_back(current->config->tiers[i].name);
+    open_breakers[i] = caller_.breaker_open_until_ns()[i].load(std::memory_order_relaxed) > now;
+  }
+  return metrics_.PrometheusText(tier_names, sessions_.size(), open_breakers);
 }
 
 }  // namespace quantclaw
