@@ -14,10 +14,21 @@
   _Static_assert(offsetof(struct_type, field) == (offset), #struct_type "." #field " moved"); \
   _Static_assert(QC_HAS_TYPE(((struct_type *)0)->field, type), #struct_type "." #field " changed type")
 
+/* The version is written once, in the header; the build reads it from there for the SONAME, the file
+ * name, the CMake package and quantclaw.pc, and passes what it read here (tests/abi/CMakeLists.txt). */
+#if !defined(QC_BUILD_ABI_MAJOR) || !defined(QC_BUILD_ABI_MINOR)
+#error "QC_BUILD_ABI_MAJOR and QC_BUILD_ABI_MINOR come from CMake (the version it read from quantclaw.h)"
+#endif
+_Static_assert(QC_ABI_VERSION_MAJOR == QC_BUILD_ABI_MAJOR, "CMake read another ABI major than the header's");
+_Static_assert(QC_ABI_VERSION_MINOR == QC_BUILD_ABI_MINOR, "CMake read another ABI minor than the header's");
+_Static_assert(QC_ABI_VERSION >> 16 == QC_ABI_VERSION_MAJOR && (QC_ABI_VERSION & 0xFFFF) == QC_ABI_VERSION_MINOR,
+               "QC_ABI_VERSION packs major << 16 | minor");
+/* Not the version's bookkeeping but what this file pins: the layouts below are ABI major 1's, with
+ * qc_complete (1.1) in the table. A new major pins its own. */
+_Static_assert(QC_ABI_VERSION_MAJOR == 1, "the layouts pinned here are ABI 1's");
+_Static_assert(QC_ABI_VERSION_MINOR >= 1, "qc_plugin.complete came with ABI 1.1");
+
 /* Values that never change, whatever the platform. */
-_Static_assert(QC_ABI_VERSION_MAJOR == 1, "ABI major");
-_Static_assert(QC_ABI_VERSION_MINOR == 1, "ABI minor (1.1 added qc_complete)");
-_Static_assert(QC_ABI_VERSION == 0x00010001, "QC_ABI_VERSION packs major << 16 | minor");
 
 _Static_assert(QC_OK == 0, "QC_OK");
 _Static_assert(QC_ERR_INVALID_ARGUMENT == 1, "QC_ERR_INVALID_ARGUMENT");

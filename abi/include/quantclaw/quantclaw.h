@@ -43,7 +43,10 @@
 extern "C" {
 #endif
 
-/* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major. */
+/* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major.
+ * These two lines are the one source of the version: the build reads them (the project, the library's
+ * file name and SONAME, the CMake package and quantclaw.pc follow), so keep each on its own line as
+ * "#define QC_ABI_VERSION_MAJOR <digits>". */
 #define QC_ABI_VERSION_MAJOR 1
 #define QC_ABI_VERSION_MINOR 1
 #define QC_ABI_VERSION ((QC_ABI_VERSION_MAJOR << 16) | QC_ABI_VERSION_MINOR)
