@@ -110,13 +110,46 @@ _Static_assert(sizeof(qc_plugin) == 104, "sizeof(qc_plugin)");
 #define QC_LAYOUT_PINNED 0
 #endif
 
+/* QC_PLUGIN_HAS against tables of known sizes: a field is held exactly when the table reaches its end. */
+static int check_plugin_has(void) {
+  qc_plugin table;
+  memset(&table, 0, sizeof(table));
+  /* A table of ABI 1.0: it ends after last_error, before complete. */
+  table.struct_size = (uint32_t)(offsetof(qc_plugin, last_error) + sizeof(table.last_error));
+  if (!QC_PLUGIN_HAS(&table, struct_size) || !QC_PLUGIN_HAS(&table, abi_version) ||
+      !QC_PLUGIN_HAS(&table, router_new) || !QC_PLUGIN_HAS(&table, last_error) || QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS misreads a table of ABI 1.0\n");
+    return 1;
+  }
+  /* One byte short of complete's end still does not hold it. */
+  table.struct_size = (uint32_t)(offsetof(qc_plugin, complete) + sizeof(table.complete) - 1);
+  if (QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS reads a field the table does not reach\n");
+    return 1;
+  }
+  table.struct_size = (uint32_t)sizeof(qc_plugin);
+  if (!QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS misses the last field of a full table\n");
+    return 1;
+  }
+  /* Only the size: a held field may still be NULL (not implemented). */
+  table.struct_size = 0;
+  if (QC_PLUGIN_HAS(&table, abi_version_fn)) {
+    fprintf(stderr, "QC_PLUGIN_HAS holds a field of an empty table\n");
+    return 1;
+  }
+  return 0;
+}
+
 int main(void) {
   /* The one value a static assertion cannot compare: hosts dlsym this exact string. */
   if (strcmp(QC_PLUGIN_ENTRY_SYMBOL, "qc_plugin_entry") != 0) {
     fprintf(stderr, "QC_PLUGIN_ENTRY_SYMBOL is \"%s\", not \"qc_plugin_entry\"\n", QC_PLUGIN_ENTRY_SYMBOL);
     return 1;
   }
-  printf(QC_LAYOUT_PINNED ? "OK: qc_bytes, qc_buffer, qc_decision, qc_plugin layouts and constants pinned\n"
-                          : "OK: constants pinned; pointer-sized layouts not pinned on this target\n");
+  if (check_plugin_has() != 0) return 1;
+  printf(QC_LAYOUT_PINNED
+             ? "OK: qc_bytes, qc_buffer, qc_decision, qc_plugin layouts, constants and QC_PLUGIN_HAS pinned\n"
+             : "OK: constants and QC_PLUGIN_HAS pinned; pointer-sized layouts not pinned on this target\n");
   return 0;
 }

@@ -31,8 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
+/* QC_API marks the exported functions. On Windows the library's own build defines QUANTCLAW_BUILDING
+ * (dllexport) and a host does not (dllimport); elsewhere the symbols have default visibility, since the
+ * library is built with -fvisibility=hidden. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(QUANTCLAW_BUILDING)
 #define QC_API __declspec(dllexport)
+#else
+#define QC_API __declspec(dllimport)
+#endif
 #elif defined(__GNUC__)
 #define QC_API __attribute__((visibility("default")))
 #else
@@ -240,6 +247,14 @@ typedef struct qc_plugin {
 } qc_plugin;
 
 QC_API const qc_plugin *qc_plugin_entry(uint32_t host_abi_major);
+
+/* Whether the table a library returned is long enough to hold `field`: a library of an older minor
+ * version returns a shorter table (its struct_size), and a host must not read past it. A function field
+ * the table holds may still be NULL (not implemented), so before a call a host checks both:
+ *   if (QC_PLUGIN_HAS(table, complete) && table->complete != NULL) ...
+ * `table` is a const qc_plugin *; `field` names a member of qc_plugin. */
+#define QC_PLUGIN_HAS(table, field) \
+  ((size_t)(table)->struct_size >= offsetof(qc_plugin, field) + sizeof((table)->field))
 
 /* The name hosts look up with dlsym / GetProcAddress, and its type. */
 #define QC_PLUGIN_ENTRY_SYMBOL "qc_plugin_entry"
