@@ -31,9 +31,7 @@ static const char kPluginsDirectoryPath[] = "./plugins/libquantclaw.so.1";
 
 /* A table from an older library of the same major may end before a field this host knows: such a field
  * counts as NULL, exactly like one the library leaves unimplemented. */
-#define PLUGIN_HAS(plugin, field)                                                             \
-  ((plugin)->struct_size >= offsetof(qc_plugin, field) + sizeof((plugin)->field) && \
-   (plugin)->field != NULL)
+#define PLUGIN_IMPLEMENTS(plugin, field) (QC_PLUGIN_HAS(plugin, field) && (plugin)->field != NULL)
 
 typedef struct text_span {
   const char *begin;
@@ -41,7 +39,7 @@ typedef struct text_span {
 } text_span;
 
 static const char *last_error_of(const qc_plugin *plugin) {
-  if (!PLUGIN_HAS(plugin, last_error)) return "(the library does not implement last_error)";
+  if (!PLUGIN_IMPLEMENTS(plugin, last_error)) return "(the library does not implement last_error)";
   return plugin->last_error();
 }
 
@@ -245,13 +243,12 @@ static const qc_plugin *load_plugin_table(void *library, const char *library_pat
             last_error != NULL ? last_error() : "(no message)");
     return NULL;
   }
-  if (plugin->struct_size < offsetof(qc_plugin, abi_version) + sizeof(plugin->abi_version) ||
-      (plugin->abi_version >> 16) != QC_ABI_VERSION_MAJOR) {
+  if (!QC_PLUGIN_HAS(plugin, abi_version) || (plugin->abi_version >> 16) != QC_ABI_VERSION_MAJOR) {
     fprintf(stderr, "quantclaw_c_host: %s returned a table of another ABI major\n", library_path);
     return NULL;
   }
-  if (!PLUGIN_HAS(plugin, router_new) || !PLUGIN_HAS(plugin, router_free) || !PLUGIN_HAS(plugin, on_step) ||
-      !PLUGIN_HAS(plugin, choose_precision)) {
+  if (!PLUGIN_IMPLEMENTS(plugin, router_new) || !PLUGIN_IMPLEMENTS(plugin, router_free) ||
+      !PLUGIN_IMPLEMENTS(plugin, on_step) || !PLUGIN_IMPLEMENTS(plugin, choose_precision)) {
     fprintf(stderr,
             "quantclaw_c_host: %s lacks a function this host needs (router_new, router_free, on_step, "
             "choose_precision)\n",
@@ -295,7 +292,7 @@ static int replay_episode(const qc_plugin *plugin, qc_router *router, const char
     if (*skip_space(line) == '\0') continue;
 
     if (find_member(line, "outcome", &outcome) && *outcome.begin == '{') {
-      if (!PLUGIN_HAS(plugin, report_outcome)) {
+      if (!PLUGIN_IMPLEMENTS(plugin, report_outcome)) {
         ++outcomes_skipped;
         continue;
       }

@@ -31,14 +31,10 @@ constexpr const char* kPluginsDirectoryPath = "./plugins/libquantclaw.so.1";
 
 // A table from an older library of the same major may end before a field this host knows: that field
 // counts as NULL, like one the library leaves unimplemented.
-template <typename Field>
-bool Has(const qc_plugin& plugin, Field qc_plugin::*field, size_t offset) {
-  return plugin.struct_size >= offset + sizeof(Field) && plugin.*field != nullptr;
-}
-#define QC_PLUGIN_HAS(plugin, field) Has(plugin, &qc_plugin::field, offsetof(qc_plugin, field))
+#define PLUGIN_IMPLEMENTS(plugin, field) (QC_PLUGIN_HAS(&(plugin), field) && (plugin).field != nullptr)
 
 const char* LastError(const qc_plugin& plugin) {
-  return QC_PLUGIN_HAS(plugin, last_error) ? plugin.last_error() : "(the library does not implement last_error)";
+  return PLUGIN_IMPLEMENTS(plugin, last_error) ? plugin.last_error() : "(the library does not implement last_error)";
 }
 
 std::optional<std::string> ReadFile(const std::string& path) {
@@ -167,7 +163,7 @@ std::optional<int> ReplayEpisode(const qc_plugin& plugin, qc_router* router, con
     MemberScanner scanner(line);
 
     if (auto outcome = scanner.Find("outcome"); outcome && outcome->front() == '{') {
-      if (!QC_PLUGIN_HAS(plugin, report_outcome)) {
+      if (!PLUGIN_IMPLEMENTS(plugin, report_outcome)) {
         std::fprintf(stderr, "%s:%d: outcome skipped: the library does not implement report_outcome\n",
                      episode_path.c_str(), line_number);
         continue;
@@ -222,8 +218,8 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     std::fprintf(stderr, "quantclaw_cpp_host: %s returned a table of another ABI major\n", library_path.c_str());
     return kExitUsage;
   }
-  if (!QC_PLUGIN_HAS(plugin, router_new) || !QC_PLUGIN_HAS(plugin, router_free) ||
-      !QC_PLUGIN_HAS(plugin, on_step) || !QC_PLUGIN_HAS(plugin, choose_precision)) {
+  if (!PLUGIN_IMPLEMENTS(plugin, router_new) || !PLUGIN_IMPLEMENTS(plugin, router_free) ||
+      !PLUGIN_IMPLEMENTS(plugin, on_step) || !PLUGIN_IMPLEMENTS(plugin, choose_precision)) {
     std::fprintf(stderr,
                  "quantclaw_cpp_host: %s lacks a function this host needs (router_new, router_free, on_step, "
                  "choose_precision)\n",

@@ -25,5 +25,9 @@ int header_test_uses_every_type() {
   qc_buffer buffer = qc_buffer();
   buffer.struct_size = sizeof(buffer);
   qc_bytes bytes = {nullptr, 0};
-  return static_cast<int>(decision.struct_size + buffer.struct_size + bytes.size) + QC_OK;
+  qc_plugin table = qc_plugin();
+  table.struct_size = sizeof(table);
+  const qc_plugin* plugin = &table;
+  const bool callable = QC_PLUGIN_HAS(plugin, complete) && plugin->complete != nullptr;
+  return static_cast<int>(decision.struct_size + buffer.struct_size + bytes.size) + QC_OK + (callable ? 1 : 0);
 }

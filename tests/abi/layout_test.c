@@ -14,10 +14,21 @@
   _Static_assert(offsetof(struct_type, field) == (offset), #struct_type "." #field " moved"); \
   _Static_assert(QC_HAS_TYPE(((struct_type *)0)->field, type), #struct_type "." #field " changed type")
 
+/* The version is written once, in the header; the build reads it from there for the SONAME, the file
+ * name, the CMake package and quantclaw.pc, and passes what it read here (tests/abi/CMakeLists.txt). */
+#if !defined(QC_BUILD_ABI_MAJOR) || !defined(QC_BUILD_ABI_MINOR)
+#error "QC_BUILD_ABI_MAJOR and QC_BUILD_ABI_MINOR come from CMake (the version it read from quantclaw.h)"
+#endif
+_Static_assert(QC_ABI_VERSION_MAJOR == QC_BUILD_ABI_MAJOR, "CMake read another ABI major than the header's");
+_Static_assert(QC_ABI_VERSION_MINOR == QC_BUILD_ABI_MINOR, "CMake read another ABI minor than the header's");
+_Static_assert(QC_ABI_VERSION >> 16 == QC_ABI_VERSION_MAJOR && (QC_ABI_VERSION & 0xFFFF) == QC_ABI_VERSION_MINOR,
+               "QC_ABI_VERSION packs major << 16 | minor");
+/* Not the version's bookkeeping but what this file pins: the layouts below are ABI major 1's, with
+ * qc_complete (1.1) in the table. A new major pins its own. */
+_Static_assert(QC_ABI_VERSION_MAJOR == 1, "the layouts pinned here are ABI 1's");
+_Static_assert(QC_ABI_VERSION_MINOR >= 1, "qc_plugin.complete came with ABI 1.1");
+
 /* Values that never change, whatever the platform. */
-_Static_assert(QC_ABI_VERSION_MAJOR == 1, "ABI major");
-_Static_assert(QC_ABI_VERSION_MINOR == 1, "ABI minor (1.1 added qc_complete)");
-_Static_assert(QC_ABI_VERSION == 0x00010001, "QC_ABI_VERSION packs major << 16 | minor");
 
 _Static_assert(QC_OK == 0, "QC_OK");
 _Static_assert(QC_ERR_INVALID_ARGUMENT == 1, "QC_ERR_INVALID_ARGUMENT");
@@ -99,13 +110,46 @@ _Static_assert(sizeof(qc_plugin) == 104, "sizeof(qc_plugin)");
 #define QC_LAYOUT_PINNED 0
 #endif
 
+/* QC_PLUGIN_HAS against tables of known sizes: a field is held exactly when the table reaches its end. */
+static int check_plugin_has(void) {
+  qc_plugin table;
+  memset(&table, 0, sizeof(table));
+  /* A table of ABI 1.0: it ends after last_error, before complete. */
+  table.struct_size = (uint32_t)(offsetof(qc_plugin, last_error) + sizeof(table.last_error));
+  if (!QC_PLUGIN_HAS(&table, struct_size) || !QC_PLUGIN_HAS(&table, abi_version) ||
+      !QC_PLUGIN_HAS(&table, router_new) || !QC_PLUGIN_HAS(&table, last_error) || QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS misreads a table of ABI 1.0\n");
+    return 1;
+  }
+  /* One byte short of complete's end still does not hold it. */
+  table.struct_size = (uint32_t)(offsetof(qc_plugin, complete) + sizeof(table.complete) - 1);
+  if (QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS reads a field the table does not reach\n");
+    return 1;
+  }
+  table.struct_size = (uint32_t)sizeof(qc_plugin);
+  if (!QC_PLUGIN_HAS(&table, complete)) {
+    fprintf(stderr, "QC_PLUGIN_HAS misses the last field of a full table\n");
+    return 1;
+  }
+  /* Only the size: a held field may still be NULL (not implemented). */
+  table.struct_size = 0;
+  if (QC_PLUGIN_HAS(&table, abi_version_fn)) {
+    fprintf(stderr, "QC_PLUGIN_HAS holds a field of an empty table\n");
+    return 1;
+  }
+  return 0;
+}
+
 int main(void) {
   /* The one value a static assertion cannot compare: hosts dlsym this exact string. */
   if (strcmp(QC_PLUGIN_ENTRY_SYMBOL, "qc_plugin_entry") != 0) {
     fprintf(stderr, "QC_PLUGIN_ENTRY_SYMBOL is \"%s\", not \"qc_plugin_entry\"\n", QC_PLUGIN_ENTRY_SYMBOL);
     return 1;
   }
-  printf(QC_LAYOUT_PINNED ? "OK: qc_bytes, qc_buffer, qc_decision, qc_plugin layouts and constants pinned\n"
-                          : "OK: constants pinned; pointer-sized layouts not pinned on this target\n");
+  if (check_plugin_has() != 0) return 1;
+  printf(QC_LAYOUT_PINNED
+             ? "OK: qc_bytes, qc_buffer, qc_decision, qc_plugin layouts, constants and QC_PLUGIN_HAS pinned\n"
+             : "OK: constants and QC_PLUGIN_HAS pinned; pointer-sized layouts not pinned on this target\n");
   return 0;
 }

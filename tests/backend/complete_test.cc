@@ -301,6 +301,73 @@ TEST_F(CompleteTest, TheHostCancels) {
 
 // Keep-alive: plain calls to one server share a pooled connection (the test server keeps plain
 // answers' connections open; its streams close theirs).
+// quantclaw.h, qc_chunk_fn: no lock is held while the tier answers, so the callback may call the
+// [any-thread] functions and the [session-serial] ones for sessions other than the call's own, qc_complete
+// included. Everything the contract allows, done from inside the first event of a streamed call.
+TEST_F(CompleteTest, TheChunkCallbackMayCallBackIntoTheLibrary) {
+  struct Reentrant {
+    qc_router* router;
+    const std::string* config;
+    int events = 0;
+    int32_t metrics_status = -1, reload_status = -1, step_status = -1, choose_status = -1, complete_status = -1;
+    std::string metrics, tier_name, nested_response;
+
+    static int32_t OnChunk(void* user, const uint8_t*, size_t) {
+      auto* self = static_cast<Reentrant*>(user);
+      if (++self->events != 1) return 0;
+      qc_buffer text = {sizeof(qc_buffer), 0, nullptr, 0};
+      self->metrics_status = qc_metrics(self->router, &text);
+      if (self->metrics_status == QC_OK) self->metrics.assign(reinterpret_cast<const char*>(text.data), text.size);
+      qc_buffer_free(&text);
+      self->reload_status = qc_router_reload(self->router, self->config->data(), self->config->size());
+
+      const std::string step = R"({"session_id":"other","messages":[{"role":"user","content":"hi"}],
+                                   "hints":{"force_tier":"logprobs"}})";
+      qc_bytes step_bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+      self->step_status = qc_on_step(self->router, &step_bytes, QC_FORMAT_JSON);
+      const std::string request = R"({"session_id":"other"})";
+      qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+      qc_decision decision = {sizeof(qc_decision)};
+      self->choose_status = qc_choose_precision(self->router, &request_bytes, QC_FORMAT_JSON, &decision);
+      self->tier_name = decision.tier_name;
+
+      const std::string nested = R"({"session_id":"third","endpoint":"chat","hints":{"force_tier":"echo"},
+          "body":{"model":"m","messages":[{"role":"user","content":"inner"}]}})";
+      qc_bytes nested_bytes = {reinterpret_cast<const uint8_t*>(nested.data()), nested.size()};
+      qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+      self->complete_status = qc_complete(self->router, &nested_bytes, QC_FORMAT_JSON, nullptr, nullptr, &out);
+      if (self->complete_status == QC_OK) {
+        self->nested_response.assign(reinterpret_cast<const char*>(out.data), out.size);
+      }
+      qc_buffer_free(&out);
+      return 0;
+    }
+  };
+  Reentrant reentrant{router_, &config_};
+  const std::string request =
+      std::string(R"({"session_id":"s-echo","endpoint":"chat","hints":{"force_tier":"echo"},"body":)") + kHello + "}";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+  ASSERT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, &Reentrant::OnChunk, &reentrant, &out), QC_OK)
+      << qc_last_error();
+  std::string response(reinterpret_cast<const char*>(out.data), out.size);
+  qc_buffer_free(&out);
+
+  EXPECT_EQ(reentrant.events, 5);
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_EQ(reentrant.metrics_status, QC_OK);
+  // The outer call's step and decision were made before the tier answered.
+  EXPECT_NE(reentrant.metrics.find("quantclaw_decisions_total 1\n"), std::string::npos) << reentrant.metrics;
+  EXPECT_EQ(reentrant.reload_status, QC_OK);
+  EXPECT_EQ(reentrant.step_status, QC_OK);
+  EXPECT_EQ(reentrant.choose_status, QC_OK);
+  EXPECT_EQ(reentrant.tier_name, "logprobs");
+  ASSERT_EQ(reentrant.complete_status, QC_OK);
+  EXPECT_EQ(json::parse(reentrant.nested_response).at("choices").at(0).at("message").at("content").as_string(),
+            "echo: inner");
+  EXPECT_NE(Metrics().find("quantclaw_decisions_total 3\n"), std::string::npos) << Metrics();
+}
+
 TEST_F(CompleteTest, PlainCallsReuseTheConnection) {
   std::string response;
   for (int i = 0; i < 4; ++i) ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK) << qc_last_error();

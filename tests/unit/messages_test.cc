@@ -7,6 +7,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include "quantclaw/quantclaw.h"
 #include "quantclaw/v1/decision.pb.h"
 #include "quantclaw/v1/outcome.pb.h"
 #include "quantclaw/v1/step.pb.h"
@@ -58,6 +59,27 @@ TEST(MessagesTest, MappingDetailsAgreeWithProtobuf) {
       "latency_ms":12.5,"tool_call_valid":false,"episode_reward":1})");
   ExpectSameAsProtobuf<v1::Outcome>(R"({"session_id":"s","status":3,"ttft_ms":"-Infinity"})");
   ExpectSameAsProtobuf<v1::DecisionRequest>(R"({"session_id":"s"})");
+}
+
+TEST(MessagesTest, DecisionHasABoolForEveryFlagOfQcDecision) {
+  // decision.proto says it carries qc_decision's fields: each QC_DECISION_* bit is one bool there.
+  const struct {
+    uint32_t flag;
+    const char* field;
+  } kFlags[] = {{QC_DECISION_FORCED, "forced"},           {QC_DECISION_ESCALATED, "escalated"},
+                {QC_DECISION_BUDGET_HELD, "budget_held"}, {QC_DECISION_DEFAULTED, "defaulted"},
+                {QC_DECISION_PHASE_SPLIT, "phase_split"}, {QC_DECISION_CACHE_HELD, "cache_held"}};
+  uint32_t covered = 0;
+  for (const auto& [flag, name] : kFlags) {
+    const google::protobuf::FieldDescriptor* field = v1::Decision::descriptor()->FindFieldByName(name);
+    ASSERT_NE(field, nullptr) << name;
+    EXPECT_EQ(field->type(), google::protobuf::FieldDescriptor::TYPE_BOOL) << name;
+    covered |= flag;
+  }
+  // The flags are the low bits, one each: a new QC_DECISION_* bit needs its bool here and in the proto.
+  EXPECT_EQ(covered, (QC_DECISION_CACHE_HELD << 1) - 1);
+  ExpectSameAsProtobuf<v1::Decision>(R"({"session_id":"s","tier_index":1,"prefill_tier_index":0,
+      "phase_split":true,"cacheHeld":true,"forced":false})");
 }
 
 TEST(MessagesTest, ErrorsNameTheFieldByPointer) {

@@ -31,8 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
+/* QC_API marks the exported functions. On Windows the library's own build defines QUANTCLAW_BUILDING
+ * (dllexport) and a host does not (dllimport); elsewhere the symbols have default visibility, since the
+ * library is built with -fvisibility=hidden. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#if defined(QUANTCLAW_BUILDING)
 #define QC_API __declspec(dllexport)
+#else
+#define QC_API __declspec(dllimport)
+#endif
 #elif defined(__GNUC__)
 #define QC_API __attribute__((visibility("default")))
 #else
@@ -43,7 +50,10 @@
 extern "C" {
 #endif
 
-/* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major. */
+/* ABI version: a minor bump adds symbols or struct fields; a major bump breaks. SONAME = major.
+ * These two lines are the one source of the version: the build reads them (the project, the library's
+ * file name and SONAME, the CMake package and quantclaw.pc follow), so keep each on its own line as
+ * "#define QC_ABI_VERSION_MAJOR <digits>". */
 #define QC_ABI_VERSION_MAJOR 1
 #define QC_ABI_VERSION_MINOR 1
 #define QC_ABI_VERSION ((QC_ABI_VERSION_MAJOR << 16) | QC_ABI_VERSION_MINOR)
@@ -54,7 +64,8 @@ extern "C" {
 #define QC_ERR_PARSE 2            /* message bytes that do not decode as the expected message */
 #define QC_ERR_INVALID_CONFIG 3   /* config problems; qc_last_error lists each as "pointer: reason" */
 #define QC_ERR_UNKNOWN_SESSION 4  /* a session id never seen by qc_on_step, ended, or expired */
-#define QC_ERR_TOO_LARGE 5        /* a message over the configured limits.max_message_bytes */
+#define QC_ERR_TOO_LARGE 5        /* a message over the configured limits.max_message_bytes; from
+                                     qc_complete also a tier's answer over backend.max_response_bytes */
 #define QC_ERR_BAD_HANDLE 6       /* a router handle that was freed or never came from qc_router_new */
 #define QC_ERR_VERSION 7          /* an ABI major the library does not implement */
 #define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session */
@@ -137,7 +148,13 @@ QC_API int32_t qc_router_free(qc_router *router);
 QC_API int32_t qc_router_reload(qc_router *router, const char *config_json, size_t config_len);
 
 /* Feeds one step: a quantclaw.v1.Step with the messages new since the session's last step. A session is
- * created on its first step. Only the new messages are read (cost proportional to their size).
+ * created on its first step. Only the new messages are read (cost proportional to their size), with one
+ * exception: when the config's quantclaw scorer asks an LLM judge (its "judge" has an endpoint and a
+ * model; see README.md) and a step opens a new user turn that no task-type rule matched (and no hint
+ * names the task type), the call blocks on one HTTP call to the judge, for at most the judge's timeoutMs.
+ * Answers are cached by a hash of the prompt (and the judge's model) for cacheTtlMs, failures for at
+ * most 30 s, so a repeated prompt does not wait again. Only this session waits; calls for other sessions
+ * go on. qc_complete feeds its step the same way, before it calls the tier.
  * OWNERSHIP: step bytes are borrowed for the call.
  * [session-serial] */
 QC_API int32_t qc_on_step(qc_router *router, const qc_bytes *step, uint32_t format);
@@ -176,7 +193,15 @@ QC_API const char *qc_last_error(void);
 
 /* Since ABI 1.1. Receives one streamed event: the JSON text of one chat.completion.chunk (or completion
  * chunk) exactly as the tier sent it. Return 0 to go on, anything else to cancel the call.
- * LIFETIME: chunk is valid only during the callback. */
+ * LIFETIME: chunk is valid only during the callback.
+ * Calling back into the library from the callback: no lock of the library is held while the tier
+ * answers, so the callback may call, on this router or any other,
+ *   - the [any-thread] functions: qc_metrics, qc_router_reload (the running call finishes on the config
+ *     it started with), qc_router_new, qc_buffer_free, qc_abi_version, qc_last_error;
+ *   - the [session-serial] functions, qc_complete included, for sessions other than the call's own.
+ * It must not make any call for the call's own session (its qc_complete is still in flight, so that
+ * would overlap it), nor qc_router_free the router the call runs on. A call made from the callback
+ * that fails sets this thread's qc_last_error, as any call does. */
 typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t size);
 
 /* Since ABI 1.1. Makes the routed call: a quantclaw.v1.CompleteRequest carries the session id and the
@@ -186,8 +211,12 @@ typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t siz
  * call streams: each event reaches on_chunk as it arrives and *out_response still receives the aggregated
  * response (message, tool calls, usage, logprobs). The response has an extra object "quantclaw" with the
  * tier, step index and reason.
+ * Errors beyond the common ones: QC_ERR_UNAVAILABLE, QC_ERR_TIMEOUT, QC_ERR_CANCELLED, QC_ERR_UPSTREAM,
+ * and QC_ERR_TOO_LARGE for a request over limits.max_message_bytes or a tier's answer over
+ * backend.max_response_bytes (streamed or not; the events already passed to on_chunk stay delivered).
  * OWNERSHIP: request bytes are borrowed for the call; out_response->data is owned by the library until
- * qc_buffer_free(out_response). on_chunk is called on the calling thread, before this function returns.
+ * qc_buffer_free(out_response). on_chunk is called on the calling thread, before this function returns;
+ * see qc_chunk_fn for what it may call.
  * [session-serial] */
 QC_API int32_t qc_complete(qc_router *router, const qc_bytes *request, uint32_t format, qc_chunk_fn on_chunk,
                            void *user_data, qc_buffer *out_response);
@@ -218,6 +247,14 @@ typedef struct qc_plugin {
 } qc_plugin;
 
 QC_API const qc_plugin *qc_plugin_entry(uint32_t host_abi_major);
+
+/* Whether the table a library returned is long enough to hold `field`: a library of an older minor
+ * version returns a shorter table (its struct_size), and a host must not read past it. A function field
+ * the table holds may still be NULL (not implemented), so before a call a host checks both:
+ *   if (QC_PLUGIN_HAS(table, complete) && table->complete != NULL) ...
+ * `table` is a const qc_plugin *; `field` names a member of qc_plugin. */
+#define QC_PLUGIN_HAS(table, field) \
+  ((size_t)(table)->struct_size >= offsetof(qc_plugin, field) + sizeof((table)->field))
 
 /* The name hosts look up with dlsym / GetProcAddress, and its type. */
 #define QC_PLUGIN_ENTRY_SYMBOL "qc_plugin_entry"
