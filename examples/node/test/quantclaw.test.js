@@ -4,7 +4,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Router, QuantClawError, ConfigError, Status } = require('../quantclaw');
+const { Router, QuantClawError, ConfigError, Status, abiVersion } = require('../quantclaw');
 
 const examples = path.resolve(__dirname, '..', '..');
 const config = JSON.parse(fs.readFileSync(path.join(examples, 'configs', 'router.json'), 'utf8'));
@@ -25,6 +25,13 @@ test('replays the example episode like the CLI', () => {
   // The decisions `quantclaw route` prints for this config and episode (tests/cli).
   assert.deepEqual(tiers, ['w4a16', 'fp8', 'w4a16', 'bf16', 'bf16', 'fp8', 'fp8', 'bf16', 'bf16']);
   router.close();
+});
+
+test('abiVersion is the library qc_abi_version, ABI 1.1 or later', () => {
+  const version = abiVersion();
+  assert.equal(version >>> 16, 1);
+  assert.ok((version & 0xffff) >= 1);
+  assert.equal(abiVersion(process.env.QUANTCLAW_PLUGIN), version);
 });
 
 test('decision fields', () => {

@@ -2,11 +2,11 @@
 // drive it with calls shaped like OpenClaw's, against the real library ($QUANTCLAW_PLUGIN, set by ctest).
 // The real OpenClaw runs it end to end in tests/openclaw/openclaw_e2e.py.
 //
-// The plugin imports the binding as the package `quantclaw`. `npm install` in this folder makes
-// node_modules/quantclaw a copy of examples/node taken at install time (install-links), which can lag
-// the binding in the working tree. So the test loads the plugin from a temporary folder whose
-// node_modules/quantclaw is a symlink to examples/node, as openclaw_e2e.py does: it always runs the
-// binding as it is now and does not depend on what was installed here.
+// The plugin imports the binding as the package `quantclaw`, which its tarball bundles. Installing the
+// binding's tarball into this folder makes node_modules/quantclaw a copy taken at that time, which can
+// lag the binding in the working tree. So the test loads the plugin from a temporary folder whose
+// node_modules/quantclaw is a symlink to examples/node: it always runs the binding as it is now and does
+// not depend on what was installed here (tests/packages and openclaw_e2e.py test the packed plugin).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
