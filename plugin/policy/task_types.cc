@@ -105,85 +105,15 @@ constexpr uint32_t kPatternOptions = PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PC
                                      PCRE2_MATCH_UNSET_BACKREF | PCRE2_NEVER_BACKSLASH_C;
 
 // -------------------------------------------------------------------------------------------------
-// UTF-8 and the JavaScript string functions the plugin calls.
-
-struct DecodedCodePoint {
-  char32_t code_point;
-  size_t length;  // bytes consumed, at least 1
-  bool valid;
-};
-
-// Decodes the code point at text[pos]. An invalid or truncated sequence decodes as U+FFFD and
-// consumes its maximal valid prefix (at least one byte), the "maximal subpart" rule that
-// TextDecoder and Node's Buffer#toString use: the plugin would have seen the same replacement
-// characters had these bytes reached it.
-DecodedCodePoint DecodeUtf8(std::string_view text, size_t pos) {
-  const auto byte_at = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte_at(pos);
-  if (lead < 0x80) return {lead, 1, true};
-  size_t continuation_count = 0;
-  char32_t code_point = 0;
-  unsigned char low = 0x80;
-  unsigned char high = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    continuation_count = 1;
-    code_point = lead & 0x1F;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    continuation_count = 2;
-    code_point = lead & 0x0F;
-    if (lead == 0xE0) low = 0xA0;   // overlong
-    if (lead == 0xED) high = 0x9F;  // surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    continuation_count = 3;
-    code_point = lead & 0x07;
-    if (lead == 0xF0) low = 0x90;   // overlong
-    if (lead == 0xF4) high = 0x8F;  // beyond U+10FFFF
-  } else {
-    return {0xFFFD, 1, false};
-  }
-  for (size_t i = 1; i <= continuation_count; ++i) {
-    if (pos + i >= text.size()) return {0xFFFD, i, false};
-    const unsigned char next = byte_at(pos + i);
-    if (next < low || next > high) return {0xFFFD, i, false};
-    low = 0x80;
-    high = 0xBF;
-    code_point = (code_point << 6) | (next & 0x3F);
-  }
-  return {code_point, continuation_count + 1, true};
-}
-
-// Returns `text` if it is valid UTF-8, else a copy in `storage` with each invalid sequence replaced
-// by U+FFFD. Everything downstream (lowercasing, tokenizing, PCRE2) then sees valid UTF-8. PCRE2's
-// own UTF check stays on as a second line: were it ever to fail, the pattern counts as no match.
-std::string_view ValidUtf8(std::string_view text, std::string* storage) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    DecodedCodePoint decoded = DecodeUtf8(text, pos);
-    if (!decoded.valid) break;
-    pos += decoded.length;
-  }
-  if (pos == text.size()) return text;
-  storage->assign(text.substr(0, pos));
-  while (pos < text.size()) {
-    DecodedCodePoint decoded = DecodeUtf8(text, pos);
-    AppendUtf8(decoded.code_point, storage);
-    pos += decoded.length;
-  }
-  return *storage;
-}
+// The JavaScript string functions the plugin calls, on valid UTF-8: the prompt and keywords pass
+// through ReplaceInvalidUtf8 first, so lowercasing, tokenizing and PCRE2 see valid UTF-8. PCRE2's own
+// UTF check stays on as a second line: were it ever to fail, the pattern counts as no match.
 
 // JavaScript's WhiteSpace and LineTerminator: what String#trim strips and what \s matches.
 bool IsJsWhitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
          c == 0x3000 || c == 0xFEFF;
-}
-
-// The start of the code point that ends just before `end` (valid UTF-8 assumed).
-size_t PreviousCodePointStart(std::string_view text, size_t end) {
-  size_t start = end - 1;
-  while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-  return start;
 }
 
 std::string_view JsTrim(std::string_view text) {
@@ -383,14 +313,6 @@ int CountNumberedSteps(std::string_view text) {
     }
   }
   return steps;
-}
-
-// The first `max_bytes` of `text`, cut back so that no UTF-8 sequence is split.
-std::string_view CutAtUtf8Boundary(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -772,7 +694,7 @@ struct Keyword {
 // The plugin's matchesRuleKeyword and isPhraseLikeKeyword, decided once per keyword.
 Keyword MakeKeyword(std::string_view raw, TaskTypeMode mode) {
   std::string storage;
-  std::string_view valid = ValidUtf8(raw, &storage);
+  std::string_view valid = ReplaceInvalidUtf8(raw, &storage);
   Keyword keyword;
   keyword.text = std::string(JsTrim(JsToLower(valid)));
   if (keyword.text.empty()) return keyword;
@@ -1166,7 +1088,7 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
   TaskTypeMatch result;
 
   std::string sanitized;
-  const std::string_view text = JsTrim(ValidUtf8(prompt, &sanitized));
+  const std::string_view text = JsTrim(ReplaceInvalidUtf8(prompt, &sanitized));
   if (text.empty()) return result;  // the plugin passes an empty prompt through before any rule
   PatternMatcher matcher;
 
