@@ -21,6 +21,7 @@
 
 #include "policy/task_types/js_regex.h"
 #include "policy/task_types/js_text.h"
+#include "util/strings.h"
 #include "util/utf8.h"
 
 namespace quantclaw {
@@ -151,21 +152,15 @@ bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt,
 // -------------------------------------------------------------------------------------------------
 // Config validation helpers.
 
-std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
-
-template <typename Candidates>
-std::string Suggestion(std::string_view given, const Candidates& candidates) {
-  return DidYouMean(given, std::vector<std::string_view>(std::begin(candidates), std::end(candidates)));
-}
-
 template <typename Keys>
 void ReportUnknownKeys(const json::object& object, const Keys& known, const std::string& pointer,
                        ConfigErrors* errors) {
   for (const auto& entry : object) {
     const std::string_view key = entry.key();
     if (std::find(std::begin(known), std::end(known), key) != std::end(known)) continue;
+    const std::vector<std::string_view> candidates(std::begin(known), std::end(known));
     errors->push_back(
-        {JoinPointer(pointer, key), "unknown key " + Quote(key) + Suggestion(key, known)});
+        {JoinPointer(pointer, key), "unknown key " + Quote(key) + DidYouMean(key, candidates)});
   }
 }
 
@@ -424,7 +419,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
         std::vector<std::string_view> ids;
         for (const TaskType& task_type : impl->task_types) ids.push_back(task_type.id);
         errors->push_back(
-            {default_pointer, "names no task type: " + Quote(id) + Suggestion(id, ids)});
+            {default_pointer, "names no task type: " + Quote(id) + DidYouMean(id, ids)});
       }
     }
   } else {
