@@ -284,33 +284,12 @@ class Scanner {
     }
   }
 
-  // One well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+  // One well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF). Only
+  // non-ASCII bytes get here: SkipPlain above is the ASCII fast path.
   bool Utf8() {
-    const auto byte = [this](ptrdiff_t i) {
-      return end_ - p_ > i ? static_cast<unsigned char>(p_[i]) : 0u;
-    };
-    const unsigned lead = byte(0);
-    const auto continuation = [&](ptrdiff_t i) { return (byte(i) & 0xC0u) == 0x80u; };
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      if (!continuation(1)) return false;
-      p_ += 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      const unsigned second = byte(1);
-      const bool ok = lead == 0xE0 ? second >= 0xA0 && second <= 0xBF
-                      : lead == 0xED ? second >= 0x80 && second <= 0x9F
-                                     : continuation(1);
-      if (!ok || !continuation(2)) return false;
-      p_ += 3;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      const unsigned second = byte(1);
-      const bool ok = lead == 0xF0 ? second >= 0x90 && second <= 0xBF
-                      : lead == 0xF4 ? second >= 0x80 && second <= 0x8F
-                                     : continuation(1);
-      if (!ok || !continuation(2) || !continuation(3)) return false;
-      p_ += 4;
-    } else {
-      return false;
-    }
+    const DecodedCodePoint decoded = DecodeUtf8(std::string_view(p_, static_cast<size_t>(end_ - p_)), 0);
+    if (!decoded.valid) return false;
+    p_ += decoded.length;
     return true;
   }
 

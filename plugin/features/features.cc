@@ -6,17 +6,10 @@
 
 #include "quantclaw/v1/step.pb.h"
 #include "util/hash.h"
+#include "util/utf8.h"
 
 namespace quantclaw {
 namespace {
-
-size_t Utf8BoundaryAtOrBefore(std::string_view text, size_t position) {
-  while (position > 0 && position < text.size() &&
-         (static_cast<unsigned char>(text[position]) & 0xC0) == 0x80) {
-    --position;
-  }
-  return position;
-}
 
 bool IsWordByte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -27,9 +20,7 @@ bool IsWordByte(unsigned char c) {
 void HashText(std::string_view text, float* buckets) {
   std::fill(buckets, buckets + kTextHashBuckets, 0.0f);
   if (text.size() > kTextHashMaxBytes) {
-    size_t start = text.size() - kTextHashMaxBytes;
-    while (start < text.size() && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) ++start;
-    text.remove_prefix(start);
+    text.remove_prefix(CodePointStartAtOrAfter(text, text.size() - kTextHashMaxBytes));
   }
   uint64_t previous_word = 0;
   bool have_previous = false;
@@ -77,7 +68,7 @@ constexpr uint64_t kPerMessageTokens = 4;  // role and template framing per chat
 }  // namespace
 
 void InlineName::Assign(std::string_view value) {
-  size_t length = value.size() <= kCapacity ? value.size() : Utf8BoundaryAtOrBefore(value, kCapacity);
+  const size_t length = CutAtUtf8Boundary(value, kCapacity).size();
   std::copy_n(value.data(), length, text);
   text[length] = '\0';
   size = static_cast<uint8_t>(length);
@@ -117,7 +108,7 @@ uint64_t ApproxTokens(std::string_view text) {
   for (unsigned char c : text) {
     if (c < 0x80) {
       ++ascii;
-    } else if ((c & 0xC0) != 0x80) {
+    } else if (!IsUtf8Continuation(c)) {
       ++code_points;  // a leading byte: one non-ASCII code point
     }
   }

@@ -10,6 +10,7 @@
 #include <google/protobuf/message.h>
 
 #include "util/strings.h"
+#include "util/utf8.h"
 
 namespace quantclaw {
 namespace {
@@ -53,31 +54,6 @@ bool ReadVarint(std::string_view bytes, size_t* position, uint64_t* value) {
 }
 
 }  // namespace
-
-bool IsValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    uint32_t code_point = c & (0xFF >> (length + 1));
-    for (int k = 1; k < length; ++k) {
-      auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (next & 0x3F);
-    }
-    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code_point < kMinimum[length] || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
 
 absl::Status DecodeMessage(std::string_view bytes, WireFormat format, google::protobuf::Message* message) {
   const std::string& type = message->GetDescriptor()->full_name();

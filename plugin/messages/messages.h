@@ -26,8 +26,6 @@ absl::Status DecodeMessage(std::string_view bytes, WireFormat format, google::pr
 absl::Status DecodeDecisionRequest(std::string_view bytes, WireFormat format, std::string* scratch,
                                    std::string_view* session_id);
 
-bool IsValidUtf8(std::string_view text);
-
 }  // namespace quantclaw
 
 #endif  // QUANTCLAW_PLUGIN_MESSAGES_MESSAGES_H_

@@ -1,0 +1,94 @@
+// JavaScript regular expressions (new RegExp(pattern, "iu")) on PCRE2, for the QuantClaw rule
+// detector's patterns: the options and rewrites that give PCRE2 JavaScript's semantics, and the bounds
+// (match and depth limits, a step budget, a JIT stack on the heap) that keep a pattern from running
+// away on a prompt. Compiled patterns are shared between threads; a PatternMatcher is one call's.
+#ifndef QUANTCLAW_PLUGIN_POLICY_TASK_TYPES_JS_REGEX_H_
+#define QUANTCLAW_PLUGIN_POLICY_TASK_TYPES_JS_REGEX_H_
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace quantclaw {
+namespace internal {
+
+struct CodeDeleter {
+  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
+};
+struct CompileContextDeleter {
+  void operator()(pcre2_compile_context* context) const { pcre2_compile_context_free(context); }
+};
+struct MatchContextDeleter {
+  void operator()(pcre2_match_context* context) const { pcre2_match_context_free(context); }
+};
+struct MatchDataDeleter {
+  void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
+};
+using CodePtr = std::unique_ptr<pcre2_code, CodeDeleter>;
+using CompileContextPtr = std::unique_ptr<pcre2_compile_context, CompileContextDeleter>;
+using MatchContextPtr = std::unique_ptr<pcre2_match_context, MatchContextDeleter>;
+using MatchDataPtr = std::unique_ptr<pcre2_match_data, MatchDataDeleter>;
+
+// A compile context with JavaScript's line terminator for `.` and $ (LF; `.` is rewritten for the
+// others) and its \u escapes; null when out of memory.
+CompileContextPtr NewJsCompileContext();
+
+// A PCRE2 regex with these options; on failure null, and *error (when not null) says why and where.
+CodePtr CompileRegex(std::string_view pattern, uint32_t options, pcre2_compile_context* context,
+                     std::string* error);
+
+void JitCompile(pcre2_code* code);
+
+// A pattern ready to run: one regex, or the two phases of a lookahead conjunction.
+struct CompiledPattern {
+  CodePtr code;  // or: phase one, the positives with a capture at each one's last start in a line
+  CodePtr veto;  // phase two, the negatives, anchored; null for a one-regex pattern
+};
+
+// A pattern as the plugin compiles it (flags "iu"), JIT-compiled, and in linear form where it is a
+// lookahead conjunction. On a syntax error `code` is null and *error gives PCRE2's message and the
+// offset in `pattern` as written.
+CompiledPattern CompileJsPattern(std::string_view pattern, pcre2_compile_context* context,
+                                 std::string* error);
+
+// Per-call matching state: the match context carries the step budget's address, so it cannot be
+// shared between threads; compiled patterns can.
+class PatternMatcher {
+ public:
+  PatternMatcher();
+  PatternMatcher(const PatternMatcher&) = delete;
+  PatternMatcher& operator=(const PatternMatcher&) = delete;
+
+  // RegExp#test. Any error (a limit, the step budget, the JIT stack, out of memory) is no match.
+  bool Matches(const CompiledPattern& pattern, std::string_view subject);
+
+  // The next match at or after `offset`, as [*begin, *end).
+  bool Find(const pcre2_code* code, std::string_view subject, size_t offset, size_t* begin,
+            size_t* end);
+
+ private:
+  // PCRE2 checks the subject's UTF-8 from `offset` to the end on every call, so calls that walk
+  // through a subject already checked pass PCRE2_NO_UTF_CHECK, as pcre2api advises: a check per
+  // line would make the walk quadratic.
+  int Run(const pcre2_code* code, std::string_view subject, size_t offset, uint32_t options);
+
+  // Line by line: phase one finds a line where every positive holds and where the last of them
+  // starts (p*); phase two checks the negatives at p*.
+  bool MatchesConjunction(const CompiledPattern& pattern, std::string_view subject);
+
+  MatchContextPtr context_;
+  MatchDataPtr data_;
+  uint64_t steps_left_ = 0;
+};
+
+}  // namespace internal
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_POLICY_TASK_TYPES_JS_REGEX_H_
