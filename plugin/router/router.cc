@@ -26,42 +26,13 @@ absl::Status UnknownSession(std::string_view id) {
 
 }  // namespace
 
-Router::Router(std::shared_ptr<const Snapshot> snapshot)
+Router::Router(std::shared_ptr<const ConfigSnapshot> snapshot)
     : snapshot_(snapshot), max_message_bytes_(snapshot->config->limits.max_message_bytes) {}
-
-std::shared_ptr<const Router::Snapshot> Router::MakeSnapshot(std::shared_ptr<const RouterConfig> config,
-                                                            const Snapshot* previous) {
-  auto snapshot = std::make_shared<Snapshot>();
-  snapshot->new_index_of_previous.fill(-1);
-  snapshot->previous_index_of_new.fill(-1);
-  if (previous != nullptr) {
-    snapshot->generation = previous->generation + 1;
-    const RouterConfig& before = *previous->config;
-    for (size_t i = 0; i < config->tiers.size() && i < kMaxTiers; ++i) {
-      const int j = before.FindTier(config->tiers[i].name);
-      if (j >= 0 && j < static_cast<int>(kMaxTiers)) {
-        snapshot->previous_index_of_new[i] = j;
-        snapshot->new_index_of_previous[j] = static_cast<int>(i);
-      }
-    }
-  }
-  if (config->policy.budget) {
-    // Keep the score history across a reload unless the window it is kept over changed.
-    if (previous != nullptr && previous->budget != nullptr &&
-        previous->budget->window() == config->policy.budget->window) {
-      snapshot->budget = previous->budget;
-    } else {
-      snapshot->budget = std::make_shared<BudgetQuantile>(config->policy.budget->window);
-    }
-  }
-  snapshot->config = std::move(config);
-  return snapshot;
-}
 
 absl::StatusOr<std::unique_ptr<Router>> Router::Create(std::string_view config_json) {
   auto config = LoadRouterConfig(config_json);
   if (!config.ok()) return config.status();
-  return std::unique_ptr<Router>(new Router(MakeSnapshot(*std::move(config), nullptr)));
+  return std::unique_ptr<Router>(new Router(ConfigSnapshot::Make(*std::move(config), nullptr)));
 }
 
 absl::Status Router::Reload(std::string_view config_json) {
@@ -70,7 +41,7 @@ absl::Status Router::Reload(std::string_view config_json) {
   std::lock_guard<std::mutex> reloading(reload_mutex_);  // one reload at a time: generations stay in order
   max_message_bytes_.store((*config)->limits.max_message_bytes, std::memory_order_relaxed);
   auto previous = snapshot();
-  auto next = MakeSnapshot(*std::move(config), previous.get());
+  auto next = ConfigSnapshot::Make(*std::move(config), previous.get());
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     // Calls still on the old snapshot may count a few events under the old indices meanwhile.
@@ -134,42 +105,19 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
   return absl::OkStatus();
 }
 
-void Router::AdaptSessionLocked(const Snapshot& current, Session* session) {
-  if (session->tier_generation >= current.generation) return;
-  int& last = session->policy.last_tier;
-  if (last >= 0) {
-    // One reload behind: follow the tier by name. Further behind: the warm tier is forgotten.
-    last = session->tier_generation + 1 == current.generation && last < static_cast<int>(kMaxTiers)
-               ? current.new_index_of_previous[last]
-               : -1;
-  }
-  session->tier_generation = current.generation;
-}
-
-void Router::SetLastTierLocked(const Snapshot& current, Session* session, int tier) {
-  // A call that began before a reload another call of this session has already seen: its index is of
-  // the older config, and the session's newer knowledge stands.
-  if (session->tier_generation > current.generation) return;
-  session->policy.last_tier = tier;
-  session->tier_generation = current.generation;
-}
-
 // Telemetry keeps a slot per tier position without knowing the config; every tier needs one.
 static_assert(kMaxTiers <= kMaxTierSlots);
 
-void Router::RemapTierState(const Snapshot& next) {
-  const auto& from = next.previous_index_of_new;
-  bool unmoved = true;  // the usual reload: the same tiers in the same places (maybe some dropped at the end)
-  for (size_t i = 0; i < next.config->tiers.size(); ++i) unmoved = unmoved && from[i] == static_cast<int>(i);
-  if (unmoved) return;
-  caller_.RemapTiers(from);
-  metrics_.RemapTiers(from);
+void Router::RemapTierState(const ConfigSnapshot& next) {
+  if (next.TiersUnmoved()) return;
+  caller_.RemapTiers(next.previous_index_of_new);
+  metrics_.RemapTiers(next.previous_index_of_new);
 }
 
-void Router::DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice) {
+void Router::DecideLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session, Choice* choice) {
   const RouterConfig& config = *current.config;
   const double tie_draw = UnitInterval(Mix64(Fnv1a(session_id) ^ session->features.step_index));
-  AdaptSessionLocked(current, session);
+  current.AdaptSession(session);
   // A call holding an older config than the session has seen decides without the warm tier, whose index
   // belongs to the newer config, and leaves the session's own as it was.
   const bool older_config = session->tier_generation > current.generation;
@@ -248,7 +196,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   if (served.tier != choice->decision.tier) {
     // Failover or escalation served it elsewhere: that tier's cache now holds the session.
     std::lock_guard<std::mutex> lock(session->mutex);
-    SetLastTierLocked(*current, session.get(), static_cast<int>(served.tier));
+    current->SetLastTier(session.get(), static_cast<int>(served.tier));
   }
   TierCallResult& result = served.result;
   metrics_.RecordCall(served.tier, result.latency_ms, result.first_byte_ms, result.usage.prompt_tokens,
@@ -290,7 +238,7 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
     if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
   }
   if (tier >= 0) {
-    SetLastTierLocked(*current, session.get(), tier);  // the tier that really served: its cache is the warm one
+    current->SetLastTier(session.get(), tier);  // the tier that really served: its cache is the warm one
     metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
                         outcome.cached_tokens(), outcome.output_tokens());
   }
@@ -306,7 +254,7 @@ absl::Status Router::EndSession(std::string_view session_id) {
 }
 
 std::string Router::MetricsText() const {
-  const std::shared_ptr<const Snapshot> current = snapshot();
+  const std::shared_ptr<const ConfigSnapshot> current = snapshot();
   std::vector<std::string_view> tier_names;
   std::bitset<kMaxTierSlots> open_breakers;
   const int64_t now = MonotonicNowNs();

@@ -21,6 +21,7 @@
 #include "messages/completion_request.h"
 #include "policy/budget.h"
 #include "policy/policy.h"
+#include "router/config_snapshot.h"
 #include "router/router_config.h"
 #include "router/session_table.h"
 #include "telemetry/metrics.h"
@@ -63,41 +64,24 @@ class Router {
   RouterMetrics& metrics() { return metrics_; }
 
  private:
-  // The config and the budget history it uses, swapped together.
-  struct Snapshot {
-    std::shared_ptr<const RouterConfig> config;
-    std::shared_ptr<BudgetQuantile> budget;  // null without policy.budget
-    // Tier indices change meaning when a reload adds, drops or reorders tiers. Each config has a
-    // generation; state kept by tier index (sessions' warm tier, breakers, per-tier metrics) follows its
-    // tier by name from one generation to the next.
-    uint64_t generation = 1;
-    std::array<int, kMaxTiers> new_index_of_previous;  // -1: that tier is gone
-    std::array<int, kMaxTiers> previous_index_of_new;  // -1: a new tier
-  };
-
-  explicit Router(std::shared_ptr<const Snapshot> snapshot);
+  explicit Router(std::shared_ptr<const ConfigSnapshot> snapshot);
   absl::Status ValidateStep(const RouterConfig& config, const v1::Step& step) const;
   std::shared_ptr<Session> SessionFor(std::string_view id, const RouterConfig& config);
   absl::Status ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session);
-  void DecideLocked(const Snapshot& current, std::string_view session_id, Session* session, Choice* choice);
-  // The session's warm tier, in `current`'s indices (see Snapshot::generation).
-  static void AdaptSessionLocked(const Snapshot& current, Session* session);
-  static void SetLastTierLocked(const Snapshot& current, Session* session, int tier);
+  void DecideLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session, Choice* choice);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.
-  void RemapTierState(const Snapshot& next);
-  std::shared_ptr<const Snapshot> snapshot() const {
+  void RemapTierState(const ConfigSnapshot& next);
+  std::shared_ptr<const ConfigSnapshot> snapshot() const {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     return snapshot_;
   }
-  static std::shared_ptr<const Snapshot> MakeSnapshot(std::shared_ptr<const RouterConfig> config,
-                                                      const Snapshot* previous);
 
   // A mutex held for one pointer copy. libstdc++ 12's std::atomic<std::shared_ptr> is itself a spin
   // lock, and ThreadSanitizer flags its relaxed unlock against a concurrent store; this is the same
   // cost and provably ordered.
   mutable std::mutex snapshot_mutex_;
   std::mutex reload_mutex_;
-  std::shared_ptr<const Snapshot> snapshot_;
+  std::shared_ptr<const ConfigSnapshot> snapshot_;
   std::atomic<uint64_t> max_message_bytes_;
   SessionTable sessions_;
   mutable RouterMetrics metrics_;
