@@ -68,7 +68,7 @@ constexpr uint64_t kPerMessageTokens = 4;  // role and template framing per chat
 }  // namespace
 
 void InlineName::Assign(std::string_view value) {
-  const size_t length = CutAtUtf8Boundary(value, kCapacity).size();
+  const size_t length = value.size() <= kCapacity ? value.size() : CodePointStartAtOrBefore(value, kCapacity);
   std::copy_n(value.data(), length, text);
   text[length] = '\0';
   size = static_cast<uint8_t>(length);

@@ -110,12 +110,15 @@ inline size_t CodePointStartAtOrAfter(std::string_view text, size_t pos) {
   return pos;
 }
 
+// The last code point boundary at or before `pos` (pos <= text.size()).
+inline size_t CodePointStartAtOrBefore(std::string_view text, size_t pos) {
+  while (pos > 0 && pos < text.size() && IsUtf8Continuation(static_cast<unsigned char>(text[pos]))) --pos;
+  return pos;
+}
+
 // The first `max_bytes` of `text`, cut back so that no UTF-8 sequence is split.
 inline std::string_view CutAtUtf8Boundary(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t end = max_bytes;
-  while (end > 0 && IsUtf8Continuation(static_cast<unsigned char>(text[end]))) --end;
-  return text.substr(0, end);
+  return text.size() <= max_bytes ? text : text.substr(0, CodePointStartAtOrBefore(text, max_bytes));
 }
 
 }  // namespace quantclaw
