@@ -420,6 +420,36 @@ TEST_F(CompleteTest, NoRetryOnceTheHostHasSeenPartOfTheStream) {
   EXPECT_EQ(RequestsFor("truncated") - before, 1u);
 }
 
+// OpenAI's [DONE] ends the stream: what a server sends after it never reaches the host, and the call
+// does not wait for the server to close the connection (it holds it open for 5 s here).
+TEST_F(CompleteTest, NothingAfterDoneReachesTheHostAndTheCallEndsAtOnce) {
+  UseConfig(Tier("after", "after-done", "bf16") + "," + Tier("hold", "done-hold", "bf16"),
+            R"({"retries":0,"failover":false,"total_timeout_ms":10000})");
+  for (const char* tier : {"after", "hold"}) {
+    std::string response;
+    std::vector<std::string> events;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(Complete(tier, kHello, true, &response, &events), QC_OK) << tier << ": " << qc_last_error();
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(took, std::chrono::milliseconds(1500)) << tier;
+    ASSERT_EQ(events.size(), 2u) << tier;
+    for (const std::string& event : events) EXPECT_EQ(event.find("after the end"), std::string::npos) << event;
+    json::value answer = json::parse(response);
+    EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "partial") << tier;
+  }
+}
+
+TEST_F(CompleteTest, CarriageReturnLineEnds) {
+  UseConfig(Tier("cr", "echo-cr", "bf16"), R"({"retries":0,"failover":false})");
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("cr", kHello, true, &response, &events), QC_OK) << qc_last_error();
+  EXPECT_EQ(events.size(), 5u);  // "echo", ": he", "llo", the finish, the usage
+  json::value answer = json::parse(response);
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_EQ(answer.at("usage").at("prompt_tokens").as_int64(), 11);
+}
+
 TEST_F(CompleteTest, DownTierFailsOverUpTheLadder) {
   UseConfig(Tier("int4", "m", "int4", /*up=*/false) + "," + Tier("bf16", "echo", "bf16"),
             R"({"retries":1,"backoff_initial_ms":1,"connect_timeout_ms":500})");
