@@ -17,6 +17,8 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   echo-cr       echo with every SSE line ended by a CR alone
   after-done    two stream chunks, [DONE], then more chunks, holding the connection open for 5 seconds
   done-hold     two stream chunks, [DONE], then nothing, holding the connection open for 5 seconds
+  error-mid     one stream chunk, then vLLM's error event ({"error": {..., "code": 400}}), then [DONE]
+  error-first   vLLM's error event with code 500 before any chunk, then [DONE]
   agent-*       a scripted agent step for end-to-end tests of hosts (OpenClaw) with their own tools: when
                 the request carries a tool result it answers in text ("done: <the newest result's first
                 line>"), otherwise it calls one of the offered tools (ls {"path": "."} when offered, else
@@ -155,6 +157,18 @@ class Handler(BaseHTTPRequestHandler):
                             "choices": [{"index": 0, "delta": {"content": " after the end"}}]})
                 self.event(b"[DONE]")
             time.sleep(5)
+        elif model in ("error-mid", "error-first"):
+            self.start_stream()
+            if model == "error-mid":
+                self.event({"id": "c6", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": "par"}}]})
+                error = {"object": "error", "message": "the sampler failed", "type": "BadRequestError",
+                         "param": None, "code": 400}
+            else:
+                error = {"object": "error", "message": "the engine died", "type": "InternalServerError",
+                         "param": None, "code": 500}
+            self.event({"error": error})
+            self.event(b"[DONE]")
         elif model == "logprobs" and stream:
             self.start_stream()
             for token, logprob in (("Hi", -0.1), ("!", -1.5)):
