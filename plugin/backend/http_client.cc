@@ -1,5 +1,6 @@
 #include "backend/http_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -45,18 +46,21 @@ bool SseParser::Feed(std::string_view bytes, const std::function<bool(std::strin
   }
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
-  // Most servers end lines with LF alone: one memchr finds the next LF, a second one looks for a CR only
-  // before it. The LF found is kept while CRs end the lines before it (a CR-only stream scans once).
+  // The next LF and the next CR, each found with memchr and kept while lines before it are split: a
+  // stream whose lines end with LF alone (most servers) costs one scan for its CRs per read, and one
+  // ending them with CR alone one scan for its LFs.
   const char* lf = nullptr;
-  bool lf_known = false;
+  const char* cr = nullptr;
+  bool searched = false;
   while (p != end) {
-    if (!lf_known || (lf != nullptr && lf < p)) {
+    if (!searched || (lf != nullptr && lf < p)) {
       lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-      lf_known = true;
     }
-    const char* const stop = lf != nullptr ? lf : end;
-    const char* eol = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(stop - p)));
-    if (eol == nullptr) eol = lf;
+    if (!searched || (cr != nullptr && cr < p)) {
+      cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
+    }
+    searched = true;
+    const char* eol = lf == nullptr ? cr : cr == nullptr ? lf : std::min(lf, cr);
     if (eol == nullptr) {
       line_.append(p, static_cast<size_t>(end - p));
       return true;
