@@ -9,10 +9,11 @@ namespace quantclaw {
 namespace {
 
 // Where a value sits, as far as the aggregate cares. kRich marks the keys whose containers only the
-// document path reads (usage, logprobs, tool-call deltas).
+// document path reads (usage, logprobs, tool-call deltas); kError a top-level "error" (the server
+// reporting a failure mid-stream), whatever its value: the document path judges it.
 enum class Slot : uint8_t {
   kIgnored, kRoot, kId, kModel, kCreated, kChoices, kChoice, kFinishReason, kText, kDelta, kRole, kContent,
-  kReasoning, kRich,
+  kReasoning, kRich, kError,
 };
 
 // Below the document parser's own depth limit (32), so whatever is near it goes to that parser.
@@ -120,6 +121,7 @@ class Scanner {
       {Slot::kRoot, "created", Slot::kCreated},
       {Slot::kRoot, "choices", Slot::kChoices},
       {Slot::kRoot, "usage", Slot::kRich},
+      {Slot::kRoot, "error", Slot::kError},
       {Slot::kChoice, "finish_reason", Slot::kFinishReason},
       {Slot::kChoice, "text", Slot::kText},
       {Slot::kChoice, "delta", Slot::kDelta},
@@ -202,6 +204,7 @@ class Scanner {
       ++p_;
       SkipSpace();
       const Slot value_slot = slot == Slot::kIgnored ? Slot::kIgnored : KeySlot(slot, key);
+      if (value_slot == Slot::kError) return false;  // the server reporting a failure: the document path decides
       ResetField(value_slot);
       if (!Value(value_slot)) return false;
     }

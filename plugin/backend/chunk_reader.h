@@ -4,9 +4,9 @@
 // Why: a 128-token stream is 128 events, and building a document per event cost about 0.45 µs each, most
 // of qc_complete's streaming overhead. Nearly every event is a plain content delta; those are read here
 // by a strict scanner of our own (Boost.JSON's SAX parser still cost 0.2 µs an event). The rarer, richer
-// events (usage, tool-call deltas, logprobs) and anything unusual (not an object, not valid JSON, numbers
-// with exponents, lone surrogates) are left to the document path, which stays the reference: tests check
-// that both give the same aggregate.
+// events (usage, tool-call deltas, logprobs), a server's error event (a top-level "error") and anything
+// unusual (not an object, not valid JSON, numbers with exponents, lone surrogates) are left to the
+// document path, which stays the reference: tests check that both give the same aggregate.
 #ifndef QUANTCLAW_PLUGIN_BACKEND_CHUNK_READER_H_
 #define QUANTCLAW_PLUGIN_BACKEND_CHUNK_READER_H_
 

@@ -1,5 +1,6 @@
 #include "backend/completion.h"
 
+#include <charconv>
 #include <limits>
 
 #include <boost/json.hpp>
@@ -84,6 +85,9 @@ absl::Status StreamAggregator::Add(std::string_view event) {
     return absl::DataLossError(StrCat("stream event ", events_, " is not a JSON object: ",
                                       event.substr(0, 120)));
   }
+  if (const json::value* error = object->if_contains("error"); error != nullptr && !error->is_null()) {
+    return ServerError(*error);
+  }
   ++events_;
   last_had_tool_calls_ = false;
   if (id_.empty()) id_ = Text(object->if_contains("id"));
@@ -142,6 +146,29 @@ absl::Status StreamAggregator::Add(std::string_view event) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status StreamAggregator::ServerError(const json::value& error) {
+  server_error_ = true;
+  std::string what;
+  if (const json::object* fields = error.if_object(); fields != nullptr) {
+    what = Text(fields->if_contains("message"));
+    if (std::string_view type = Text(fields->if_contains("type")); !type.empty()) StrAppend(&what, " (", type, ")");
+    if (const json::value* code = fields->if_contains("code"); code != nullptr) {
+      ReadWholeNumber(*code, &server_error_code_);
+      // Some servers send the code as a string ("400").
+      if (code->is_string()) {
+        std::string_view digits = code->get_string();
+        std::from_chars(digits.data(), digits.data() + digits.size(), server_error_code_);
+      }
+    }
+  } else if (error.is_string()) {
+    what = error.get_string();
+  }
+  if (what.empty()) what = json::serialize(error);
+  if (what.size() > 300) what.resize(300);
+  if (server_error_code_ != 0) StrAppend(&what, ", code ", server_error_code_);
+  return absl::DataLossError(StrCat("the server reported an error after ", events_, " events: ", what));
 }
 
 void StreamAggregator::AddPlain(const ChunkFields& fields) {

@@ -34,7 +34,10 @@ class StreamAggregator {
   explicit StreamAggregator(bool chat, bool read_plain_events_fast = true)
       : chat_(chat), read_plain_events_fast_(read_plain_events_fast) {}
 
-  // One SSE event's data. An event that is not a JSON object is an error (a broken server).
+  // One SSE event's data. An event that is not a JSON object is an error (a broken server), and so is
+  // one with a top-level "error" that is not null: the server reporting a failure mid-stream (vLLM,
+  // SGLang and sse-starlette send {"error": {"message": ..., "type": ..., "code": 400}} and then
+  // [DONE]). Both are DataLoss; server_error() tells the second apart.
   absl::Status Add(std::string_view event);
   // The response a non-streaming call would have returned, as a document and as text.
   boost::json::value Response() const;
@@ -43,9 +46,14 @@ class StreamAggregator {
   size_t events() const { return events_; }
   // Whether the event just added carried tool-call deltas (they may be held back until validated).
   bool last_had_tool_calls() const { return last_had_tool_calls_; }
+  // Whether Add refused an event because the server reported an error in it, and the HTTP-like code
+  // the error carried (0: none or not a number).
+  bool server_error() const { return server_error_; }
+  int64_t server_error_code() const { return server_error_code_; }
 
  private:
   void AddPlain(const ChunkFields& fields);
+  absl::Status ServerError(const boost::json::value& error);
 
   bool chat_;
   bool read_plain_events_fast_;
@@ -54,6 +62,8 @@ class StreamAggregator {
   boost::json::parser parser_;
   size_t events_ = 0;
   bool last_had_tool_calls_ = false;
+  bool server_error_ = false;
+  int64_t server_error_code_ = 0;
   std::string id_, model_, role_ = "assistant", finish_reason_;
   std::string content_;
   std::string reasoning_;

@@ -1,6 +1,8 @@
 #include "backend/http_client.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -20,39 +22,92 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 bool SseParser::Feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event) {
-  while (!bytes.empty()) {
-    // Whole lines at a time: most arrive complete within one read.
-    const size_t newline = bytes.find('\n');
-    if (newline == std::string_view::npos) {
-      line_.append(bytes);
+  if (stopped_) return false;
+  if (!checked_bom_) {
+    // The BOM's bytes may arrive one read at a time: its prefix waits in line_ (a prefix that turns out
+    // not to be a BOM is the start of the first line).
+    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    while (!bytes.empty() && !checked_bom_) {
+      if (bytes.front() != kBom[line_.size()]) {
+        checked_bom_ = true;
+        break;
+      }
+      line_.push_back(bytes.front());
+      bytes.remove_prefix(1);
+      if (line_.size() == kBom.size()) {
+        line_.clear();
+        checked_bom_ = true;
+      }
+    }
+  }
+  if (after_cr_ && !bytes.empty()) {
+    after_cr_ = false;
+    if (bytes.front() == '\n') bytes.remove_prefix(1);
+  }
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  // The next LF and the next CR, each found with memchr and kept while lines before it are split: a
+  // stream whose lines end with LF alone (most servers) costs one scan for its CRs per read, and one
+  // ending them with CR alone one scan for its LFs.
+  const char* lf = nullptr;
+  const char* cr = nullptr;
+  bool searched = false;
+  while (p != end) {
+    if (!searched || (lf != nullptr && lf < p)) {
+      lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    }
+    if (!searched || (cr != nullptr && cr < p)) {
+      cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
+    }
+    searched = true;
+    const char* eol = lf == nullptr ? cr : cr == nullptr ? lf : std::min(lf, cr);
+    if (eol == nullptr) {
+      line_.append(p, static_cast<size_t>(end - p));
       return true;
     }
-    std::string_view line = bytes.substr(0, newline);
-    bytes.remove_prefix(newline + 1);
+    std::string_view line(p, static_cast<size_t>(eol - p));
+    p = eol + 1;
+    if (*eol == '\r') {
+      if (p == end) {
+        after_cr_ = true;
+      } else if (*p == '\n') {
+        ++p;
+      }
+    }
     if (!line_.empty()) {
       line_.append(line);
       line = line_;
     }
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) {
-      if (has_data_) {
-        bool keep_going = on_event(data_);
-        data_.clear();
-        has_data_ = false;
-        if (!keep_going) {
-          line_.clear();
-          return false;
-        }
-      }
-    } else if (line.substr(0, 5) == "data:") {
-      std::string_view value = line.substr(5);
-      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      if (has_data_) data_.push_back('\n');
-      data_.append(value);
-      has_data_ = true;
-    }
+    const bool keep_going = Line(line, on_event);
     line_.clear();
+    if (!keep_going) {
+      stopped_ = true;
+      data_.clear();
+      return false;
+    }
   }
+  return true;
+}
+
+bool SseParser::Line(std::string_view line, const std::function<bool(std::string_view)>& on_event) {
+  if (line.empty()) {
+    if (!has_data_) return true;
+    const bool keep_going = on_event(data_);
+    data_.clear();
+    has_data_ = false;
+    return keep_going;
+  }
+  std::string_view value;
+  if (line.size() >= 5 && std::memcmp(line.data(), "data:", 5) == 0) {
+    value = line.substr(5);
+  } else {
+    // A comment (':' first), a line that is only the field's name, or another field.
+    if (line != "data") return true;
+  }
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (has_data_) data_.push_back('\n');
+  data_.append(value);
+  has_data_ = true;
   return true;
 }
 
@@ -125,11 +180,20 @@ struct Transfer {
   size_t received = 0;
   SseParser parser;
   CURL* curl = nullptr;
+  std::chrono::steady_clock::time_point done_at;  // when [DONE] arrived
 };
+
+// How long a stream may stay open after its [DONE] before the transfer is cut: long enough for the
+// end of the body that usually follows at once (then the connection is kept for the next call), short
+// enough that a server holding the connection open costs the caller nothing it would notice.
+constexpr double kAfterDoneGraceMs = 20;
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   const size_t bytes = size * count;
+  // Bytes after [DONE] (more events, padding): the server is not ending the body, so the transfer
+  // stops here; the answer is complete and Post returns it as a success.
+  if (transfer->response->stream_done) return 0;
   if (!transfer->got_first_byte) {
     transfer->got_first_byte = true;
     transfer->response->first_byte_ms = MillisecondsSince(transfer->start);
@@ -154,21 +218,26 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   }
   bool keep_going = transfer->parser.Feed(std::string_view(data, bytes), [transfer](std::string_view event) {
     if (event == "[DONE]") {
+      // OpenAI's terminator: nothing after it is read. The rest of this read is dropped; the transfer
+      // goes on only to let the body end cleanly (see kAfterDoneGraceMs).
       transfer->response->stream_done = true;
-      return true;
+      transfer->done_at = std::chrono::steady_clock::now();
+      return false;
     }
     return (*transfer->sink)(event);
   });
-  if (!keep_going) {
+  if (!keep_going && !transfer->response->stream_done) {
     transfer->cancelled = true;
     return 0;
   }
   return bytes;
 }
 
-// Aborts a transfer whose server accepted the request but sends nothing within first_byte_ms.
+// Aborts a transfer whose server accepted the request but sends nothing within first_byte_ms, and one
+// that stays open kAfterDoneGraceMs after its [DONE].
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* transfer = static_cast<Transfer*>(user);
+  if (transfer->response->stream_done) return MillisecondsSince(transfer->done_at) > kAfterDoneGraceMs ? 1 : 0;
   if (!transfer->got_first_byte && MillisecondsSince(transfer->start) > transfer->request->timeouts.first_byte_ms) {
     transfer->stalled = true;
     return 1;
@@ -219,6 +288,9 @@ absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, H
   curl_slist_free_all(headers);
   shared_->Release(curl);
 
+  // After [DONE] the answer is whole, whatever happened to the connection next: cut short on purpose
+  // (more bytes, or open past the grace time), reset or timed out.
+  if (response->stream_done) return absl::OkStatus();
   if (transfer.cancelled) return absl::CancelledError("the receiver cancelled the stream");
   if (transfer.too_large) {
     return absl::ResourceExhaustedError(StrCat("response over ", request.max_response_bytes, " bytes from ", request.url));

@@ -40,6 +40,7 @@ struct HttpResponse {
 };
 
 // One SSE event's data (the lines after "data:" joined by newlines). Returns false to cancel.
+// "[DONE]" never reaches it: the stream ends there.
 using SseSink = std::function<bool(std::string_view data)>;
 
 // Status codes: Unavailable (could not connect or the connection broke), DeadlineExceeded (a timeout),
@@ -53,7 +54,10 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // `sink` null: the body is collected. `sink` set: a 2xx text/event-stream body is parsed as SSE and
-  // each event goes to the sink as it arrives; any other body is collected.
+  // each event goes to the sink as it arrives; any other body is collected. A "data: [DONE]" event ends
+  // the stream: nothing after it is parsed, and Post returns without waiting for the server to close
+  // (the transfer is cut when more bytes come, or when the body has not ended shortly after; a body
+  // that ends at once leaves its connection reusable). Once [DONE] has arrived the status is OK.
   absl::Status Post(const HttpRequest& request, const SseSink* sink, HttpResponse* response);
 
  private:
@@ -61,19 +65,30 @@ class HttpClient {
   std::unique_ptr<Shared> shared_;
 };
 
-// Splits a byte stream into SSE events (https://html.spec.whatwg.org/multipage/server-sent-events.html):
-// "data:" lines of one event are joined by "\n"; a blank line ends the event; comments and other
-// fields are skipped. Bytes may arrive split anywhere.
+// Splits a byte stream into SSE events as the standard parses them
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html, "Parsing an event stream"): lines end
+// at CR, LF or CRLF (a CRLF split across reads is one line end); one U+FEFF at the very start is
+// dropped; a line starting with ':' is a comment; a line without a colon is a field with an empty
+// value; one space after the colon is dropped. Only "data" is kept: its lines are joined by "\n" and a
+// blank line dispatches them; an event without data lines dispatches nothing; "event", "id", "retry"
+// and unknown fields are skipped. Bytes may arrive split anywhere.
 class SseParser {
  public:
-  // Feeds bytes; calls `on_event` for each complete event; returns false when it returned false.
+  // Feeds bytes; calls `on_event` for each complete event; returns false when it returned false (the
+  // rest of `bytes` is then dropped, and so is what a later Feed brings).
   bool Feed(std::string_view bytes, const std::function<bool(std::string_view)>& on_event);
   size_t buffered() const { return line_.size() + data_.size(); }
 
  private:
-  std::string line_;
+  // One line, without its line end; false when `on_event` returned false.
+  bool Line(std::string_view line, const std::function<bool(std::string_view)>& on_event);
+
+  std::string line_;  // a line (or the start of a BOM) whose end has not arrived yet
   std::string data_;
   bool has_data_ = false;
+  bool after_cr_ = false;      // the last read ended with a CR: an LF first in the next one is its CRLF
+  bool checked_bom_ = false;   // the first bytes were checked for a BOM
+  bool stopped_ = false;       // on_event returned false
 };
 
 }  // namespace quantclaw

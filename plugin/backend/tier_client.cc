@@ -55,7 +55,15 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
   result->first_byte_ms = http.first_byte_ms;
   result->new_connections = http.new_connections;
   result->http2 = http.http2;
-  if (!stream_error.ok()) return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
+  if (!stream_error.ok()) {
+    // A server's error event may pass on another try as an HTTP error would: its code says (none: a
+    // fault of the server's own, like a 5xx). A broken event will break again.
+    if (aggregator.server_error()) {
+      const int64_t code = aggregator.server_error_code();
+      result->retryable = code == 0 || code >= 500 || code == 429;
+    }
+    return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
+  }
   if (!status.ok()) {
     result->retryable = status.code() == absl::StatusCode::kUnavailable ||
                         status.code() == absl::StatusCode::kDeadlineExceeded;

@@ -34,7 +34,11 @@ struct TierCallResult {
 // checks out, so that a broken one can go to a higher tier before the host sees any of it (then
 // `result->invalid_tool_call` says why and the status is OK). Status codes: those of HttpClient::Post,
 // DataLoss for an HTTP error, a broken stream or a body that is not a JSON object; each message names
-// the tier.
+// the tier. A stream ends at its [DONE]: nothing after it reaches `on_event`. An event in which the
+// server reports an error ({"error": ...}, as vLLM and SGLang send one mid-generation before [DONE])
+// fails the call with DataLoss and the server's message (retryable, as an HTTP error, unless its code
+// is a 4xx other than 429); the error event itself is not passed to `on_event`: it is no content, and
+// the host learns of it from the status (events passed before it stay passed).
 absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
                       const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
                       TierCallResult* result);

@@ -420,6 +420,83 @@ TEST_F(CompleteTest, NoRetryOnceTheHostHasSeenPartOfTheStream) {
   EXPECT_EQ(RequestsFor("truncated") - before, 1u);
 }
 
+// OpenAI's [DONE] ends the stream: what a server sends after it never reaches the host, and the call
+// does not wait for the server to close the connection (it holds it open for 5 s here).
+TEST_F(CompleteTest, NothingAfterDoneReachesTheHostAndTheCallEndsAtOnce) {
+  UseConfig(Tier("after", "after-done", "bf16") + "," + Tier("hold", "done-hold", "bf16"),
+            R"({"retries":0,"failover":false,"total_timeout_ms":10000})");
+  for (const char* tier : {"after", "hold"}) {
+    std::string response;
+    std::vector<std::string> events;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(Complete(tier, kHello, true, &response, &events), QC_OK) << tier << ": " << qc_last_error();
+    const auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(took, std::chrono::milliseconds(1500)) << tier;
+    ASSERT_EQ(events.size(), 2u) << tier;
+    for (const std::string& event : events) EXPECT_EQ(event.find("after the end"), std::string::npos) << event;
+    json::value answer = json::parse(response);
+    EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "partial") << tier;
+  }
+}
+
+TEST_F(CompleteTest, CarriageReturnLineEnds) {
+  UseConfig(Tier("cr", "echo-cr", "bf16"), R"({"retries":0,"failover":false})");
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("cr", kHello, true, &response, &events), QC_OK) << qc_last_error();
+  EXPECT_EQ(events.size(), 5u);  // "echo", ": he", "llo", the finish, the usage
+  json::value answer = json::parse(response);
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  EXPECT_EQ(answer.at("usage").at("prompt_tokens").as_int64(), 11);
+}
+
+// A server reporting an error mid-stream (vLLM: data: {"error": {...}} and then [DONE]) fails the call;
+// the error event is not content, so it does not reach the host; what came before it did.
+TEST_F(CompleteTest, AServersErrorEventFailsTheCall) {
+  UseConfig(Tier("err", "error-mid", "bf16"), R"({"retries":2,"backoff_initial_ms":1,"failover":false})");
+  size_t before = RequestsFor("error-mid");
+  std::string response;
+  std::vector<std::string> events;
+  EXPECT_EQ(Complete("err", kHello, true, &response, &events), QC_ERR_UPSTREAM);
+  const std::string error = qc_last_error();
+  EXPECT_NE(error.find("tier err"), std::string::npos) << error;
+  EXPECT_NE(error.find("the sampler failed (BadRequestError), code 400"), std::string::npos) << error;
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].find("sampler"), std::string::npos) << events[0];
+  // A 400 (and the host has seen part of the stream anyway): no retry.
+  EXPECT_EQ(RequestsFor("error-mid") - before, 1u);
+  EXPECT_NE(Metrics().find("quantclaw_call_failures_total{tier=\"err\"} 1\n"), std::string::npos) << Metrics();
+}
+
+TEST_F(CompleteTest, AServersErrorEventBeforeAnyContentIsRetried) {
+  UseConfig(Tier("err", "error-first", "bf16"), R"({"retries":2,"backoff_initial_ms":1,"failover":false})");
+  size_t before = RequestsFor("error-first");
+  std::string response;
+  std::vector<std::string> events;
+  EXPECT_EQ(Complete("err", kHello, true, &response, &events), QC_ERR_UPSTREAM);
+  EXPECT_NE(std::string(qc_last_error()).find("the engine died"), std::string::npos) << qc_last_error();
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(RequestsFor("error-first") - before, 3u);  // the call and two retries
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_call_retries_total{tier=\"err\"} 2\n"), std::string::npos) << metrics;
+}
+
+TEST_F(CompleteTest, AServersErrorEventBeforeAnyContentFailsOverUpTheLadder) {
+  UseConfig(Tier("int4", "error-first", "int4") + "," + Tier("bf16", "echo", "bf16"),
+            R"({"retries":0,"backoff_initial_ms":1})");
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("int4", kHello, true, &response, &events), QC_OK) << qc_last_error();
+  json::value answer = json::parse(response);
+  EXPECT_EQ(answer.at("quantclaw").at("tier").as_string(), "bf16");
+  EXPECT_EQ(answer.at("quantclaw").at("failover_from").as_string(), "int4");
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+  for (const std::string& event : events) EXPECT_EQ(event.find("engine died"), std::string::npos) << event;
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_call_failovers_total{tier=\"int4\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_call_failures_total{tier=\"int4\"} 1\n"), std::string::npos) << metrics;
+}
+
 TEST_F(CompleteTest, DownTierFailsOverUpTheLadder) {
   UseConfig(Tier("int4", "m", "int4", /*up=*/false) + "," + Tier("bf16", "echo", "bf16"),
             R"({"retries":1,"backoff_initial_ms":1,"connect_timeout_ms":500})");

@@ -14,6 +14,11 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   judge         a QuantClaw judge's answer: {"taskTypeId": "coding"} inside prose
   judge-bad     a judge answer with no JSON in it
   logprobs      a streamed answer with logprobs (chat shape on /chat/completions, legacy on /completions)
+  echo-cr       echo with every SSE line ended by a CR alone
+  after-done    two stream chunks, [DONE], then more chunks, holding the connection open for 5 seconds
+  done-hold     two stream chunks, [DONE], then nothing, holding the connection open for 5 seconds
+  error-mid     one stream chunk, then vLLM's error event ({"error": {..., "code": 400}}), then [DONE]
+  error-first   vLLM's error event with code 500 before any chunk, then [DONE]
   agent-*       a scripted agent step for end-to-end tests of hosts (OpenClaw) with their own tools: when
                 the request carries a tool result it answers in text ("done: <the newest result's first
                 line>"), otherwise it calls one of the offered tools (ls {"path": "."} when offered, else
@@ -96,7 +101,8 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def event(self, data):
-        self.wfile.write(b"data: " + (data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n\n")
+        end = b"\r" if getattr(self, "carriage_returns", False) else b"\n"
+        self.wfile.write(b"data: " + (data if isinstance(data, bytes) else json.dumps(data).encode()) + end + end)
         self.wfile.flush()
 
     def do_POST(self):
@@ -140,6 +146,29 @@ class Handler(BaseHTTPRequestHandler):
                 # SO_LINGER 0: close sends a TCP reset instead of a FIN.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
+        elif model in ("after-done", "done-hold"):
+            self.start_stream()
+            for piece in ("par", "tial"):
+                self.event({"id": "c5", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": piece}}]})
+            self.event(b"[DONE]")
+            if model == "after-done":
+                self.event({"id": "c5", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": " after the end"}}]})
+                self.event(b"[DONE]")
+            time.sleep(5)
+        elif model in ("error-mid", "error-first"):
+            self.start_stream()
+            if model == "error-mid":
+                self.event({"id": "c6", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": "par"}}]})
+                error = {"object": "error", "message": "the sampler failed", "type": "BadRequestError",
+                         "param": None, "code": 400}
+            else:
+                error = {"object": "error", "message": "the engine died", "type": "InternalServerError",
+                         "param": None, "code": 500}
+            self.event({"error": error})
+            self.event(b"[DONE]")
         elif model == "logprobs" and stream:
             self.start_stream()
             for token, logprob in (("Hi", -0.1), ("!", -1.5)):
@@ -161,7 +190,8 @@ class Handler(BaseHTTPRequestHandler):
         elif model in ("tool", "badtool"):
             arguments = ['{"city": ', '"Paris"}'] if model == "tool" else ['{"city": ', '5}']
             self.tool_call(model, stream, "get_weather", arguments)
-        else:  # echo
+        else:  # echo, echo-cr
+            self.carriage_returns = model == "echo-cr"
             self.answer(model, stream, chat, text)
 
     def tool_call(self, model, stream, name, arguments):

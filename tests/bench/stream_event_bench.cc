@@ -3,11 +3,14 @@
 //   StreamEvent/fast       ChunkReader: the fields read in one pass, no document
 //   StreamEventCjk/...     the same with a Chinese token, which the fast path checks as UTF-8 byte by byte
 // Side by side in one run; the ratio is what the fast path saves per event of every streamed call.
+//   SseParse/lf, SseParse/crlf   SseParser splitting a 128-event stream read 4 KiB at a time, per event
 #include <string>
+#include <string_view>
 
 #include <benchmark/benchmark.h>
 
 #include "backend/completion.h"
+#include "backend/http_client.h"
 
 namespace {
 
@@ -38,5 +41,26 @@ void StreamEvent(benchmark::State& state) { AddEvents(state, kEvent); }
 void StreamEventCjk(benchmark::State& state) { AddEvents(state, kCjkEvent); }
 BENCHMARK(StreamEvent)->Arg(0)->Arg(1);
 BENCHMARK(StreamEventCjk)->Arg(0)->Arg(1);
+
+void SseParse(benchmark::State& state) {
+  const std::string end = state.range(0) != 0 ? "\r\n" : "\n";
+  std::string stream;
+  constexpr int kEvents = 128;
+  for (int i = 0; i < kEvents; ++i) stream += "data: " + kEvent + end + end;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    quantclaw::SseParser parser;
+    for (size_t at = 0; at < stream.size(); at += 4096) {
+      parser.Feed(std::string_view(stream).substr(at, 4096), [&bytes](std::string_view data) {
+        bytes += data.size();
+        return true;
+      });
+    }
+  }
+  benchmark::DoNotOptimize(bytes);
+  state.SetItemsProcessed(int64_t(state.iterations()) * kEvents);
+  state.SetLabel(state.range(0) != 0 ? "crlf" : "lf");
+}
+BENCHMARK(SseParse)->Arg(0)->Arg(1);
 
 }  // namespace

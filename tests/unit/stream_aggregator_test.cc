@@ -81,6 +81,42 @@ TEST(ChunkReader, LeavesRichOrBrokenEventsToTheDocumentPath) {
   EXPECT_TRUE(reader.Read(R"({"choices":[{"delta":{}},{"delta":{"tool_calls":[{}]}}]})"));
 }
 
+// A server reporting a failure mid-stream (vLLM: {"error": {...}} and then [DONE]) fails the stream in
+// both paths, with the server's message and code; a null "error" is no error.
+TEST(StreamAggregator, AServersErrorEventFailsTheStream) {
+  const std::string vllm =
+      R"({"error": {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}})";
+  for (bool fast : {true, false}) {
+    StreamAggregator aggregator(/*chat=*/true, fast);
+    ASSERT_TRUE(aggregator.Add(R"({"id":"c","choices":[{"index":0,"delta":{"content":"par"}}]})").ok());
+    absl::Status status = aggregator.Add(vllm);
+    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(status.message().find("max_tokens is too large (BadRequestError), code 400"), std::string::npos)
+        << status;
+    EXPECT_TRUE(aggregator.server_error());
+    EXPECT_EQ(aggregator.server_error_code(), 400);
+    EXPECT_EQ(aggregator.events(), 1u);
+
+    StreamAggregator plain(/*chat=*/true, fast);
+    status = plain.Add(R"({"error": "the engine died"})");
+    EXPECT_NE(status.message().find("the engine died"), std::string::npos) << status;
+    EXPECT_EQ(plain.server_error_code(), 0);
+    StreamAggregator string_code(/*chat=*/true, fast);
+    EXPECT_FALSE(string_code.Add(R"({"error": {"message": "busy", "code": "503"}})").ok());
+    EXPECT_EQ(string_code.server_error_code(), 503);
+
+    StreamAggregator null_error(/*chat=*/true, fast);
+    EXPECT_TRUE(null_error.Add(R"({"choices":[{"delta":{"content":"a"}}],"error":null})").ok());
+    EXPECT_FALSE(null_error.server_error());
+    // A broken event is no server error.
+    EXPECT_FALSE(null_error.Add("{broken").ok());
+    EXPECT_FALSE(null_error.server_error());
+  }
+  ChunkReader reader;
+  EXPECT_FALSE(reader.Read(vllm));
+  EXPECT_FALSE(reader.Read(R"({"choices":[{"delta":{"content":"a"}}],"error":"x"})"));
+}
+
 // The fast path must take what real servers send for plain tokens (else it saves nothing), and must
 // leave to the document path whatever is not plainly valid JSON.
 TEST(ChunkReader, TakesPlainEventsOfEveryUsualShape) {
@@ -184,6 +220,10 @@ TEST(StreamAggregator, BothPathsAgreeOnOddEvents) {
       "not json",
       R"({"choices":[{"delta":{"content":"bad utf8 \xff"}}]})",
       R"({"choices":[{"finish_reason":"stop","text":"legacy text in a chat stream"}]})",
+      R"({"choices":[{"delta":{"content":"a"}}],"error":null})",
+      R"({"choices":[{"delta":{"content":"a"}}],"error":"late"})",
+      R"({"error":{"message":"m","code":"503"}})",
+      R"({"choices":[{"delta":{"error":{"message":"not top-level"}}}]})",
   };
   for (const std::string& event : odd) {
     ExpectSameFold({event}, true);
