@@ -226,6 +226,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   step.set_session_id(call.session_id);
   step.mutable_hints()->set_task_type(call.task_type);
   step.mutable_hints()->set_force_tier(call.force_tier);
+  if (absl::Status status = CheckCompletionCall(call); !status.ok()) return status;
   if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
   std::shared_ptr<Session> session = SessionFor(call.session_id, config);
   {

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -586,6 +588,30 @@ TEST_F(CompleteTest, BadRequestsAreRefusedBeforeAnyCall) {
   EXPECT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, nullptr, nullptr, nullptr), QC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(Complete("no-such-tier", kHello, false, &response), QC_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(qc_last_error()).find("force_tier names no tier"), std::string::npos);
+}
+
+// A token limit that is not a whole number fitting uint32 is the host's mistake, named by its pointer,
+// and no tier is called for it; a whole number written as a double (16.0) is still a whole number.
+TEST_F(CompleteTest, TokenLimitsThatAreNotWholeCountsAreInvalidArguments) {
+  std::string response;
+  size_t before = Received().size();
+  const std::pair<const char*, const char*> bad[] = {
+      {"max_tokens", "1.5"},           {"max_tokens", "1e30"},   {"max_tokens", "18446744073709551615"},
+      {"max_tokens", "-1"},            {"max_tokens", "4294967296"}, {"max_tokens", "\"16\""},
+      {"max_completion_tokens", "-0.5"}, {"max_completion_tokens", "true"}};
+  for (const auto& [key, value] : bad) {
+    std::string body = std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],")") + key +
+                       "\":" + value + "}";
+    EXPECT_EQ(Complete("echo", body, false, &response), QC_ERR_INVALID_ARGUMENT) << key << " " << value;
+    EXPECT_NE(std::string(qc_last_error()).find(std::string("/body/") + key), std::string::npos)
+        << key << " " << value << ": " << qc_last_error();
+  }
+  EXPECT_EQ(Received().size(), before);
+  for (const char* value : {"16.0", "0", "4294967295", "null"}) {
+    std::string body = std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":)") +
+                       value + "}";
+    EXPECT_EQ(Complete("echo", body, false, &response), QC_OK) << value << ": " << qc_last_error();
+  }
 }
 
 }  // namespace

@@ -224,6 +224,8 @@ QC_API int32_t qc_complete(qc_router *router, const qc_bytes *request, uint32_t 
 /* The same functions as one versioned table, for hosts that load plugins by one entry symbol.
  * A field that is NULL means "not implemented". Tables only grow at their end.
  * Returns NULL (qc_last_error says why) when host_abi_major is not QC_ABI_VERSION_MAJOR.
+ * The body's max_tokens and max_completion_tokens, when present and not null, must be whole numbers from 0 to
+ * 4294967295; anything else is QC_ERR_INVALID_ARGUMENT naming the field (/body/max_tokens), before any call.
  * LIFETIME: the table is static; valid while the library is loaded.
  * [any-thread] */
 typedef struct qc_plugin {
