@@ -1,7 +1,10 @@
 #include "router/router.h"
 
 #include <bitset>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -14,6 +17,9 @@
 
 namespace quantclaw {
 namespace {
+
+// The largest step_index a step can carry; a step without one after it would wrap to 0.
+constexpr uint64_t kLastStepIndex = std::numeric_limits<uint64_t>::max();
 
 SessionLimits LimitsOf(const RouterConfig& config) {
   return {config.limits.max_sessions, static_cast<int64_t>(config.limits.session_idle_seconds * 1e9)};
@@ -117,6 +123,11 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
     return absl::FailedPreconditionError(StrCat("step_index ", step.step_index(), " of session \"", step.session_id(),
                                                 "\" is not after the last one seen (", features.step_index,
                                                 "); steps carry only new messages, in order"));
+  }
+  if (!step.has_step_index() && features.steps_seen > 0 && features.step_index == kLastStepIndex) {
+    // The next index would wrap to 0 and reopen every index below: the session's order ends here.
+    return absl::FailedPreconditionError(StrCat("session \"", step.session_id(), "\" is at step_index ",
+                                                kLastStepIndex, ", the last one; no step can follow it"));
   }
   std::string prompt;
   bool new_turn = UpdateFeatures(step, &features, &prompt);

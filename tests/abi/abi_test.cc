@@ -562,6 +562,18 @@ TEST_F(AbiTest, OutOfOrderStepIndex) {
   EXPECT_NE(LastError().find("step_index 0 of session \"s\""), std::string::npos) << LastError();
 }
 
+// The last index a step can carry ends the session's order: a step without an index cannot follow it
+// (it would wrap to 0 and reopen every index below).
+TEST_F(AbiTest, NoStepFollowsTheLastStepIndex) {
+  ASSERT_EQ(OnStep(R"({"session_id": "s", "step_index": "18446744073709551615"})"), QC_OK) << LastError();
+  EXPECT_EQ(OnStep(R"({"session_id": "s"})"), QC_ERR_OUT_OF_ORDER);
+  EXPECT_NE(LastError().find("step_index 18446744073709551615"), std::string::npos) << LastError();
+  EXPECT_EQ(OnStep(StepJson("s", 7, "plan")), QC_ERR_OUT_OF_ORDER);
+  qc_decision decision;
+  ASSERT_EQ(Choose("s", &decision), QC_OK) << LastError();
+  EXPECT_EQ(decision.step_index, UINT64_MAX);
+}
+
 TEST_F(AbiTest, UnknownJsonFieldIsParseError) {
   std::string step = R"({"session_id": "s", "step_index": 0, "mesages": []})";
   EXPECT_EQ(OnStep(step), QC_ERR_PARSE);

@@ -68,7 +68,8 @@ extern "C" {
                                      qc_complete also a tier's answer over backend.max_response_bytes */
 #define QC_ERR_BAD_HANDLE 6       /* a router handle that was freed or never came from qc_router_new */
 #define QC_ERR_VERSION 7          /* an ABI major the library does not implement */
-#define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session */
+#define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session, or any
+                                     step after step_index 2^64-1 (the next would wrap to 0) */
 #define QC_ERR_INTERNAL 9         /* an internal failure (out of memory, a bug); the router stays usable */
 /* Since ABI 1.1, from qc_complete: */
 #define QC_ERR_UNAVAILABLE 10     /* the tier could not be reached, or the connection broke */
