@@ -30,6 +30,21 @@ absl::Status UnknownSession(std::string_view id) {
                                     "\": no qc_on_step yet, ended, evicted or expired"));
 }
 
+// The host's times of a call become integer sums in the metrics; refuse what no call can take.
+absl::Status CheckOutcomeTimes(const v1::Outcome& outcome) {
+  for (const auto& [name, value] : {std::pair<const char*, double>{"latency_ms", outcome.latency_ms()},
+                                    std::pair<const char*, double>{"ttft_ms", outcome.ttft_ms()}}) {
+    if (std::isfinite(value) && value >= 0 && value <= kMaxCallMs) continue;
+    return absl::InvalidArgumentError(
+        StrCat("outcome.", name, " is ", value, ": a call's time is a finite number of ms from 0 to ", kMaxCallMs));
+  }
+  if (outcome.has_episode_reward() && !std::isfinite(outcome.episode_reward())) {
+    return absl::InvalidArgumentError(StrCat("outcome.episode_reward is ", outcome.episode_reward(),
+                                             ": a reward is a finite number"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Router::Router(std::shared_ptr<const Snapshot> snapshot)
@@ -280,6 +295,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
 }
 
 absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
+  if (absl::Status status = CheckOutcomeTimes(outcome); !status.ok()) return status;
   auto current = snapshot();
   const RouterConfig& config = *current->config;
   int tier = -1;

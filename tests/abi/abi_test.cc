@@ -746,6 +746,34 @@ TEST_F(AbiTest, ProtobufOutcomeIsAccepted) {
   EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 42\n"), std::string::npos) << metrics;
 }
 
+// Times of a call are finite, non-negative and below a sane bound (1e9 ms, 11.6 days); anything else is
+// refused by name before it reaches a counter, where converting it to an integer would be undefined.
+TEST_F(AbiTest, OutcomeTimesThatAreNotFiniteOrSaneAreInvalidArguments) {
+  ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
+  for (const char* field : {"latency_ms", "ttft_ms"}) {
+    for (const char* value : {"\"Infinity\"", "\"-Infinity\"", "\"NaN\"", "-1", "-0.5", "1e300", "1000000001"}) {
+      std::string outcome = std::string(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 1, ")") +
+                            field + "\": " + value + "}";
+      EXPECT_EQ(ReportOutcome(outcome), QC_ERR_INVALID_ARGUMENT) << field << " " << value;
+      EXPECT_NE(LastError().find(std::string("outcome.") + field), std::string::npos)
+          << field << " " << value << ": " << LastError();
+    }
+  }
+  EXPECT_EQ(ReportOutcome(R"({"session_id": "s", "episode_reward": "NaN"})"), QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(LastError().find("outcome.episode_reward"), std::string::npos) << LastError();
+  std::string metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 0\n"), std::string::npos) << metrics;
+
+  ASSERT_EQ(ReportOutcome(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 4,
+                              "latency_ms": 1000000000, "ttft_ms": 0})"), QC_OK) << LastError();
+  ASSERT_EQ(ReportOutcome(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 4,
+                              "latency_ms": 0, "episode_reward": -1.5})"), QC_OK) << LastError();
+  metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 8\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_latency_microseconds_total{tier=\"w4a16\"} 1000000000000\n"), std::string::npos)
+      << metrics;
+}
+
 TEST_F(AbiTest, ReloadKeepsSessions) {
   ASSERT_EQ(OnStep(StepJson("kept", 0, "plan")), QC_OK) << LastError();
   qc_decision decision;

@@ -168,7 +168,9 @@ QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, u
                                    qc_decision *out_decision);
 
 /* Reports what a routed call did: a quantclaw.v1.Outcome. An outcome with tool_call_valid = false
- * escalates the session's next step when the policy says so.
+ * escalates the session's next step when the policy says so. latency_ms and ttft_ms must be finite and
+ * from 0 to 1e9, episode_reward finite; anything else is QC_ERR_INVALID_ARGUMENT naming the field, and
+ * nothing of the outcome is recorded.
  * OWNERSHIP: outcome bytes are borrowed for the call.
  * [session-serial] */
 QC_API int32_t qc_report_outcome(qc_router *router, const qc_bytes *outcome, uint32_t format);
