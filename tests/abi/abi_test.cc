@@ -490,6 +490,89 @@ TEST_F(AbiTest, ForeignHandleIsBadHandle) {
   EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
 }
 
+// The library knows its live handles; a pointer it never handed out is refused before it is read.
+TEST_F(AbiTest, WildPointerIsBadHandle) {
+  for (uintptr_t address : {uintptr_t{0x10}, uintptr_t{0x1000}, ~uintptr_t{0} - 15}) {
+    auto* wild = reinterpret_cast<qc_router*>(address);
+    EXPECT_EQ(OnStep(wild, StepJson("s", 0, "plan")), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
+    qc_decision decision;
+    EXPECT_EQ(Choose(wild, "s", &decision), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(api_->router_free(wild), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(LastError(), "qc_router_free: not a router handle from qc_router_new");
+  }
+}
+
+TEST_F(AbiTest, MisalignedPointerIntoALiveHandleIsBadHandle) {
+  ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
+  for (uintptr_t offset : {1, 3, 8}) {
+    auto* inside = reinterpret_cast<qc_router*>(reinterpret_cast<uintptr_t>(router_) + offset);
+    EXPECT_EQ(OnStep(inside, StepJson("s", 1, "plan")), QC_ERR_BAD_HANDLE) << offset;
+    EXPECT_EQ(api_->router_free(inside), QC_ERR_BAD_HANDLE) << offset;
+  }
+  EXPECT_EQ(OnStep(StepJson("s", 1, "plan")), QC_OK) << LastError();
+}
+
+// A host that copies the bytes of a live handle (memcpy of what the pointer points to) holds no router:
+// the copy is refused, and freeing it leaves the real router to its owner.
+TEST_F(AbiTest, ByteCopyOfALiveHandleIsBadHandle) {
+  qc_router* router = NewRouter(TestConfig());
+  ASSERT_NE(router, nullptr);
+  ASSERT_EQ(OnStep(router, StepJson("s", 0, "plan")), QC_OK) << LastError();
+  alignas(64) unsigned char copy[16];  // a handle is at least this big
+  std::memcpy(copy, static_cast<const void*>(router), sizeof(copy));
+  auto* forged = reinterpret_cast<qc_router*>(copy);
+  EXPECT_EQ(OnStep(forged, StepJson("s", 1, "plan")), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
+  qc_decision decision;
+  EXPECT_EQ(Choose(forged, "s", &decision), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(api_->router_free(forged), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(LastError(), "qc_router_free: not a router handle from qc_router_new");
+  // The real router is untouched: its session goes on where it was.
+  EXPECT_EQ(OnStep(router, StepJson("s", 1, "plan")), QC_OK) << LastError();
+  ASSERT_EQ(Choose(router, "s", &decision), QC_OK) << LastError();
+  EXPECT_EQ(decision.step_index, 1u);
+  EXPECT_EQ(api_->router_free(router), QC_OK) << LastError();
+}
+
+// qc_router_free while other threads' calls on the router are in flight: those calls finish on a
+// live router, later ones are refused, and nothing touches freed memory (run under ASan to see it).
+TEST_F(AbiTest, FreeWhileCallsAreInFlightIsSafe) {
+  for (int round = 0; round < 20; ++round) {
+    qc_router* router = NewRouter(TestConfig());
+    ASSERT_NE(router, nullptr);
+    ASSERT_EQ(OnStep(router, StepJson("s", 0, "plan")), QC_OK) << LastError();
+    std::atomic<int> started{0};
+    std::atomic<int> unexpected{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, router] {
+        std::string request = RequestJson("s");
+        qc_bytes bytes = Bytes(request);
+        started.fetch_add(1);
+        for (;;) {
+          qc_decision decision = EmptyDecision();
+          int32_t status = api_->choose_precision(router, &bytes, QC_FORMAT_JSON, &decision);
+          if (status == QC_ERR_BAD_HANDLE) break;
+          if (status != QC_OK) unexpected.fetch_add(1);
+          qc_buffer text;
+          std::memset(&text, 0, sizeof(text));
+          text.struct_size = sizeof(text);
+          status = api_->metrics(router, &text);
+          if (status == QC_ERR_BAD_HANDLE) break;
+          if (status != QC_OK) unexpected.fetch_add(1);
+          api_->buffer_free(&text);
+        }
+      });
+    }
+    while (started.load() < 4) std::this_thread::yield();
+    EXPECT_EQ(api_->router_free(router), QC_OK) << LastError();
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(unexpected.load(), 0);
+    EXPECT_EQ(api_->router_free(router), QC_ERR_BAD_HANDLE);
+  }
+}
+
 TEST_F(AbiTest, DecisionStructSizeTooSmallIsInvalidArgument) {
   ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
   std::string request = RequestJson("s");
