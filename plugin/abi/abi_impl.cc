@@ -3,15 +3,20 @@
 // and this thread's last error, so nothing unwinds into a host.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <shared_mutex>
 #include <string>
-#include <vector>
+#include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "messages/messages.h"
 #include "util/strings.h"
@@ -32,24 +37,36 @@ static_assert(sizeof(qc_buffer) == QC_BUFFER_SIZE_V1, "qc_buffer of ABI 1.0");
 static_assert(QC_FORMAT_PROTOBUF == static_cast<uint32_t>(quantclaw::WireFormat::kProtobuf));
 static_assert(QC_FORMAT_JSON == static_cast<uint32_t>(quantclaw::WireFormat::kJson));
 
-// A handle outlives its router: freeing marks it dead instead of returning its memory, so a later
-// call with a freed handle reads a dead mark (QC_ERR_BAD_HANDLE) rather than reused memory. A handle
-// is 16 bytes; hosts create routers rarely.
+// A handle is only ever read after the registry below has found its address among the live ones, so
+// a wild pointer, a byte copy of a handle or a freed handle is refused without being touched. A handle
+// outlives its router: freeing destroys the router but keeps the handle's 16 bytes, so its address is
+// never handed out again and a freed handle stays recognisably freed. Hosts create routers rarely.
 struct qc_router {
-  std::atomic<uint64_t> magic;
   quantclaw::Router* router;
+  // Calls between their registry lookup and their return; qc_router_free waits until there are none.
+  std::atomic<uint64_t> calls_in_flight;
 };
 
 namespace {
 
-constexpr uint64_t kLiveMagic = 0x71636c6177524f55ull;  // "qclawROU"
-constexpr uint64_t kDeadMagic = 0x71636c6177444541ull;  // "qclawDEA"
-
 thread_local std::string t_last_error;
 
-// Retired handles stay reachable here, so leak checkers see them as held, not lost.
-std::mutex g_retired_mutex;
-std::vector<qc_router*>* g_retired = new std::vector<qc_router*>();
+// The registry of handles, sharded by address so that calls on different routers share no lock. A call
+// holds its shard's lock as a reader only for one lookup and one increment (no allocation); qc_router_new
+// and qc_router_free take it as a writer. Freed handles stay in `freed`, reachable, so leak checkers see
+// them as held, not lost.
+struct alignas(64) RegistryShard {
+  std::shared_mutex mutex;
+  absl::flat_hash_set<const qc_router*> live;
+  absl::flat_hash_set<const qc_router*> freed;
+};
+constexpr size_t kRegistryShards = 16;
+RegistryShard* const g_registry = new RegistryShard[kRegistryShards];
+
+RegistryShard& ShardOf(const qc_router* handle) {
+  const auto address = reinterpret_cast<uintptr_t>(handle);
+  return g_registry[((address >> 4) ^ (address >> 12)) % kRegistryShards];
+}
 
 int32_t Fail(int32_t status, std::string_view message) {
   try {
@@ -92,17 +109,60 @@ int32_t Guarded(const char* function, Body&& body) {
   }
 }
 
-int32_t CheckRouter(const qc_router* handle, const char* function) {
-  if (handle == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, std::string(function) + ": router is NULL");
-  uint64_t magic = handle->magic.load(std::memory_order_acquire);
-  if (magic == kDeadMagic) {
-    return Fail(QC_ERR_BAD_HANDLE, std::string(function) + ": router handle was already freed");
-  }
-  if (magic != kLiveMagic) {
-    return Fail(QC_ERR_BAD_HANDLE, std::string(function) + ": not a router handle from qc_router_new");
-  }
-  return QC_OK;
+int32_t BadHandle(const char* function, bool freed) {
+  return Fail(QC_ERR_BAD_HANDLE, std::string(function) + (freed ? ": router handle was already freed"
+                                                                 : ": not a router handle from qc_router_new"));
 }
+
+// One call on a live router, from the registry lookup to its return: while it lasts, qc_router_free of
+// the router waits. Scopes nest on a thread (a qc_complete callback calls in again), innermost first.
+class CallScope {
+ public:
+  CallScope() = default;
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+  ~CallScope() {
+    if (handle_ == nullptr) return;
+    innermost_ = previous_;
+    // The last touch of the handle: after it, qc_router_free may destroy the router.
+    handle_->calls_in_flight.fetch_sub(1, std::memory_order_release);
+  }
+
+  // Finds `handle` among the live ones before reading anything through it.
+  int32_t Enter(qc_router* handle, const char* function) {
+    if (handle == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, std::string(function) + ": router is NULL");
+    RegistryShard& shard = ShardOf(handle);
+    bool freed;
+    {
+      std::shared_lock<std::shared_mutex> lock(shard.mutex);
+      if (shard.live.contains(handle)) {
+        // Under the lock, so a qc_router_free that takes it next sees this call in flight.
+        handle->calls_in_flight.fetch_add(1, std::memory_order_relaxed);
+        handle_ = handle;
+        previous_ = innermost_;
+        innermost_ = this;
+        return QC_OK;
+      }
+      freed = shard.freed.contains(handle);
+    }
+    return BadHandle(function, freed);
+  }
+
+  quantclaw::Router& router() const { return *handle_->router; }
+
+  static bool InFlightOnThisThread(const qc_router* handle) {
+    for (const CallScope* scope = innermost_; scope != nullptr; scope = scope->previous_) {
+      if (scope->handle_ == handle) return true;
+    }
+    return false;
+  }
+
+ private:
+  static thread_local const CallScope* innermost_;
+  qc_router* handle_ = nullptr;
+  const CallScope* previous_ = nullptr;
+};
+thread_local const CallScope* CallScope::innermost_ = nullptr;
 
 int32_t CheckFormat(uint32_t format, const char* function) {
   if (format == QC_FORMAT_PROTOBUF || format == QC_FORMAT_JSON) return QC_OK;
@@ -111,16 +171,15 @@ int32_t CheckFormat(uint32_t format, const char* function) {
 }
 
 // Checks a message argument and its size against the router's limit; yields its bytes.
-int32_t CheckMessage(const qc_router* handle, const qc_bytes* bytes, uint32_t format, const char* function,
+int32_t CheckMessage(const quantclaw::Router& router, const qc_bytes* bytes, uint32_t format, const char* function,
                      const char* what, std::string_view* out) {
-  if (int32_t status = CheckRouter(handle, function); status != QC_OK) return status;
   if (int32_t status = CheckFormat(format, function); status != QC_OK) return status;
   if (bytes == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, std::string(function) + ": " + what + " is NULL");
   if (bytes->data == nullptr && bytes->size != 0) {
     return Fail(QC_ERR_INVALID_ARGUMENT, std::string(function) + ": " + what + "->data is NULL with size " +
                                              std::to_string(bytes->size));
   }
-  uint64_t limit = handle->router->max_message_bytes();
+  uint64_t limit = router.max_message_bytes();
   if (bytes->size > limit) {
     return Fail(QC_ERR_TOO_LARGE, std::string(function) + ": " + what + " is " + std::to_string(bytes->size) +
                                       " bytes, over limits.max_message_bytes (" + std::to_string(limit) + ")");
@@ -130,12 +189,17 @@ int32_t CheckMessage(const qc_router* handle, const qc_bytes* bytes, uint32_t fo
   return QC_OK;
 }
 
-// Counts a rejected call on a live router, so a host's bad input shows in the metrics.
-int32_t Counted(qc_router* handle, int32_t status) {
-  if (status != QC_OK && handle != nullptr && handle->magic.load(std::memory_order_acquire) == kLiveMagic) {
-    quantclaw::Increment(handle->router->metrics().rejected_calls);
-  }
-  return status;
+// Runs `body` on the router of a live handle, which stays alive until `body` returns. A rejected call
+// on a live router is counted, so a host's bad input shows in the metrics.
+template <typename Body>
+int32_t OnRouter(qc_router* handle, const char* function, Body&& body) {
+  return Guarded(function, [&]() -> int32_t {
+    CallScope scope;
+    if (int32_t status = scope.Enter(handle, function); status != QC_OK) return status;
+    int32_t status = Guarded(function, [&]() -> int32_t { return body(scope.router()); });
+    if (status != QC_OK) quantclaw::Increment(scope.router().metrics().rejected_calls);
+    return status;
+  });
 }
 
 // Hands text to the host in a library-owned buffer (freed with qc_buffer_free), NUL-terminated.
@@ -165,38 +229,61 @@ QC_API int32_t qc_router_new(const char* config_json, size_t config_len, qc_rout
     if (config_json == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_router_new: config_json is NULL");
     auto router = quantclaw::Router::Create(std::string_view(config_json, config_len));
     if (!router.ok()) return FromStatus(router.status(), QC_ERR_INVALID_CONFIG);
-    auto* handle = new qc_router;
-    handle->router = router->release();
-    handle->magic.store(kLiveMagic, std::memory_order_release);
-    *out_router = handle;
+    auto handle = std::make_unique<qc_router>();
+    handle->router = router->get();
+    handle->calls_in_flight.store(0, std::memory_order_relaxed);
+    RegistryShard& shard = ShardOf(handle.get());
+    {
+      std::unique_lock<std::shared_mutex> lock(shard.mutex);
+      shard.live.insert(handle.get());
+    }
+    router->release();
+    *out_router = handle.release();
     return QC_OK;
   });
 }
 
 QC_API int32_t qc_router_free(qc_router* router) {
   return Guarded("qc_router_free", [&]() -> int32_t {
-    if (int32_t status = CheckRouter(router, "qc_router_free"); status != QC_OK) return status;
-    router->magic.store(kDeadMagic, std::memory_order_release);
+    if (router == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_router_free: router is NULL");
+    if (CallScope::InFlightOnThisThread(router)) {
+      // Waiting below for that call to return would wait forever.
+      return Fail(QC_ERR_INVALID_ARGUMENT,
+                  "qc_router_free: a call on this router is in flight on this thread (a qc_complete chunk "
+                  "callback); free the router after that call returns");
+    }
+    RegistryShard& shard = ShardOf(router);
+    {
+      std::unique_lock<std::shared_mutex> lock(shard.mutex);
+      if (!shard.live.contains(router)) return BadHandle("qc_router_free", shard.freed.contains(router));
+      shard.freed.insert(router);  // first: if it cannot allocate, the router stays live and whole
+      shard.live.erase(router);
+    }
+    // From here no call finds the handle; the calls that found it before finish on the live router.
+    for (int spins = 0; router->calls_in_flight.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 64) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
     delete router->router;
     router->router = nullptr;
-    std::lock_guard<std::mutex> lock(g_retired_mutex);
-    g_retired->push_back(router);
     return QC_OK;
   });
 }
 
 QC_API int32_t qc_router_reload(qc_router* router, const char* config_json, size_t config_len) {
-  return Counted(router, Guarded("qc_router_reload", [&]() -> int32_t {
-    if (int32_t status = CheckRouter(router, "qc_router_reload"); status != QC_OK) return status;
+  return OnRouter(router, "qc_router_reload", [&](quantclaw::Router& live_router) -> int32_t {
     if (config_json == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_router_reload: config_json is NULL");
-    return FromStatus(router->router->Reload(std::string_view(config_json, config_len)), QC_ERR_INVALID_CONFIG);
-  }));
+    return FromStatus(live_router.Reload(std::string_view(config_json, config_len)), QC_ERR_INVALID_CONFIG);
+  });
 }
 
 QC_API int32_t qc_on_step(qc_router* router, const qc_bytes* step, uint32_t format) {
-  return Counted(router, Guarded("qc_on_step", [&]() -> int32_t {
+  return OnRouter(router, "qc_on_step", [&](quantclaw::Router& live_router) -> int32_t {
     std::string_view bytes;
-    if (int32_t check = CheckMessage(router, step, format, "qc_on_step", "step", &bytes); check != QC_OK) {
+    if (int32_t check = CheckMessage(live_router, step, format, "qc_on_step", "step", &bytes); check != QC_OK) {
       return check;
     }
     quantclaw::v1::Step message;
@@ -204,15 +291,15 @@ QC_API int32_t qc_on_step(qc_router* router, const qc_bytes* step, uint32_t form
         decoded != QC_OK) {
       return decoded;
     }
-    return FromStatus(router->router->OnStep(message));
-  }));
+    return FromStatus(live_router.OnStep(message));
+  });
 }
 
 QC_API int32_t qc_choose_precision(qc_router* router, const qc_bytes* request, uint32_t format,
                                    qc_decision* out_decision) {
-  return Counted(router, Guarded("qc_choose_precision", [&]() -> int32_t {
+  return OnRouter(router, "qc_choose_precision", [&](quantclaw::Router& live_router) -> int32_t {
     std::string_view bytes;
-    if (int32_t check = CheckMessage(router, request, format, "qc_choose_precision", "request", &bytes);
+    if (int32_t check = CheckMessage(live_router, request, format, "qc_choose_precision", "request", &bytes);
         check != QC_OK) {
       return check;
     }
@@ -231,7 +318,7 @@ QC_API int32_t qc_choose_precision(qc_router* router, const qc_bytes* request, u
     }
     if (session_id.empty()) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_choose_precision: request.session_id is empty");
     quantclaw::Choice choice;
-    if (int32_t chosen = FromStatus(router->router->Choose(session_id, &choice)); chosen != QC_OK) return chosen;
+    if (int32_t chosen = FromStatus(live_router.Choose(session_id, &choice)); chosen != QC_OK) return chosen;
 
     qc_decision decision;
     std::memset(&decision, 0, sizeof(decision));
@@ -250,13 +337,13 @@ QC_API int32_t qc_choose_precision(qc_router* router, const qc_bytes* request, u
     decision.struct_size = static_cast<uint32_t>(size);
     std::memcpy(out_decision, &decision, size);
     return QC_OK;
-  }));
+  });
 }
 
 QC_API int32_t qc_report_outcome(qc_router* router, const qc_bytes* outcome, uint32_t format) {
-  return Counted(router, Guarded("qc_report_outcome", [&]() -> int32_t {
+  return OnRouter(router, "qc_report_outcome", [&](quantclaw::Router& live_router) -> int32_t {
     std::string_view bytes;
-    if (int32_t check = CheckMessage(router, outcome, format, "qc_report_outcome", "outcome", &bytes);
+    if (int32_t check = CheckMessage(live_router, outcome, format, "qc_report_outcome", "outcome", &bytes);
         check != QC_OK) {
       return check;
     }
@@ -266,34 +353,32 @@ QC_API int32_t qc_report_outcome(qc_router* router, const qc_bytes* outcome, uin
       return decoded;
     }
     if (message.session_id().empty()) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_report_outcome: outcome.session_id is empty");
-    return FromStatus(router->router->ReportOutcome(message));
-  }));
+    return FromStatus(live_router.ReportOutcome(message));
+  });
 }
 
 QC_API int32_t qc_session_end(qc_router* router, const char* session_id, size_t session_id_len) {
-  return Counted(router, Guarded("qc_session_end", [&]() -> int32_t {
-    if (int32_t status = CheckRouter(router, "qc_session_end"); status != QC_OK) return status;
+  return OnRouter(router, "qc_session_end", [&](quantclaw::Router& live_router) -> int32_t {
     if (session_id == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_session_end: session_id is NULL");
-    return FromStatus(router->router->EndSession(std::string_view(session_id, session_id_len)));
-  }));
+    return FromStatus(live_router.EndSession(std::string_view(session_id, session_id_len)));
+  });
 }
 
 QC_API int32_t qc_metrics(qc_router* router, qc_buffer* out_text) {
-  return Counted(router, Guarded("qc_metrics", [&]() -> int32_t {
-    if (int32_t status = CheckRouter(router, "qc_metrics"); status != QC_OK) return status;
+  return OnRouter(router, "qc_metrics", [&](quantclaw::Router& live_router) -> int32_t {
     if (out_text == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text is NULL");
     if (out_text->struct_size < QC_BUFFER_SIZE_V1) {
       return Fail(QC_ERR_INVALID_ARGUMENT, "qc_metrics: out_text->struct_size is below QC_BUFFER_SIZE_V1; set it to sizeof(qc_buffer)");
     }
-    return GiveBuffer(router->router->MetricsText(), out_text, "qc_metrics");
-  }));
+    return GiveBuffer(live_router.MetricsText(), out_text, "qc_metrics");
+  });
 }
 
 QC_API int32_t qc_complete(qc_router* router, const qc_bytes* request, uint32_t format, qc_chunk_fn on_chunk,
                            void* user_data, qc_buffer* out_response) {
-  return Counted(router, Guarded("qc_complete", [&]() -> int32_t {
+  return OnRouter(router, "qc_complete", [&](quantclaw::Router& live_router) -> int32_t {
     std::string_view bytes;
-    if (int32_t check = CheckMessage(router, request, format, "qc_complete", "request", &bytes); check != QC_OK) {
+    if (int32_t check = CheckMessage(live_router, request, format, "qc_complete", "request", &bytes); check != QC_OK) {
       return check;
     }
     if (out_response == nullptr) return Fail(QC_ERR_INVALID_ARGUMENT, "qc_complete: out_response is NULL");
@@ -313,10 +398,10 @@ QC_API int32_t qc_complete(qc_router* router, const qc_bytes* request, uint32_t 
     };
     std::string response;
     quantclaw::Choice choice;
-    absl::Status status = router->router->Complete(call, on_chunk != nullptr ? &sink : nullptr, &response, &choice);
+    absl::Status status = live_router.Complete(call, on_chunk != nullptr ? &sink : nullptr, &response, &choice);
     if (!status.ok()) return FromStatus(status);
     return GiveBuffer(response, out_response, "qc_complete");
-  }));
+  });
 }
 
 QC_API void qc_buffer_free(qc_buffer* buffer) {

@@ -1,6 +1,10 @@
 #include "messages/completion_request.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
 
 #include <boost/json.hpp>
 
@@ -31,6 +35,24 @@ absl::Status ReadEndpoint(std::string_view endpoint, bool* chat) {
     return Malformed(StrCat("/endpoint: \"", endpoint, "\" is neither \"chat\" nor \"completions\""));
   }
   return absl::OkStatus();
+}
+
+constexpr std::string_view kTokenLimitKeys[] = {"max_tokens", "max_completion_tokens"};
+
+// A token limit as a count: a whole number from 0 to 2^32-1, whether JSON wrote it as an integer or
+// as a double (16.0); nothing else (1.5, -1, 1e30, 2^64-1, a string) is a count.
+std::optional<uint32_t> TokenCount(const json::value& value) {
+  constexpr uint32_t kMax = std::numeric_limits<uint32_t>::max();
+  if (const int64_t* integer = value.if_int64()) {
+    if (*integer >= 0 && *integer <= kMax) return static_cast<uint32_t>(*integer);
+  } else if (const uint64_t* unsigned_integer = value.if_uint64()) {
+    if (*unsigned_integer <= kMax) return static_cast<uint32_t>(*unsigned_integer);
+  } else if (const double* real = value.if_double()) {
+    if (std::isfinite(*real) && *real >= 0 && *real <= kMax && std::floor(*real) == *real) {
+      return static_cast<uint32_t>(*real);
+    }
+  }
+  return std::nullopt;
 }
 
 void CopyHints(const v1::StepHints& hints, CompletionCall* call) {
@@ -140,14 +162,26 @@ void StepFromRequest(const CompletionCall& call, size_t messages_seen, v1::Step*
       }
     }
   }
-  for (std::string_view key : {"max_tokens", "max_completion_tokens"}) {
-    if (const json::value* limit = call.body.if_contains(key); limit && limit->is_number()) {
-      request->set_max_tokens(static_cast<uint32_t>(std::max<int64_t>(0, limit->to_number<int64_t>())));
+  for (std::string_view key : kTokenLimitKeys) {
+    if (const json::value* limit = call.body.if_contains(key); limit && !limit->is_null()) {
+      if (std::optional<uint32_t> count = TokenCount(*limit)) request->set_max_tokens(*count);
     }
   }
   if (const json::value* format = call.body.if_contains("response_format"); format && format->is_object()) {
     request->mutable_response_format()->set_type(std::string(Text(format->get_object().if_contains("type"))));
   }
+}
+
+absl::Status CheckCompletionCall(const CompletionCall& call) {
+  for (std::string_view key : kTokenLimitKeys) {
+    const json::value* limit = call.body.if_contains(key);
+    if (limit == nullptr || limit->is_null() || TokenCount(*limit).has_value()) continue;
+    std::string shown = json::serialize(*limit);
+    if (shown.size() > 64) shown.replace(60, std::string::npos, "...");
+    return absl::InvalidArgumentError(
+        StrCat("/body/", key, ": ", shown, " is not a token count (a whole number from 0 to 4294967295)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace quantclaw

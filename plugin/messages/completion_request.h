@@ -32,7 +32,13 @@ absl::Status DecodeCompletionCall(std::string_view bytes, bool json, CompletionC
 
 // The step a full OpenAI request makes, given how many of its messages earlier steps carried: only
 // the new ones go in. OpenAI messages carry fields quantclaw does not read; those are skipped.
+// Assumes CheckCompletionCall passed.
 void StepFromRequest(const CompletionCall& call, size_t messages_seen, v1::Step* step);
+
+// What the body must hold for quantclaw to read it, checked before any session or tier is touched:
+// each token limit (max_tokens, max_completion_tokens) absent, null, or a whole number from 0 to
+// 2^32-1. InvalidArgument names the offending field by its pointer (/body/max_tokens).
+absl::Status CheckCompletionCall(const CompletionCall& call);
 
 }  // namespace quantclaw
 

@@ -1,7 +1,10 @@
 #include "router/router.h"
 
 #include <bitset>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -15,6 +18,9 @@
 namespace quantclaw {
 namespace {
 
+// The largest step_index a step can carry; a step without one after it would wrap to 0.
+constexpr uint64_t kLastStepIndex = std::numeric_limits<uint64_t>::max();
+
 SessionLimits LimitsOf(const RouterConfig& config) {
   return {config.limits.max_sessions, static_cast<int64_t>(config.limits.session_idle_seconds * 1e9)};
 }
@@ -22,6 +28,21 @@ SessionLimits LimitsOf(const RouterConfig& config) {
 absl::Status UnknownSession(std::string_view id) {
   return absl::NotFoundError(StrCat("unknown session \"", id.substr(0, kMaxSessionIdBytes),
                                     "\": no qc_on_step yet, ended, evicted or expired"));
+}
+
+// The host's times of a call become integer sums in the metrics; refuse what no call can take.
+absl::Status CheckOutcomeTimes(const v1::Outcome& outcome) {
+  for (const auto& [name, value] : {std::pair<const char*, double>{"latency_ms", outcome.latency_ms()},
+                                    std::pair<const char*, double>{"ttft_ms", outcome.ttft_ms()}}) {
+    if (std::isfinite(value) && value >= 0 && value <= kMaxCallMs) continue;
+    return absl::InvalidArgumentError(
+        StrCat("outcome.", name, " is ", value, ": a call's time is a finite number of ms from 0 to ", kMaxCallMs));
+  }
+  if (outcome.has_episode_reward() && !std::isfinite(outcome.episode_reward())) {
+    return absl::InvalidArgumentError(StrCat("outcome.episode_reward is ", outcome.episode_reward(),
+                                             ": a reward is a finite number"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,6 +109,11 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
     return absl::FailedPreconditionError(StrCat("step_index ", step.step_index(), " of session \"", step.session_id(),
                                                 "\" is not after the last one seen (", features.step_index,
                                                 "); steps carry only new messages, in order"));
+  }
+  if (!step.has_step_index() && features.steps_seen > 0 && features.step_index == kLastStepIndex) {
+    // The next index would wrap to 0 and reopen every index below: the session's order ends here.
+    return absl::FailedPreconditionError(StrCat("session \"", step.session_id(), "\" is at step_index ",
+                                                kLastStepIndex, ", the last one; no step can follow it"));
   }
   std::string prompt;
   bool new_turn = UpdateFeatures(step, &features, &prompt);
@@ -174,6 +200,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   step.set_session_id(call.session_id);
   step.mutable_hints()->set_task_type(call.task_type);
   step.mutable_hints()->set_force_tier(call.force_tier);
+  if (absl::Status status = CheckCompletionCall(call); !status.ok()) return status;
   if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
   std::shared_ptr<Session> session = SessionFor(call.session_id, config);
   {
@@ -216,6 +243,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
 }
 
 absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
+  if (absl::Status status = CheckOutcomeTimes(outcome); !status.ok()) return status;
   auto current = snapshot();
   const RouterConfig& config = *current->config;
   int tier = -1;

@@ -1,5 +1,6 @@
 #include "telemetry/metrics.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "util/strings.h"
@@ -71,8 +72,10 @@ void RouterMetrics::RecordCall(uint32_t tier, double latency_ms, double first_to
   Increment(cached_tokens_by_tier[tier], cached_tokens);
   if (!(latency_ms > 0)) return;
   Increment(timed_calls_by_tier[tier]);
-  Increment(latency_us_by_tier[tier], static_cast<uint64_t>(latency_ms * 1000));
-  if (first_token_ms > 0) Increment(first_token_us_by_tier[tier], static_cast<uint64_t>(first_token_ms * 1000));
+  Increment(latency_us_by_tier[tier], static_cast<uint64_t>(std::min(latency_ms, kMaxCallMs) * 1000));
+  if (first_token_ms > 0) {
+    Increment(first_token_us_by_tier[tier], static_cast<uint64_t>(std::min(first_token_ms, kMaxCallMs) * 1000));
+  }
   Increment(uncached_prompt_tokens_by_tier[tier], prompt_tokens > cached_tokens ? prompt_tokens - cached_tokens : 0);
 }
 

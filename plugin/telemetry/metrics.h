@@ -81,6 +81,10 @@ inline constexpr size_t kMaxTierSlots = 16;
 
 using TierCounters = std::atomic<uint64_t>[kMaxTierSlots];
 
+// The longest call time (ms) a counter takes: 11.6 days, far above any timeout, and its microseconds
+// (1e12) far inside uint64_t.
+inline constexpr double kMaxCallMs = 1e9;
+
 struct RouterMetrics {
 #define QUANTCLAW_DECLARE_COUNTER(member, name, help) std::atomic<uint64_t> member{0};
 #define QUANTCLAW_DECLARE_TIER_COUNTER(member, name, help) TierCounters member = {};
@@ -92,7 +96,9 @@ struct RouterMetrics {
   // count of slot previous_index_of_new[i]; -1, or a slot past the span, is a new tier and starts at 0.
   void RemapTiers(std::span<const int> previous_index_of_new);
 
-  // One call's outcome: tokens, and, when it was timed (latency > 0), the pooled latency sums.
+  // One call's outcome: tokens, and, when it was timed (latency > 0), the pooled latency sums. A time
+  // that is not a number or is over kMaxCallMs counts as kMaxCallMs: the sums are integers of
+  // microseconds, and a double out of their range does not convert.
   void RecordCall(uint32_t tier, double latency_ms, double first_token_ms, uint64_t prompt_tokens,
                   uint64_t cached_tokens, uint64_t completion_tokens);
 

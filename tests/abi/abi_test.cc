@@ -490,6 +490,89 @@ TEST_F(AbiTest, ForeignHandleIsBadHandle) {
   EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
 }
 
+// The library knows its live handles; a pointer it never handed out is refused before it is read.
+TEST_F(AbiTest, WildPointerIsBadHandle) {
+  for (uintptr_t address : {uintptr_t{0x10}, uintptr_t{0x1000}, ~uintptr_t{0} - 15}) {
+    auto* wild = reinterpret_cast<qc_router*>(address);
+    EXPECT_EQ(OnStep(wild, StepJson("s", 0, "plan")), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
+    qc_decision decision;
+    EXPECT_EQ(Choose(wild, "s", &decision), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(api_->router_free(wild), QC_ERR_BAD_HANDLE) << address;
+    EXPECT_EQ(LastError(), "qc_router_free: not a router handle from qc_router_new");
+  }
+}
+
+TEST_F(AbiTest, MisalignedPointerIntoALiveHandleIsBadHandle) {
+  ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
+  for (uintptr_t offset : {1, 3, 8}) {
+    auto* inside = reinterpret_cast<qc_router*>(reinterpret_cast<uintptr_t>(router_) + offset);
+    EXPECT_EQ(OnStep(inside, StepJson("s", 1, "plan")), QC_ERR_BAD_HANDLE) << offset;
+    EXPECT_EQ(api_->router_free(inside), QC_ERR_BAD_HANDLE) << offset;
+  }
+  EXPECT_EQ(OnStep(StepJson("s", 1, "plan")), QC_OK) << LastError();
+}
+
+// A host that copies the bytes of a live handle (memcpy of what the pointer points to) holds no router:
+// the copy is refused, and freeing it leaves the real router to its owner.
+TEST_F(AbiTest, ByteCopyOfALiveHandleIsBadHandle) {
+  qc_router* router = NewRouter(TestConfig());
+  ASSERT_NE(router, nullptr);
+  ASSERT_EQ(OnStep(router, StepJson("s", 0, "plan")), QC_OK) << LastError();
+  alignas(64) unsigned char copy[16];  // a handle is at least this big
+  std::memcpy(copy, static_cast<const void*>(router), sizeof(copy));
+  auto* forged = reinterpret_cast<qc_router*>(copy);
+  EXPECT_EQ(OnStep(forged, StepJson("s", 1, "plan")), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(LastError(), "qc_on_step: not a router handle from qc_router_new");
+  qc_decision decision;
+  EXPECT_EQ(Choose(forged, "s", &decision), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(api_->router_free(forged), QC_ERR_BAD_HANDLE);
+  EXPECT_EQ(LastError(), "qc_router_free: not a router handle from qc_router_new");
+  // The real router is untouched: its session goes on where it was.
+  EXPECT_EQ(OnStep(router, StepJson("s", 1, "plan")), QC_OK) << LastError();
+  ASSERT_EQ(Choose(router, "s", &decision), QC_OK) << LastError();
+  EXPECT_EQ(decision.step_index, 1u);
+  EXPECT_EQ(api_->router_free(router), QC_OK) << LastError();
+}
+
+// qc_router_free while other threads' calls on the router are in flight: those calls finish on a
+// live router, later ones are refused, and nothing touches freed memory (run under ASan to see it).
+TEST_F(AbiTest, FreeWhileCallsAreInFlightIsSafe) {
+  for (int round = 0; round < 20; ++round) {
+    qc_router* router = NewRouter(TestConfig());
+    ASSERT_NE(router, nullptr);
+    ASSERT_EQ(OnStep(router, StepJson("s", 0, "plan")), QC_OK) << LastError();
+    std::atomic<int> started{0};
+    std::atomic<int> unexpected{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, router] {
+        std::string request = RequestJson("s");
+        qc_bytes bytes = Bytes(request);
+        started.fetch_add(1);
+        for (;;) {
+          qc_decision decision = EmptyDecision();
+          int32_t status = api_->choose_precision(router, &bytes, QC_FORMAT_JSON, &decision);
+          if (status == QC_ERR_BAD_HANDLE) break;
+          if (status != QC_OK) unexpected.fetch_add(1);
+          qc_buffer text;
+          std::memset(&text, 0, sizeof(text));
+          text.struct_size = sizeof(text);
+          status = api_->metrics(router, &text);
+          if (status == QC_ERR_BAD_HANDLE) break;
+          if (status != QC_OK) unexpected.fetch_add(1);
+          api_->buffer_free(&text);
+        }
+      });
+    }
+    while (started.load() < 4) std::this_thread::yield();
+    EXPECT_EQ(api_->router_free(router), QC_OK) << LastError();
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(unexpected.load(), 0);
+    EXPECT_EQ(api_->router_free(router), QC_ERR_BAD_HANDLE);
+  }
+}
+
 TEST_F(AbiTest, DecisionStructSizeTooSmallIsInvalidArgument) {
   ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
   std::string request = RequestJson("s");
@@ -560,6 +643,18 @@ TEST_F(AbiTest, OutOfOrderStepIndex) {
       << LastError();
   EXPECT_EQ(OnStep(StepJson("s", 0, "plan")), QC_ERR_OUT_OF_ORDER);
   EXPECT_NE(LastError().find("step_index 0 of session \"s\""), std::string::npos) << LastError();
+}
+
+// The last index a step can carry ends the session's order: a step without an index cannot follow it
+// (it would wrap to 0 and reopen every index below).
+TEST_F(AbiTest, NoStepFollowsTheLastStepIndex) {
+  ASSERT_EQ(OnStep(R"({"session_id": "s", "step_index": "18446744073709551615"})"), QC_OK) << LastError();
+  EXPECT_EQ(OnStep(R"({"session_id": "s"})"), QC_ERR_OUT_OF_ORDER);
+  EXPECT_NE(LastError().find("step_index 18446744073709551615"), std::string::npos) << LastError();
+  EXPECT_EQ(OnStep(StepJson("s", 7, "plan")), QC_ERR_OUT_OF_ORDER);
+  qc_decision decision;
+  ASSERT_EQ(Choose("s", &decision), QC_OK) << LastError();
+  EXPECT_EQ(decision.step_index, UINT64_MAX);
 }
 
 TEST_F(AbiTest, UnknownJsonFieldIsParseError) {
@@ -732,6 +827,34 @@ TEST_F(AbiTest, ProtobufOutcomeIsAccepted) {
   ASSERT_EQ(api_->report_outcome(router_, &bytes, QC_FORMAT_PROTOBUF), QC_OK) << LastError();
   std::string metrics = MetricsText(router_);
   EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 42\n"), std::string::npos) << metrics;
+}
+
+// Times of a call are finite, non-negative and below a sane bound (1e9 ms, 11.6 days); anything else is
+// refused by name before it reaches a counter, where converting it to an integer would be undefined.
+TEST_F(AbiTest, OutcomeTimesThatAreNotFiniteOrSaneAreInvalidArguments) {
+  ASSERT_EQ(OnStep(StepJson("s", 0, "plan")), QC_OK) << LastError();
+  for (const char* field : {"latency_ms", "ttft_ms"}) {
+    for (const char* value : {"\"Infinity\"", "\"-Infinity\"", "\"NaN\"", "-1", "-0.5", "1e300", "1000000001"}) {
+      std::string outcome = std::string(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 1, ")") +
+                            field + "\": " + value + "}";
+      EXPECT_EQ(ReportOutcome(outcome), QC_ERR_INVALID_ARGUMENT) << field << " " << value;
+      EXPECT_NE(LastError().find(std::string("outcome.") + field), std::string::npos)
+          << field << " " << value << ": " << LastError();
+    }
+  }
+  EXPECT_EQ(ReportOutcome(R"({"session_id": "s", "episode_reward": "NaN"})"), QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(LastError().find("outcome.episode_reward"), std::string::npos) << LastError();
+  std::string metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 0\n"), std::string::npos) << metrics;
+
+  ASSERT_EQ(ReportOutcome(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 4,
+                              "latency_ms": 1000000000, "ttft_ms": 0})"), QC_OK) << LastError();
+  ASSERT_EQ(ReportOutcome(R"({"session_id": "s", "tier_name": "w4a16", "output_tokens": 4,
+                              "latency_ms": 0, "episode_reward": -1.5})"), QC_OK) << LastError();
+  metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("quantclaw_output_tokens_total{tier=\"w4a16\"} 8\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_latency_microseconds_total{tier=\"w4a16\"} 1000000000000\n"), std::string::npos)
+      << metrics;
 }
 
 TEST_F(AbiTest, ReloadKeepsSessions) {

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -368,6 +370,66 @@ TEST_F(CompleteTest, TheChunkCallbackMayCallBackIntoTheLibrary) {
   EXPECT_NE(Metrics().find("quantclaw_decisions_total 3\n"), std::string::npos) << Metrics();
 }
 
+// Freeing the router a call runs on, from that call's own callback, would wait for the call forever:
+// it is refused, and the call and the router go on.
+TEST_F(CompleteTest, TheChunkCallbackMayNotFreeItsOwnRouter) {
+  struct Freeing {
+    qc_router* router;
+    int32_t free_status = -1;
+    std::string error;
+    static int32_t OnChunk(void* user, const uint8_t*, size_t) {
+      auto* self = static_cast<Freeing*>(user);
+      if (self->free_status == -1) {
+        self->free_status = qc_router_free(self->router);
+        self->error = qc_last_error();
+      }
+      return 0;
+    }
+  };
+  Freeing freeing{router_};
+  const std::string request =
+      std::string(R"({"session_id":"s-echo","endpoint":"chat","hints":{"force_tier":"echo"},"body":)") + kHello + "}";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+  ASSERT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, &Freeing::OnChunk, &freeing, &out), QC_OK) << qc_last_error();
+  qc_buffer_free(&out);
+  EXPECT_EQ(freeing.free_status, QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(freeing.error.find("in flight on this thread"), std::string::npos) << freeing.error;
+  EXPECT_NE(Metrics().find("quantclaw_decisions_total 1\n"), std::string::npos);
+}
+
+// qc_router_free on another thread while a streamed call is in flight waits for the call, which
+// finishes whole; the handle is refused from then on.
+TEST_F(CompleteTest, FreeFromAnotherThreadWaitsForTheCallInFlight) {
+  struct Slow {
+    std::atomic<int> events{0};
+    static int32_t OnChunk(void* user, const uint8_t*, size_t) {
+      static_cast<Slow*>(user)->events.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+      return 0;
+    }
+  };
+  Slow slow;
+  const std::string request =
+      std::string(R"({"session_id":"s-echo","endpoint":"chat","hints":{"force_tier":"echo"},"body":)") + kHello + "}";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+  int32_t call_status = -1;
+  std::thread call([&] { call_status = qc_complete(router_, &bytes, QC_FORMAT_JSON, &Slow::OnChunk, &slow, &out); });
+  while (slow.events.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(qc_router_free(router_), QC_OK) << qc_last_error();
+  EXPECT_EQ(slow.events.load(), 5);  // free returned only after the call had delivered every event
+  call.join();
+  ASSERT_EQ(call_status, QC_OK);
+  EXPECT_EQ(json::parse(std::string(reinterpret_cast<const char*>(out.data), out.size))
+                .at("choices").at(0).at("message").at("content").as_string(),
+            "echo: hello");
+  qc_buffer_free(&out);
+  qc_buffer metrics = {sizeof(qc_buffer), 0, nullptr, 0};
+  EXPECT_EQ(qc_metrics(router_, &metrics), QC_ERR_BAD_HANDLE);
+  router_ = nullptr;  // freed here; TearDown's free of NULL is a harmless refusal
+}
+
 TEST_F(CompleteTest, PlainCallsReuseTheConnection) {
   std::string response;
   for (int i = 0; i < 4; ++i) ASSERT_EQ(Complete("echo", kHello, false, &response), QC_OK) << qc_last_error();
@@ -663,6 +725,30 @@ TEST_F(CompleteTest, BadRequestsAreRefusedBeforeAnyCall) {
   EXPECT_EQ(qc_complete(router_, &bytes, QC_FORMAT_JSON, nullptr, nullptr, nullptr), QC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(Complete("no-such-tier", kHello, false, &response), QC_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(qc_last_error()).find("force_tier names no tier"), std::string::npos);
+}
+
+// A token limit that is not a whole number fitting uint32 is the host's mistake, named by its pointer,
+// and no tier is called for it; a whole number written as a double (16.0) is still a whole number.
+TEST_F(CompleteTest, TokenLimitsThatAreNotWholeCountsAreInvalidArguments) {
+  std::string response;
+  size_t before = Received().size();
+  const std::pair<const char*, const char*> bad[] = {
+      {"max_tokens", "1.5"},           {"max_tokens", "1e30"},   {"max_tokens", "18446744073709551615"},
+      {"max_tokens", "-1"},            {"max_tokens", "4294967296"}, {"max_tokens", "\"16\""},
+      {"max_completion_tokens", "-0.5"}, {"max_completion_tokens", "true"}};
+  for (const auto& [key, value] : bad) {
+    std::string body = std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],")") + key +
+                       "\":" + value + "}";
+    EXPECT_EQ(Complete("echo", body, false, &response), QC_ERR_INVALID_ARGUMENT) << key << " " << value;
+    EXPECT_NE(std::string(qc_last_error()).find(std::string("/body/") + key), std::string::npos)
+        << key << " " << value << ": " << qc_last_error();
+  }
+  EXPECT_EQ(Received().size(), before);
+  for (const char* value : {"16.0", "0", "4294967295", "null"}) {
+    std::string body = std::string(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":)") +
+                       value + "}";
+    EXPECT_EQ(Complete("echo", body, false, &response), QC_OK) << value << ": " << qc_last_error();
+  }
 }
 
 }  // namespace

@@ -66,9 +66,11 @@ extern "C" {
 #define QC_ERR_UNKNOWN_SESSION 4  /* a session id never seen by qc_on_step, ended, or expired */
 #define QC_ERR_TOO_LARGE 5        /* a message over the configured limits.max_message_bytes; from
                                      qc_complete also a tier's answer over backend.max_response_bytes */
-#define QC_ERR_BAD_HANDLE 6       /* a router handle that was freed or never came from qc_router_new */
+#define QC_ERR_BAD_HANDLE 6       /* a router handle that was freed or never came from qc_router_new
+                                     (any pointer: the library looks it up before reading through it) */
 #define QC_ERR_VERSION 7          /* an ABI major the library does not implement */
-#define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session */
+#define QC_ERR_OUT_OF_ORDER 8     /* a step_index at or below one already seen for the session, or any
+                                     step after step_index 2^64-1 (the next would wrap to 0) */
 #define QC_ERR_INTERNAL 9         /* an internal failure (out of memory, a bug); the router stays usable */
 /* Since ABI 1.1, from qc_complete: */
 #define QC_ERR_UNAVAILABLE 10     /* the tier could not be reached, or the connection broke */
@@ -137,8 +139,16 @@ QC_API uint32_t qc_abi_version(void);
 QC_API int32_t qc_router_new(const char *config_json, size_t config_len, qc_router **out_router);
 
 /* Destroys a router and every session in it. Freeing twice returns QC_ERR_BAD_HANDLE.
- * LIFETIME: the handle is invalid afterwards; later calls with it return QC_ERR_BAD_HANDLE.
- * [exclusive] */
+ * Every function taking a qc_router * looks the pointer up among the live handles before it reads
+ * anything through it: a freed handle, a pointer that never came from qc_router_new, or a pointer to
+ * a copy of a handle's bytes returns QC_ERR_BAD_HANDLE and touches nothing.
+ * Calls on this router in flight on other threads when qc_router_free starts finish on the live router:
+ * it returns only after they have returned (a qc_complete may take up to its backend timeouts). Calls
+ * that start after it has started return QC_ERR_BAD_HANDLE. Called from a chunk callback of a call on
+ * this same router, it would wait for itself: it returns QC_ERR_INVALID_ARGUMENT and frees nothing.
+ * LIFETIME: the handle is invalid afterwards; later calls with it return QC_ERR_BAD_HANDLE (its address
+ * is never handed out again by qc_router_new).
+ * [any-thread] */
 QC_API int32_t qc_router_free(qc_router *router);
 
 /* Replaces the config atomically; sessions, their features and the budget history are kept. On
@@ -167,7 +177,9 @@ QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, u
                                    qc_decision *out_decision);
 
 /* Reports what a routed call did: a quantclaw.v1.Outcome. An outcome with tool_call_valid = false
- * escalates the session's next step when the policy says so.
+ * escalates the session's next step when the policy says so. latency_ms and ttft_ms must be finite and
+ * from 0 to 1e9, episode_reward finite; anything else is QC_ERR_INVALID_ARGUMENT naming the field, and
+ * nothing of the outcome is recorded.
  * OWNERSHIP: outcome bytes are borrowed for the call.
  * [session-serial] */
 QC_API int32_t qc_report_outcome(qc_router *router, const qc_bytes *outcome, uint32_t format);
@@ -200,7 +212,8 @@ QC_API const char *qc_last_error(void);
  *     it started with), qc_router_new, qc_buffer_free, qc_abi_version, qc_last_error;
  *   - the [session-serial] functions, qc_complete included, for sessions other than the call's own.
  * It must not make any call for the call's own session (its qc_complete is still in flight, so that
- * would overlap it), nor qc_router_free the router the call runs on. A call made from the callback
+ * would overlap it); qc_router_free of the router the call runs on returns QC_ERR_INVALID_ARGUMENT
+ * there (see qc_router_free). A call made from the callback
  * that fails sets this thread's qc_last_error, as any call does. */
 typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t size);
 
@@ -211,6 +224,8 @@ typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t siz
  * call streams: each event reaches on_chunk as it arrives and *out_response still receives the aggregated
  * response (message, tool calls, usage, logprobs). The response has an extra object "quantclaw" with the
  * tier, step index and reason.
+ * The body's max_tokens and max_completion_tokens, when present and not null, must be whole numbers from 0 to
+ * 4294967295; anything else is QC_ERR_INVALID_ARGUMENT naming the field (/body/max_tokens), before any call.
  * Errors beyond the common ones: QC_ERR_UNAVAILABLE, QC_ERR_TIMEOUT, QC_ERR_CANCELLED, QC_ERR_UPSTREAM,
  * and QC_ERR_TOO_LARGE for a request over limits.max_message_bytes or a tier's answer over
  * backend.max_response_bytes (streamed or not; the events already passed to on_chunk stay delivered).
