@@ -269,6 +269,48 @@ TEST_F(TaskTypesTest, KeywordsCountOnlyOnTheAllowList) {
   ExpectMatch(match, 8, 0, 0, 2, false);
 }
 
+TEST(TaskTypesKeywordsTest, ImprovedCountsKeywordsOfAnyIdButThePluginsFive) {
+  // legal and oncall are a user's own ids; ops and standard are two of the five the plugin's list
+  // leaves out, and improved mode still counts none of their keywords.
+  const json::value quant = ParseJson(R"({
+    "taskTypes": [
+      {"id": "legal", "precision": "16bit", "keywords": ["contract", "clause", "liability"]},
+      {"id": "oncall", "precision": "8bit", "keywords": ["incident", "postmortem", "outage"]},
+      {"id": "ops", "precision": "16bit", "keywords": ["incident", "postmortem", "outage"]},
+      {"id": "standard", "precision": "16bit", "keywords": ["liability clause", "contract"]}
+    ]
+  })");
+  auto faithful = CompileOrDie(quant, TaskTypeMode::kFaithful);
+  auto improved = CompileOrDie(quant, TaskTypeMode::kImproved);
+  ASSERT_NE(faithful, nullptr);
+  ASSERT_NE(improved, nullptr);
+
+  // Tokens: review, liability, clause, contract. Faithful: no id is on the list, nothing counts.
+  const std::string_view review = "review the liability clause of this contract";
+  TaskTypeMatch match = faithful->Detect(review);
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  // Improved: legal: contract 3 + clause 3 + liability 3 = 9. standard would score "liability
+  // clause" 5 + contract 3 = 8 and cut the lead to 1, but its keywords stay out.
+  match = improved->Detect(review);
+  EXPECT_EQ(match.task_type, improved->FindTaskType("legal"));
+  ExpectMatch(match, 9, 0, 0, 3, false);
+
+  // oncall: incident + postmortem + outage = 9; ops, with the same keywords, would tie it.
+  const std::string_view outage = "incident postmortem for the outage";
+  match = faithful->Detect(outage);
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  match = improved->Detect(outage);
+  EXPECT_EQ(match.task_type, improved->FindTaskType("oncall"));
+  ExpectMatch(match, 9, 0, 0, 3, false);
+
+  // The same "complex" gate as for the plugin's ids: two numbered steps, no keyword counts.
+  match = improved->Detect("1. find the incident\n2. write the postmortem of the outage");
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, true);
+}
+
 TEST_F(TaskTypesTest, FaithfulAndImprovedDiffer) {
   TaskTypeMatch match;
   // Faithful: "api" inside "capital" and "email" are two system words: complex, no pattern.
