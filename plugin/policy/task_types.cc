@@ -67,13 +67,33 @@ constexpr std::string_view kSystemHints[] = {
     "工单",           "helpdesk", "scheduled job",  "定时任务", "api",
     "integration",    "集成",     "todo",           "待办"};
 
-// SIMPLE_RULE_ALLOWED_TASK_IDS, verbatim. It is a fixed list of ids, not "all but a few": keywords
-// of a task type whose id is not listed here (a user's own task type included) never count.
+// SIMPLE_RULE_ALLOWED_TASK_IDS, verbatim. It is a fixed list of ids, not "all but a few": in faithful
+// mode, keywords of a task type whose id is not listed here (a user's own task type included, and the
+// plugin's own schema defaults "simple" and "reasoning") never count.
 constexpr std::string_view kKeywordTaskIds[] = {
     "research",      "knowledge",   "content",       "rewriting", "coding",
     "multimodal",    "procurement", "communication", "finance",   "data_analysis",
     "security",      "compliance",  "safety",        "terminal",  "file_ops",
     "comprehension", "memory",      "organization",  "synthesis", "operations"};
+
+// The list is the plugin's 25 shipped task types less these five: the catch-all and four classes
+// whose keywords name a system or a chore more than a task ("calendar", "meeting", "incident", "OCR"),
+// which the plugin decides only by their patterns or the judge. The list is the only thing that tells
+// ids apart: points, the "complex" gate and the two-keyword minimum are the same for every listed id.
+// Improved mode keeps the plugin's judgement on these five and counts the keywords of every other id,
+// a user's own included (and the schema's "simple" and "reasoning", which the list forgot), under
+// exactly those rules.
+constexpr std::string_view kKeywordlessTaskIds[] = {"office_qa", "productivity", "ops", "workflow",
+                                                    "standard"};
+
+bool KeywordsCount(std::string_view id, TaskTypeMode mode) {
+  if (mode == TaskTypeMode::kFaithful) {
+    return std::find(std::begin(kKeywordTaskIds), std::end(kKeywordTaskIds), id) !=
+           std::end(kKeywordTaskIds);
+  }
+  return std::find(std::begin(kKeywordlessTaskIds), std::end(kKeywordlessTaskIds), id) ==
+         std::end(kKeywordlessTaskIds);
+}
 
 // The keys the plugin's config schema knows (src/config-schema.ts); anything else is a typo.
 constexpr std::string_view kQuantKeys[] = {"enabled",        "detectors",       "judge",
@@ -212,7 +232,7 @@ struct TaskTypeDetector::Impl {
   struct Rules {
     std::vector<CompiledPattern> patterns;
     std::vector<Keyword> keywords;
-    bool keywords_count = false;  // on the plugin's allow-list
+    bool keywords_count = false;  // KeywordsCount: the plugin's allow-list, or improved mode's rule
   };
 
   TaskTypeMode mode = TaskTypeMode::kImproved;
@@ -391,8 +411,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
       impl->CompilePatterns(StringArray(*task, "patterns", task_pointer, errors),
                             JoinPointer(task_pointer, "patterns"), compile_context.get(),
                             &task_rules, errors);
-      task_rules.keywords_count = std::find(std::begin(kKeywordTaskIds), std::end(kKeywordTaskIds),
-                                            task_type.id) != std::end(kKeywordTaskIds);
+      task_rules.keywords_count = KeywordsCount(task_type.id, mode);
       impl->task_types.push_back(std::move(task_type));
       impl->rules.push_back(std::move(task_rules));
     }

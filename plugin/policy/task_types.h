@@ -23,7 +23,8 @@ std::string_view PrecisionName(Precision precision);  // "4bit", "8bit", "16bit"
 
 enum class TaskTypeMode : uint8_t {
   kFaithful,  // decides exactly as the plugin's rule detector does
-  kImproved,  // whole-word system words, plural-tolerant keywords (see README.md)
+  kImproved,  // whole-word system words, plural-tolerant keywords, keywords of any id but the
+              // plugin's five keyword-less ones (see README.md)
 };
 
 struct TaskTypeMatch {

@@ -15,6 +15,11 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "features/features.h"
+#include "policy/decision.h"
+#include "policy/policy.h"
+#include "policy/quantclaw_scorer.h"
+#include "router/router_config.h"
 #include "util/validator.h"
 
 #ifndef QC_TEST_DATA_DIR
@@ -267,6 +272,48 @@ TEST_F(TaskTypesTest, KeywordsCountOnlyOnTheAllowList) {
   match = detector->Detect("这张发票处理一下税");
   EXPECT_EQ(match.task_type, detector->FindTaskType("finance"));
   ExpectMatch(match, 8, 0, 0, 2, false);
+}
+
+TEST(TaskTypesKeywordsTest, ImprovedCountsKeywordsOfAnyIdButThePluginsFive) {
+  // legal and oncall are a user's own ids; ops and standard are two of the five the plugin's list
+  // leaves out, and improved mode still counts none of their keywords.
+  const json::value quant = ParseJson(R"({
+    "taskTypes": [
+      {"id": "legal", "precision": "16bit", "keywords": ["contract", "clause", "liability"]},
+      {"id": "oncall", "precision": "8bit", "keywords": ["incident", "postmortem", "outage"]},
+      {"id": "ops", "precision": "16bit", "keywords": ["incident", "postmortem", "outage"]},
+      {"id": "standard", "precision": "16bit", "keywords": ["liability clause", "contract"]}
+    ]
+  })");
+  auto faithful = CompileOrDie(quant, TaskTypeMode::kFaithful);
+  auto improved = CompileOrDie(quant, TaskTypeMode::kImproved);
+  ASSERT_NE(faithful, nullptr);
+  ASSERT_NE(improved, nullptr);
+
+  // Tokens: review, liability, clause, contract. Faithful: no id is on the list, nothing counts.
+  const std::string_view review = "review the liability clause of this contract";
+  TaskTypeMatch match = faithful->Detect(review);
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  // Improved: legal: contract 3 + clause 3 + liability 3 = 9. standard would score "liability
+  // clause" 5 + contract 3 = 8 and cut the lead to 1, but its keywords stay out.
+  match = improved->Detect(review);
+  EXPECT_EQ(match.task_type, improved->FindTaskType("legal"));
+  ExpectMatch(match, 9, 0, 0, 3, false);
+
+  // oncall: incident + postmortem + outage = 9; ops, with the same keywords, would tie it.
+  const std::string_view outage = "incident postmortem for the outage";
+  match = faithful->Detect(outage);
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, false);
+  match = improved->Detect(outage);
+  EXPECT_EQ(match.task_type, improved->FindTaskType("oncall"));
+  ExpectMatch(match, 9, 0, 0, 3, false);
+
+  // The same "complex" gate as for the plugin's ids: two numbered steps, no keyword counts.
+  match = improved->Detect("1. find the incident\n2. write the postmortem of the outage");
+  EXPECT_EQ(match.task_type, -1);
+  ExpectMatch(match, 0, 0, 0, 0, true);
 }
 
 TEST_F(TaskTypesTest, FaithfulAndImprovedDiffer) {
@@ -567,6 +614,148 @@ TEST_F(TaskTypesTest, ConcurrentDetectMatchesSerial) {
     EXPECT_EQ(Winner(*detector, serial[0]), "coding");
     EXPECT_EQ(Winner(*detector, serial[5]), "operations");
     EXPECT_EQ(Winner(*detector, serial[9]), "ops");
+  }
+}
+
+// The plugin's own router tests (test/quant-router.test.ts at commit 81f9f5770cd4), ported as data:
+// each test's quant object and message, the answer its stubbed fetch gives the judge, and what each
+// mode decides. Faithful decides as the plugin does, including where the plugin fails its own test
+// ("uses ruleDetector keyword rules without calling the judge": simple is not on its keyword list, so
+// the rules decline and the default task type, reasoning, applies); improved passes all five.
+// The plugin's reasons ("keyword:release note", "detector=loadModelDetector") are not ours; ours are
+// held to what they say instead (a rule score, the judge, the default).
+struct RouterTestCase {
+  const char* name;     // the plugin test's title
+  const char* quant;    // its mergeConfig argument
+  const char* message;  // its context.message
+  const char* judge_answer;  // the taskTypeId its stubbed fetch returns; "" when it stubs none
+  struct Expected {
+    const char* task_type;
+    const char* tier;    // cheap, mid, best: the tiers standing for its 4bit, 8bit, 16bit targets
+    int judge_calls;
+    const char* reason;  // a part of our decision's reason
+  };
+  Expected faithful;
+  Expected improved;
+};
+
+// The targets every one of the five tests gives.
+#define QC_PLUGIN_TARGETS                                              \
+  R"("targets": {"4bit": {"provider": "openai", "model": "cheap-model"}, )" \
+  R"("8bit": {"provider": "openai", "model": "mid-model"}, )"             \
+  R"("16bit": {"provider": "openai", "model": "best-model"}})"
+#define QC_PLUGIN_JUDGE                                                    \
+  R"("judge": {"endpoint": "http://localhost:11434", "model": "judge-model", )" \
+  R"("providerType": "openai-compatible", "cacheTtlMs": 300000})"
+
+const RouterTestCase kPluginRouterTests[] = {
+    {"routes to the classified precision target",
+     R"({"detectors": ["loadModelDetector"], )" QC_PLUGIN_JUDGE R"(,
+         "taskTypes": [{"id": "simple", "precision": "4bit", "description": "tiny tasks"},
+                       {"id": "reasoning", "precision": "16bit", "description": "hard tasks"}],
+         "defaultTaskType": "reasoning", )" QC_PLUGIN_TARGETS "}",
+     "say hello", "simple",
+     {"simple", "cheap", 1, "(LLM judge; rules declined)"},
+     {"simple", "cheap", 1, "(LLM judge; rules declined)"}},
+    {"falls back to the default task type when judge output is invalid",
+     R"({"detectors": ["loadModelDetector"], )" QC_PLUGIN_JUDGE R"(,
+         "taskTypes": [{"id": "simple", "precision": "4bit", "description": "tiny tasks"},
+                       {"id": "standard", "precision": "8bit", "description": "normal tasks"}],
+         "defaultTaskType": "standard", )" QC_PLUGIN_TARGETS "}",
+     "write a longer report", "unknown",
+     {"standard", "mid", 1, "default task type standard"},
+     {"standard", "mid", 1, "default task type standard"}},
+    {"uses ruleDetector keyword rules without calling the judge",
+     R"({"detectors": ["ruleDetector"],
+         "taskTypes": [{"id": "simple", "precision": "4bit", "description": "tiny tasks",
+                        "keywords": ["release note", "rewrite"]},
+                       {"id": "reasoning", "precision": "16bit", "description": "hard tasks",
+                        "keywords": ["deep debugging"]}],
+         "defaultTaskType": "reasoning", )" QC_PLUGIN_TARGETS "}",
+     "rewrite this release note", "",
+     // The plugin's own result: its test expects simple and fails.
+     {"reasoning", "best", 0, "default task type reasoning"},
+     // "release note" 5 (a phrase) + rewrite 3 = 8 from two keywords; lead 8.
+     {"simple", "cheap", 0, "task type simple (rule score 8, lead 8)"}},
+    {"uses ruleDetector regex patterns without calling the judge",
+     R"({"detectors": ["ruleDetector"],
+         "taskTypes": [{"id": "simple", "precision": "4bit", "description": "tiny tasks"},
+                       {"id": "reasoning", "precision": "16bit", "description": "hard tasks",
+                        "patterns": ["multi[- ]file", "debug(ging)?"]}],
+         "defaultTaskType": "simple", )" QC_PLUGIN_TARGETS "}",
+     "need multi-file debugging help", "",
+     // Two patterns, 14 each.
+     {"reasoning", "best", 0, "task type reasoning (rule score 28, lead 28)"},
+     {"reasoning", "best", 0, "task type reasoning (rule score 28, lead 28)"}},
+    {"falls through from ruleDetector to loadModelDetector when no rule matches",
+     R"({"detectors": ["ruleDetector", "loadModelDetector"], )" QC_PLUGIN_JUDGE R"(,
+         "taskTypes": [{"id": "simple", "precision": "4bit", "description": "tiny tasks",
+                        "keywords": ["release note"]},
+                       {"id": "reasoning", "precision": "16bit", "description": "hard tasks",
+                        "keywords": ["deep debugging"]}],
+         "defaultTaskType": "simple", )" QC_PLUGIN_TARGETS "}",
+     "analyse this compiler bug thoroughly", "reasoning",
+     {"reasoning", "best", 1, "(LLM judge; rules declined)"},
+     {"reasoning", "best", 1, "(LLM judge; rules declined)"}},
+};
+
+#undef QC_PLUGIN_TARGETS
+#undef QC_PLUGIN_JUDGE
+
+// The stubbed fetch: answers every call with the same taskTypeId. As HttpJudge does, an id the
+// config does not name is no answer (the plugin resolves "unknown" to its default task type too).
+class StubJudge final : public TaskTypeJudge {
+ public:
+  explicit StubJudge(std::string answer) : answer_(std::move(answer)) {}
+  std::string Classify(const JudgeConfig& judge, const TaskTypeDetector& detector,
+                       std::string_view prompt) override {
+    (void)judge;
+    (void)prompt;
+    ++calls;
+    return detector.FindTaskType(answer_) >= 0 ? answer_ : std::string();
+  }
+  int calls = 0;
+
+ private:
+  std::string answer_;
+};
+
+TEST(TaskTypesPluginRouterTest, ThePluginsFiveRouterTests) {
+  for (const RouterTestCase& test : kPluginRouterTests) {
+    for (const char* mode : {"faithful", "improved"}) {
+      SCOPED_TRACE(std::string(test.name) + " [" + mode + "]");
+      const RouterTestCase::Expected& expected =
+          std::string_view(mode) == "faithful" ? test.faithful : test.improved;
+      const std::string json = std::string(R"({"tiers": [
+          {"name": "best", "format": "bf16", "base_url": "http://h/v1", "model": "best-model"},
+          {"name": "mid", "format": "fp8", "base_url": "http://h/v1", "model": "mid-model"},
+          {"name": "cheap", "format": "int4", "base_url": "http://h/v1", "model": "cheap-model"}],
+        "policy": {"scorer": {"kind": "quantclaw", "mode": ")") +
+                               mode + R"(", "quant": )" + test.quant + "}}}";
+      ConfigErrors errors;
+      auto config = ParseRouterConfig(json, &errors);
+      ASSERT_NE(config, nullptr) << Describe(errors);
+      const QuantClawScorer* scorer = config->quantclaw_scorer();
+      ASSERT_NE(scorer, nullptr);
+
+      StubJudge judge(test.judge_answer);
+      SessionPolicyState state;
+      ClassifyTurn(config->policy, test.message, &state, &judge);
+      SessionFeatures features;
+      RoutingDecision decision;
+      Decide(*config, config->policy, features, &state, nullptr, 0.5, &decision);
+
+      const std::string task_type =
+          state.task_type.empty()
+              ? scorer->detector->task_type(scorer->detector->default_task_type()).id
+              : std::string(state.task_type.view());
+      EXPECT_EQ(task_type, expected.task_type);
+      ASSERT_LT(decision.tier, config->tiers.size());
+      EXPECT_EQ(config->tiers[decision.tier].name, expected.tier);
+      EXPECT_EQ(judge.calls, expected.judge_calls);
+      EXPECT_NE(std::string_view(decision.reason).find(expected.reason), std::string_view::npos)
+          << decision.reason;
+    }
   }
 }
 
