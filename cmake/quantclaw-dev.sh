@@ -3,9 +3,11 @@
 # configures, builds, and runs the main job, the tests or the benchmarks.
 #   cmake/quantclaw-dev.sh demo    set up (llama.cpp tiers included), build, run the example episode through
 #                                  qc_complete on real f16 and q4_0 tiers, then route the example episodes
-#   cmake/quantclaw-dev.sh test    set up, build, run every test; then again under ASan and UBSan
+#   cmake/quantclaw-dev.sh test    set up, build, run every test; then again under ASan and UBSan; then the
+#                                  threaded tests and a shorter soak under TSan
 #   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
 #   cmake/quantclaw-dev.sh setup   only install the packages
+#   cmake/quantclaw-dev.sh tsan    only the TSan part of test (packages and tiers already in)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +15,7 @@ build="${QUANTCLAW_BUILD_DIR:-$root/build}"
 
 packages=(
   build-essential cmake ninja-build pkg-config
+  libtsan2
   libboost1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev
   libprotobuf-dev protobuf-compiler
@@ -67,6 +70,27 @@ configure_and_build() {
   cmake --build "$build" --parallel "$(nproc)"
 }
 
+# ThreadSanitizer, a build of its own (it cannot share a process with ASan): only what the threaded tests
+# need, and only those tests. A threaded test says so in its name (Concurrent, Thread, InFlight,
+# DuringTraffic); the soak (tests/soak) runs shorter here. -O1 keeps TSan's cost down with usable stacks.
+tsan_tests() {
+  local tsan_build="${QUANTCLAW_TSAN_BUILD_DIR:-$root/build-tsan}"
+  cmake -S "$root" -B "$tsan_build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" \
+    -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DQUANTCLAW_TSAN=ON -DQUANTCLAW_BUILD_TESTS=ON -DQUANTCLAW_BUILD_EXAMPLES=OFF \
+    -DQUANTCLAW_BUILD_BENCH=OFF "$@" >/dev/null
+  cmake --build "$tsan_build" --parallel "$(nproc)" --target quantclaw quantclaw_unit_tests quantclaw_abi_test \
+    quantclaw_complete_test quantclaw_soak_test
+  # A race fails the test (halt_on_error) with both stacks. Kernels with more mmap entropy than TSan's
+  # memory layout allows ("unexpected memory mapping") need ASLR off for the run: setarch -R.
+  local no_aslr=()
+  if setarch "$(uname -m)" -R true 2>/dev/null; then
+    no_aslr=(setarch "$(uname -m)" -R)
+  fi
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" QUANTCLAW_SOAK_SECONDS=12 "${no_aslr[@]}" \
+    ctest --test-dir "$tsan_build" --output-on-failure --parallel "$(nproc)" --timeout 300 \
+    -R 'Concurrent|Thread|InFlight|DuringTraffic|^soak$'
+}
+
 case "${1:-}" in
   setup)
     setup
@@ -104,6 +128,12 @@ case "${1:-}" in
     build="${QUANTCLAW_ASAN_BUILD_DIR:-$root/build-asan}"
     configure_and_build Debug -DQUANTCLAW_SANITIZE=ON -DQUANTCLAW_BUILD_BENCH=OFF
     ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
+    # Data races in the threaded paths (sessions, reloads, breakers, free while calls are in flight).
+    tsan_tests
+    ;;
+  tsan)
+    # The TSan part of `test` alone, on a machine already set up.
+    tsan_tests "${@:2}"
     ;;
   bench)
     setup
@@ -112,7 +142,7 @@ case "${1:-}" in
     "$build/tests/bench/quantclaw_bench" "${@:2}"
     ;;
   *)
-    echo "usage: $0 demo|test|bench|setup" >&2
+    echo "usage: $0 demo|test|bench|setup|tsan" >&2
     exit 2
     ;;
 esac
