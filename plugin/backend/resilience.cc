@@ -57,6 +57,8 @@ absl::Status ResilientCaller::Call(const TierTable& tiers, const BackendConfig& 
         Backoff(backend, attempt);
       }
       if (escalate) continue;  // an invalid tool call, held back: the step goes up one rung
+      // The host stopping the stream says nothing about the tier's health.
+      if (last_error.code() == absl::StatusCode::kCancelled) break;
       Increment(metrics_->call_failures_by_tier[tier_index]);
       RecordBreakerFailure(tier_index, backend);
     }

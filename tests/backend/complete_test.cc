@@ -591,6 +591,23 @@ TEST_F(CompleteTest, BreakerOpensAfterRepeatedFailuresAndRecovers) {
   EXPECT_EQ(std::string(qc_last_error()).find("circuit breaker"), std::string::npos) << qc_last_error();
 }
 
+// The host stopping a stream says nothing about the tier: cancellations neither count as the tier's
+// failures nor open its breaker (the soak saw a healthy tier refused after a few cancels in a row).
+TEST_F(CompleteTest, CancellationsDoNotOpenTheBreaker) {
+  UseConfig(Tier("int4", "m", "int4") + "," + Tier("bf16", "echo", "bf16"),
+            R"({"retries":0,"breaker_failures":2,"breaker_open_ms":60000,"failover":true})");
+  std::string response;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<std::string> events;
+    ASSERT_EQ(Complete("bf16", kHello, true, &response, &events, "chat", 1), QC_ERR_CANCELLED) << qc_last_error();
+  }
+  EXPECT_EQ(Complete("bf16", kHello, false, &response), QC_OK) << qc_last_error();
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_breaker_open{tier=\"bf16\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_call_failures_total{tier=\"bf16\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_call_cancellations_total 4\n"), std::string::npos) << metrics;
+}
+
 // A reload that reorders the tiers: the open breaker stays with the tier that failed, by name.
 TEST_F(CompleteTest, AnOpenBreakerFollowsItsTierThroughAReorderingReload) {
   const std::string backend = R"({"retries":0,"breaker_failures":1,"breaker_open_ms":60000,"failover":false})";
