@@ -29,6 +29,7 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
   request.timeouts = {backend.connect_timeout_ms, backend.first_byte_timeout_ms,
                       backend.total_timeout_ms};
   request.max_response_bytes = backend.max_response_bytes;
+  request.ca_file = tier.ca_file;
   if (!tier.api_key_env.empty()) {
     // Read at call time so a rotated key applies; never logged, never in an error message.
     if (const char* key = std::getenv(tier.api_key_env.c_str()); key != nullptr && *key != '\0') {
@@ -65,7 +66,8 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
     return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
   }
   if (!status.ok()) {
-    result->retryable = status.code() == absl::StatusCode::kUnavailable ||
+    // An untrusted certificate stays untrusted: not retried (failover may still try a higher tier).
+    result->retryable = (status.code() == absl::StatusCode::kUnavailable && !http.tls_failed) ||
                         status.code() == absl::StatusCode::kDeadlineExceeded;
     return absl::Status(status.code(), StrCat("tier ", tier.name, ": ", FromAbsl(status.message())));
   }
