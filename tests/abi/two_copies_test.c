@@ -83,11 +83,15 @@ static int Route(const char *path, Copy *copy) {
 
 int main(int argc, char **argv) {
   char directories[2][4096];
-  char paths[2][4096];
+  char paths[2][8192 + 32];
   Copy copies[2];
   int i;
   if (argc != 3) {
     fprintf(stderr, "usage: %s LIBRARY.so SCRATCH_DIR\n", argv[0]);
+    return 2;
+  }
+  if (strlen(argv[2]) > 4000) {
+    fprintf(stderr, "SCRATCH_DIR is too long\n");
     return 2;
   }
   for (i = 0; i < 2; ++i) {
