@@ -276,6 +276,8 @@ absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, H
   curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);  // HTTP/2 where TLS offers it
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  // Peer and host verification stay at libcurl's default (on); a tier may name its own CA bundle.
+  if (!request.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
   if (shared_->share != nullptr) curl_easy_setopt(curl, CURLOPT_SHARE, shared_->share);
 
   CURLcode code = curl_easy_perform(curl);
@@ -302,6 +304,18 @@ absl::Status HttpClient::Post(const HttpRequest& request, const SseSink* sink, H
   if (code == CURLE_OK) return absl::OkStatus();
   std::string detail = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
   switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      response->tls_failed = true;
+      return absl::UnavailableError(StrCat("TLS: the server's certificate is not trusted: ", detail, " (",
+                                           request.url, "; a private CA goes in the tier's \"ca_file\")"));
+    case CURLE_SSL_CACERT_BADFILE:
+      response->tls_failed = true;
+      return absl::UnavailableError(StrCat("TLS: ", detail, " (", request.url, ")"));
+    case CURLE_SSL_CONNECT_ERROR:  // the handshake broke: as a broken connection, it may pass
+      return absl::UnavailableError(StrCat("TLS: ", detail, " (", request.url, ")"));
     case CURLE_OPERATION_TIMEDOUT:
       return absl::DeadlineExceededError(StrCat("timed out: ", detail, " (", request.url, ")"));
     case CURLE_COULDNT_CONNECT:

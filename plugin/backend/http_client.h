@@ -27,6 +27,7 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   HttpTimeouts timeouts;
   size_t max_response_bytes = 16u << 20;
+  std::string ca_file;  // PEM CA certificates to verify an https server with; empty: the system's
 };
 
 struct HttpResponse {
@@ -37,13 +38,16 @@ struct HttpResponse {
   bool stream_done = false;  // a "data: [DONE]" event arrived
   long new_connections = 0;  // connections this request had to open (0: it reused a pooled one)
   bool http2 = false;        // answered over HTTP/2
+  bool tls_failed = false;   // no trusted TLS connection (certificate, handshake): another try fails alike
 };
 
 // One SSE event's data (the lines after "data:" joined by newlines). Returns false to cancel.
 // "[DONE]" never reaches it: the stream ends there.
 using SseSink = std::function<bool(std::string_view data)>;
 
-// Status codes: Unavailable (could not connect or the connection broke), DeadlineExceeded (a timeout),
+// Status codes: Unavailable (could not connect or the connection broke, or no trusted TLS connection:
+// the message then starts with "TLS: ", and `tls_failed` is set when another try would fail alike),
+// DeadlineExceeded (a timeout),
 // Cancelled (the sink returned false), ResourceExhausted (the response outgrew max_response_bytes),
 // Internal (libcurl failed otherwise). An HTTP error status is not a failure here: the caller reads it.
 class HttpClient {

@@ -11,9 +11,11 @@
 
 namespace quantclaw {
 
-absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
-                      const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
-                      TierCallResult* result) {
+namespace {
+
+absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
+                             const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls,
+                             size_t* delivered, TierCallResult* result, std::string_view key) {
   const bool streaming = on_event != nullptr;
   boost::json::object body = call.body;
   body["model"] = tier.model;
@@ -29,12 +31,8 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
   request.timeouts = {backend.connect_timeout_ms, backend.first_byte_timeout_ms,
                       backend.total_timeout_ms};
   request.max_response_bytes = backend.max_response_bytes;
-  if (!tier.api_key_env.empty()) {
-    // Read at call time so a rotated key applies; never logged, never in an error message.
-    if (const char* key = std::getenv(tier.api_key_env.c_str()); key != nullptr && *key != '\0') {
-      request.headers.push_back(StrCat("Authorization: Bearer ", key));
-    }
-  }
+  request.ca_file = tier.ca_file;
+  if (!key.empty()) request.headers.push_back(StrCat("Authorization: Bearer ", key));
 
   StreamAggregator aggregator(call.chat);
   absl::Status stream_error;
@@ -65,15 +63,17 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
     return absl::DataLossError(StrCat("tier ", tier.name, ": ", FromAbsl(stream_error.message())));
   }
   if (!status.ok()) {
-    result->retryable = status.code() == absl::StatusCode::kUnavailable ||
+    // An untrusted certificate stays untrusted: not retried (failover may still try a higher tier).
+    result->retryable = (status.code() == absl::StatusCode::kUnavailable && !http.tls_failed) ||
                         status.code() == absl::StatusCode::kDeadlineExceeded;
     return absl::Status(status.code(), StrCat("tier ", tier.name, ": ", FromAbsl(status.message())));
   }
   if (http.status < 200 || http.status >= 300) {
     // Overload and server faults may pass; a request the server refuses (4xx) will be refused again.
     result->retryable = http.status >= 500 || http.status == 429;
+    // The key is cut out before the excerpt is: a cut through it would leave a piece.
     return absl::DataLossError(StrCat("tier ", tier.name, " answered HTTP ", http.status, ": ",
-                                      std::string_view(http.body).substr(0, 200)));
+                                      RedactSecret(http.body, key).substr(0, 200)));
   }
   if (streaming && aggregator.events() > 0) {
     if (!http.stream_done) {
@@ -87,7 +87,7 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
     result->document = boost::json::parse(http.body, ec);
     if (ec || !result->document.is_object()) {
       return absl::DataLossError(StrCat("tier ", tier.name, " answered something that is not a JSON object: ",
-                                        std::string_view(http.body).substr(0, 200)));
+                                        RedactSecret(http.body, key).substr(0, 200)));
     }
   }
   result->usage = ReadUsage(result->document);
@@ -102,6 +102,25 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
     if (!(*on_event)(event)) return absl::CancelledError("the receiver cancelled the stream");
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
+                      const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
+                      TierCallResult* result) {
+  // Read at call time so a rotated key applies; never logged. A server may echo it back (an error body
+  // listing the request's headers), and messages quote the server: the key is cut out of them.
+  std::string_view key;
+  if (!tier.api_key_env.empty()) {
+    if (const char* value = std::getenv(tier.api_key_env.c_str()); value != nullptr) key = value;
+  }
+  absl::Status status =
+      CallTierWithKey(http_client, tier, backend, call, on_event, hold_tool_calls, delivered, result, key);
+  if (key.empty()) return status;
+  result->invalid_tool_call = RedactSecret(result->invalid_tool_call, key);
+  if (status.ok()) return status;
+  return absl::Status(status.code(), RedactSecret(FromAbsl(status.message()), key));
 }
 
 }  // namespace quantclaw

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
 
 #include <boost/json.hpp>
 
@@ -31,7 +34,7 @@ void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
     std::string pointer = JoinPointer("/tiers", i);
     const json::object* object = v.AsObject(
         (*tiers)[i], pointer,
-        {"name", "format", "bits", "base_url", "model", "api_key_env", "cost", "description"});
+        {"name", "format", "bits", "base_url", "model", "api_key_env", "ca_file", "cost", "description"});
     TierConfig tier;
     if (object != nullptr) {
       tier.name = v.String(*object, "name", pointer, true).value_or("");
@@ -39,6 +42,15 @@ void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
       tier.base_url = v.String(*object, "base_url", pointer, true).value_or("");
       tier.model = v.String(*object, "model", pointer, true).value_or("");
       tier.api_key_env = v.String(*object, "api_key_env", pointer, false).value_or("");
+      tier.ca_file = v.String(*object, "ca_file", pointer, false).value_or("");
+      if (!tier.ca_file.empty()) {
+        // Checked now: a missing file would otherwise show only as every call failing its TLS handshake.
+        std::error_code ec;
+        std::ifstream ca(tier.ca_file);
+        if (!std::filesystem::is_regular_file(tier.ca_file, ec) || !ca.good()) {
+          v.Error(JoinPointer(pointer, "ca_file"), StrCat("cannot read the CA file ", Quote(tier.ca_file)));
+        }
+      }
       v.String(*object, "description", pointer, false);
       std::optional<uint64_t> bits = v.Integer(*object, "bits", pointer, 1, 64);
       tier.bits = bits ? static_cast<int>(*bits) : FormatBits(tier.format);

@@ -26,6 +26,7 @@ struct TierConfig {
   std::string base_url;
   std::string model;
   std::string api_key_env;  // the environment variable holding the API key; never the key itself
+  std::string ca_file;      // PEM CA certificates trusted for an https tier instead of the system's
   double input_per_mtok = 0;
   double output_per_mtok = 0;
 };

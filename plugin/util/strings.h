@@ -57,6 +57,26 @@ inline void CopyTruncated(std::string_view from, char* to, size_t capacity) {
   to[length] = '\0';
 }
 
+// `text` with every occurrence of `secret` replaced by "[redacted]", and so is a run of its first 8 or
+// more bytes (all of it when shorter): the place where an excerpt of an echoed secret was cut off.
+inline std::string RedactSecret(std::string_view text, std::string_view secret) {
+  if (secret.empty()) return std::string(text);
+  const size_t enough = secret.size() < 8 ? secret.size() : 8;
+  std::string out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t start = text.find(secret.substr(0, enough), at);
+    if (start == std::string_view::npos) break;
+    size_t length = enough;
+    while (length < secret.size() && start + length < text.size() && text[start + length] == secret[length]) ++length;
+    out.append(text.substr(at, start - at));
+    out.append("[redacted]");
+    at = start + length;
+  }
+  out.append(text.substr(at));
+  return out;
+}
+
 // "text" in double quotes, as messages name a value the user gave.
 inline std::string Quote(std::string_view text) { return StrCat("\"", text, "\""); }
 

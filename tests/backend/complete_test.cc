@@ -27,7 +27,7 @@ namespace json = boost::json;
 // The server as a child process; its stdin is a pipe whose closing stops it.
 class Server {
  public:
-  Server() {
+  explicit Server(std::vector<std::string> arguments = {}) {
     int to_child[2], from_child[2];
     if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
     pid_ = fork();
@@ -36,7 +36,10 @@ class Server {
       dup2(from_child[1], 1);
       close(to_child[1]);
       close(from_child[0]);
-      execl(QC_PYTHON, QC_PYTHON, QC_SERVER_SCRIPT, static_cast<char*>(nullptr));
+      std::vector<char*> argv = {const_cast<char*>(QC_PYTHON), const_cast<char*>(QC_SERVER_SCRIPT)};
+      for (std::string& argument : arguments) argv.push_back(argument.data());
+      argv.push_back(nullptr);
+      execv(QC_PYTHON, argv.data());
       _exit(127);
     }
     close(to_child[0]);
@@ -766,6 +769,215 @@ TEST_F(CompleteTest, TokenLimitsThatAreNotWholeCountsAreInvalidArguments) {
                        value + "}";
     EXPECT_EQ(Complete("echo", body, false, &response), QC_OK) << value << ": " << qc_last_error();
   }
+}
+
+// An API key never leaves in anything the library says: not in qc_last_error, the metrics, a response
+// or stderr, whatever fails, even when the server echoes the request's headers back in its error.
+TEST_F(CompleteTest, TheApiKeyNeverLeaks) {
+  const std::string canary = "sk-canary-5f1e0c2b9a7d4e6f8a1b3c5d7e9f0a2b4c6d8e0f";
+  setenv("QC_CANARY_KEY", canary.c_str(), 1);
+  std::fflush(stderr);
+  char stderr_path[] = "/tmp/quantclaw-stderr-XXXXXX";
+  const int captured = mkstemp(stderr_path);
+  ASSERT_GE(captured, 0);
+  const int saved_stderr = dup(2);
+  dup2(captured, 2);
+
+  std::vector<std::string> said;  // every message, metrics text and response the library gave
+  const std::string base = "http://127.0.0.1:" + std::to_string(g_server->port()) + "/v1";
+  std::string tiers;
+  const std::vector<std::string> models = {"leak401", "leak500", "leak-cut", "leak-invalid", "leak-event",
+                                           "http500", "invalid-json", "stall", "truncated", "echo"};
+  for (const std::string& model : models) {
+    tiers += R"({"name":")" + model + R"(","format":"bf16","model":")" + model + R"(","base_url":")" + base +
+             R"(","api_key_env":"QC_CANARY_KEY"},)";
+  }
+  tiers += R"({"name":"down","format":"int4","model":"m","base_url":"http://127.0.0.1:1/v1","api_key_env":"QC_CANARY_KEY"})";
+  UseConfig(tiers, R"({"retries":1,"backoff_initial_ms":1,"first_byte_timeout_ms":300,"failover":false})");
+  for (const std::string& model : models) {
+    for (bool stream : {false, true}) {
+      std::string response;
+      std::vector<std::string> events;
+      const int32_t status = Complete(model, kHello, stream, &response, &events);
+      EXPECT_EQ(status == QC_OK, model == "echo") << model << ": " << qc_last_error();
+      said.push_back(model + (stream ? " streamed: " : ": ") + (status == QC_OK ? response : qc_last_error()));
+      for (const std::string& event : events) said.push_back(event);
+    }
+  }
+  std::string response;
+  EXPECT_EQ(Complete("down", kHello, false, &response), QC_ERR_UNAVAILABLE);
+  said.push_back(qc_last_error());
+  said.push_back(Metrics());
+  // The servers did see the key, and echoed it: what came back was cut out of the messages.
+  bool sent = false;
+  for (const json::value& request : Received()) {
+    const json::value& authorization = request.at("authorization");
+    sent = sent || (authorization.is_string() && authorization.as_string() == "Bearer " + canary);
+  }
+  EXPECT_TRUE(sent);
+  for (const std::string& text : said) {
+    if (text.rfind("leak401: ", 0) == 0 || text.rfind("leak-cut: ", 0) == 0 ||
+        text.rfind("leak-event streamed: ", 0) == 0) {
+      EXPECT_NE(text.find("[redac"), std::string::npos) << text;  // the excerpt may cut the mark
+    }
+  }
+
+  // Config errors: a key pasted where its variable's name goes, a judge's apiKey next to a mistake.
+  for (const std::string& config :
+       {R"({"tiers":[{"name":"a","format":"bf16","model":"m","base_url":"http://h/v1","api_key_env":")" + canary +
+            R"("}]})",
+        R"({"tiers":[{"name":"a","format":"bf16","model":"m","base_url":"http://h/v1"}],"policy":{"scorer":{
+            "kind":"quantclaw","quant":{"judge":{"endpoint":"http://h","model":"m","apiKey":")" + canary +
+            R"(","timeoutMs":-1,"apikey":")" + canary + R"("}}}}})"}) {
+    qc_router* rejected = nullptr;
+    EXPECT_EQ(qc_router_new(config.data(), config.size(), &rejected), QC_ERR_INVALID_CONFIG);
+    said.push_back(qc_last_error());
+  }
+  // The judge's key, with a judge that echoes it back.
+  qc_router_free(router_);
+  config_ = JudgeConfig(g_server->port(), "leak401");
+  const std::string judge = R"("judge":{)";
+  config_.replace(config_.find(judge), judge.size(), judge + R"("apiKey":")" + canary + R"(",)");
+  ASSERT_EQ(qc_router_new(config_.data(), config_.size(), &router_), QC_OK) << qc_last_error();
+  const std::string step = R"({"session_id":"a","messages":[{"role":"user","content":"fix it please"}]})";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+  ASSERT_EQ(qc_on_step(router_, &bytes, QC_FORMAT_JSON), QC_OK) << qc_last_error();
+  const std::string request = R"({"session_id":"a"})";
+  qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_decision decision = {sizeof(qc_decision)};
+  ASSERT_EQ(qc_choose_precision(router_, &request_bytes, QC_FORMAT_JSON, &decision), QC_OK);
+  said.push_back(decision.reason);
+  said.push_back(Metrics());
+  EXPECT_NE(said.back().find("quantclaw_judge_failures_total 1\n"), std::string::npos);
+
+  std::fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  std::string errors;
+  if (FILE* file = std::fopen(stderr_path, "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) errors.append(buffer, n);
+    std::fclose(file);
+  }
+  close(captured);
+  std::remove(stderr_path);
+  said.push_back(errors);
+  unsetenv("QC_CANARY_KEY");
+  // Not the key, nor any run of 8 of its characters (the start of an echo cut off by an excerpt).
+  for (const std::string& text : said) {
+    for (size_t at = 0; at + 8 <= canary.size(); ++at) {
+      EXPECT_EQ(text.find(canary.substr(at, 8)), std::string::npos) << text;
+    }
+  }
+}
+
+// TLS: verification stays on. A server whose certificate nobody vouches for is refused with a message
+// that says so, once (another try would meet the same certificate); the tier's "ca_file" makes it trusted.
+// The certificate is made for the test, self-signed for 127.0.0.1, with the openssl command line.
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char scratch[] = "/tmp/quantclaw-tls-XXXXXX";
+    if (mkdtemp(scratch) == nullptr) std::abort();
+    directory_ = scratch;
+    std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                          "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+                          directory_ + "/key.pem -out " + directory_ + "/cert.pem 2>/dev/null";
+    if (std::system(command.c_str()) != 0) return;  // no openssl: the tests skip
+    server_ = new Server({"--tls", directory_ + "/cert.pem", directory_ + "/key.pem"});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    std::system(("rm -rf " + directory_).c_str());
+  }
+  void SetUp() override {
+    if (server_ == nullptr) GTEST_SKIP() << "openssl could not make a certificate";
+  }
+  void TearDown() override {
+    if (router_ != nullptr) qc_router_free(router_);
+  }
+
+  int32_t NewRouter(const std::string& tier_extra, const std::string& backend = R"({"retries":2,"failover":false})") {
+    if (router_ != nullptr) qc_router_free(router_);
+    router_ = nullptr;
+    std::string config = R"({"tiers":[{"name":"secure","format":"bf16","model":"echo","base_url":"https://127.0.0.1:)" +
+                         std::to_string(server_->port()) + R"(/v1")" + tier_extra + R"(}],"backend":)" + backend + "}";
+    return qc_router_new(config.data(), config.size(), &router_);
+  }
+
+  int32_t Complete(std::string* response) {
+    const std::string request = R"({"session_id":"s","endpoint":"chat","body":{"model":"x",
+        "messages":[{"role":"user","content":"hello"}]}})";
+    qc_bytes bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+    qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+    int32_t status = qc_complete(router_, &bytes, QC_FORMAT_JSON, nullptr, nullptr, &out);
+    if (status == QC_OK) {
+      response->assign(reinterpret_cast<const char*>(out.data), out.size);
+      qc_buffer_free(&out);
+    }
+    return status;
+  }
+
+  std::string Metrics() {
+    qc_buffer metrics = {sizeof(qc_buffer), 0, nullptr, 0};
+    EXPECT_EQ(qc_metrics(router_, &metrics), QC_OK);
+    std::string text(reinterpret_cast<const char*>(metrics.data), metrics.size);
+    qc_buffer_free(&metrics);
+    return text;
+  }
+
+  static inline std::string directory_;
+  static inline Server* server_ = nullptr;
+  qc_router* router_ = nullptr;
+};
+
+TEST_F(TlsTest, AnUntrustedCertificateIsRefusedClearlyAndNotRetried) {
+  ASSERT_EQ(NewRouter(""), QC_OK) << qc_last_error();
+  std::string response;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Complete(&response), QC_ERR_UNAVAILABLE);
+  const std::string error = qc_last_error();
+  EXPECT_NE(error.find("tier secure: TLS: the server's certificate is not trusted"), std::string::npos) << error;
+  EXPECT_NE(error.find("ca_file"), std::string::npos) << error;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0);
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_call_retries_total{tier=\"secure\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_http_requests_total{tier=\"secure\"} 1\n"), std::string::npos) << metrics;
+}
+
+TEST_F(TlsTest, TheTiersCaFileMakesItTrusted) {
+  ASSERT_EQ(NewRouter(R"(,"ca_file":")" + directory_ + R"(/cert.pem")"), QC_OK) << qc_last_error();
+  std::string response;
+  ASSERT_EQ(Complete(&response), QC_OK) << qc_last_error();
+  EXPECT_EQ(json::parse(response).at("choices").at(0).at("message").at("content").as_string(), "echo: hello");
+}
+
+TEST_F(TlsTest, ACaFileThatCannotBeReadIsAConfigError) {
+  EXPECT_EQ(NewRouter(R"(,"ca_file":")" + directory_ + R"(/missing.pem")"), QC_ERR_INVALID_CONFIG);
+  EXPECT_EQ(std::string(qc_last_error()),
+            "/tiers/0/ca_file: cannot read the CA file \"" + directory_ + "/missing.pem\"");
+  EXPECT_EQ(NewRouter(R"(,"ca_file":")" + directory_ + R"(")"), QC_ERR_INVALID_CONFIG);  // a directory
+  EXPECT_EQ(NewRouter(R"(,"ca_file":7)"), QC_ERR_INVALID_CONFIG);
+}
+
+// The judge's calls keep verification on too: an untrusted judge is a failed judge call.
+TEST_F(TlsTest, TheJudgeVerifiesItsServer) {
+  std::string config = JudgeConfig(server_->port(), "judge");
+  const std::string from = "\"endpoint\":\"http://";
+  config.replace(config.find(from), from.size(), "\"endpoint\":\"https://");
+  ASSERT_EQ(qc_router_new(config.data(), config.size(), &router_), QC_OK) << qc_last_error();
+  const std::string step = R"({"session_id":"a","messages":[{"role":"user","content":"fix it please"}]})";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+  ASSERT_EQ(qc_on_step(router_, &bytes, QC_FORMAT_JSON), QC_OK) << qc_last_error();
+  const std::string request = R"({"session_id":"a"})";
+  qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_decision decision = {sizeof(qc_decision)};
+  ASSERT_EQ(qc_choose_precision(router_, &request_bytes, QC_FORMAT_JSON, &decision), QC_OK);
+  EXPECT_STREQ(decision.reason, "quantclaw: rules declined; default task type standard -> 4bit");
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_judge_failures_total 1\n"), std::string::npos) << metrics;
 }
 
 }  // namespace

@@ -25,11 +25,18 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
                 the first with {}); streamed or plain
 GET /requests returns what it was sent (model, stream, authorization, path, the number of tool results,
 the offered tool names), for tests to check the rewrite on the wire. Prints "PORT <n>" when it listens on
-127.0.0.1; stops on SIGTERM or stdin EOF.
+127.0.0.1; stops on SIGTERM or stdin EOF. With --tls CERT KEY it speaks HTTPS with that certificate.
+
+Models that echo what they were sent, as careless servers do, for tests that no key leaks:
+  leak401, leak500  HTTP 401 / 500 whose error body carries the request's headers
+  leak-cut          HTTP 500 whose body's 200th byte falls inside the echoed Authorization header
+  leak-invalid      a 200 body that is not JSON and starts with the request's headers
+  leak-event        a stream whose error event's message carries the request's headers
 """
 
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -118,6 +125,23 @@ class Handler(BaseHTTPRequestHandler):
                              "tool_results": len(tool_results(body)), "tools": offered_tools(body)})
         text = "echo: " + last_user_text(body)
 
+        headers = "".join(f"{name}: {value}\n" for name, value in self.headers.items())
+        if model in ("leak401", "leak500"):
+            self.send_json(401 if model == "leak401" else 500,
+                           json.dumps({"error": {"message": "rejected; you sent:\n" + headers}}).encode())
+            return
+        if model == "leak-cut":
+            echoed = f"Authorization: {self.headers.get('Authorization')}"
+            self.send_json(500, (" " * (200 - len("Authorization: Bearer ") - 6) + echoed).encode())
+            return
+        if model == "leak-invalid":
+            self.send_json(200, ("you sent:\n" + headers).encode())
+            return
+        if model == "leak-event":
+            self.start_stream()
+            self.event({"error": {"message": "refused; you sent:\n" + headers, "code": 401}})
+            self.event(b"[DONE]")
+            return
         if model in ("judge", "judge-bad"):
             content = 'Sure: {"taskTypeId": "coding"}' if model == "judge" else "I think it is coding."
             self.send_json(200, json.dumps({"id": "j", "object": "chat.completion", "model": model, "choices": [
@@ -253,6 +277,10 @@ class Server(ThreadingHTTPServer):
 
 def main():
     server = Server(("127.0.0.1", 0), Handler)
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"PORT {server.server_address[1]}", flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # The test owns this process: when its end of stdin closes, stop.
