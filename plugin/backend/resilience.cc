@@ -91,6 +91,11 @@ void ResilientCaller::RemapTiers(const std::array<int, kMaxTiers>& previous_inde
   permute(breaker_open_until_ns_);
 }
 
+void ResilientCaller::RecordReportedFailure(uint32_t tier, const BackendConfig& backend) {
+  Increment(metrics_->call_failures_by_tier[tier]);
+  RecordBreakerFailure(tier, backend);
+}
+
 void ResilientCaller::RecordTransport(uint32_t tier, const absl::Status& status, const TierCallResult& result) {
   Increment(metrics_->http_requests_by_tier[tier]);
   Increment(metrics_->http_connections_by_tier[tier], static_cast<uint64_t>(std::max(0L, result.new_connections)));

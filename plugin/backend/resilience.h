@@ -41,11 +41,18 @@ class ResilientCaller {
   // Breakers follow their tiers by name into a reloaded config (-1: a new tier, whose breaker is closed).
   void RemapTiers(const std::array<int, kMaxTiers>& previous_index_of_new);
 
+  // What a host that makes its own calls reported (qc_report_outcome): a tier that failed the call feeds
+  // its breaker as a failed qc_complete call does; a tier that served it closes its breaker.
+  void RecordReportedFailure(uint32_t tier, const BackendConfig& backend);
+  void RecordReportedSuccess(uint32_t tier) { CloseBreaker(tier); }
+
+  // Whether calls to `tier` are held off now (open, and not yet time for the one trial call).
+  bool BreakerOpen(uint32_t tier) const;
+
   // When each tier's breaker closes again (0 or past: closed), for the metrics.
   const std::atomic<int64_t>* breaker_open_until_ns() const { return breaker_open_until_ns_; }
 
  private:
-  bool BreakerOpen(uint32_t tier) const;
   void CloseBreaker(uint32_t tier);
   void RecordBreakerFailure(uint32_t tier, const BackendConfig& backend);
   // One HTTP attempt in the metrics: the request, the connections it opened, HTTP/2, a timeout or a

@@ -69,6 +69,9 @@ class Router {
   std::shared_ptr<Session> SessionFor(std::string_view id, const RouterConfig& config);
   absl::Status ApplyStepLocked(const RouterConfig& config, const v1::Step& step, Session* session);
   void DecideLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session, Choice* choice);
+  // qc_choose_precision's failover: off a tier whose circuit breaker is open, up the ladder (qc_complete
+  // fails over in its caller instead, trying each tier).
+  void MoveOffOpenBreakerLocked(const ConfigSnapshot& current, Session* session, Choice* choice);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.
   void RemapTierState(const ConfigSnapshot& next);
   std::shared_ptr<const ConfigSnapshot> snapshot() const {

@@ -60,8 +60,10 @@ inline constexpr size_t kMaxTierSlots = 16;
           "qc_complete calls the host cancelled from its chunk callback.")                                          \
   TIER_COUNTER(retries_by_tier, "quantclaw_call_retries_total", "qc_complete retries per tier.")                    \
   TIER_COUNTER(failovers_from_tier, "quantclaw_call_failovers_total", "qc_complete calls moved up from this tier.") \
+  TIER_COUNTER(decision_failovers_from_tier, "quantclaw_decision_failovers_total",                                   \
+               "qc_choose_precision decisions moved up from this tier because its circuit breaker was open.")      \
   TIER_COUNTER(call_failures_by_tier, "quantclaw_call_failures_total",                                              \
-               "qc_complete calls to this tier that failed after retries.")                                         \
+               "Calls to this tier that failed: qc_complete's after retries, and failures hosts reported.")                                         \
   TIER_COUNTER(breaker_rejections_by_tier, "quantclaw_breaker_rejections_total",                                    \
                "Calls not sent because the tier's breaker was open.")                                               \
   COUNTER(invalid_tool_calls, "quantclaw_invalid_tool_calls_total", "Outcomes reporting an invalid tool call.")     \

@@ -1,5 +1,6 @@
 #include "router/router.h"
 
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -50,6 +51,68 @@ TEST(RouterTest, StepsThenDecisions) {
   ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"tool","content":"error: 404"}]})")).ok());
   EXPECT_EQ(Choose(*router, "a"), "bf16");  // the tool error scores 0.9
   EXPECT_EQ(Choose(*router, "nobody").substr(0, 24), "error: unknown session \"");
+}
+
+v1::Outcome Outcome(const std::string& json) {
+  v1::Outcome outcome;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &outcome).ok()) << json;
+  return outcome;
+}
+
+// A host that makes its own calls reports failed ones; after backend.breaker_failures of them the
+// tier's breaker opens and decisions move up the ladder, saying why, until the open time is up.
+TEST(RouterTest, ReportedFailuresOpenTheBreakerAndDecisionsMoveUp) {
+  auto router = MakeRouter(ConfigJson(R"(,"backend":{"breaker_failures":2,"breaker_open_ms":300})"));
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"user","content":"go"}]})")).ok());
+  EXPECT_EQ(Choose(*router, "a"), "w4");
+  const char* down = R"({"session_id":"a","tier_name":"w4","status":"OUTCOME_STATUS_UNAVAILABLE"})";
+  const char* refused = R"({"session_id":"a","tier_name":"w4","status":"OUTCOME_STATUS_ERROR","http_status":400})";
+  const char* server_error = R"({"session_id":"a","tier_name":"w4","status":"OUTCOME_STATUS_ERROR","http_status":503})";
+  ASSERT_TRUE(router->ReportOutcome(Outcome(down)).ok());
+  ASSERT_TRUE(router->ReportOutcome(Outcome(refused)).ok());  // the tier refused the request: not down
+  EXPECT_EQ(Choose(*router, "a"), "w4");                      // one failure: still closed
+  ASSERT_TRUE(router->ReportOutcome(Outcome(server_error)).ok());
+  Choice choice;
+  ASSERT_TRUE(router->Choose("a", &choice).ok());
+  EXPECT_STREQ(choice.tier_name, "bf16");
+  EXPECT_NE(std::string(choice.decision.reason).find("failover: w4's circuit breaker is open -> bf16"),
+            std::string::npos)
+      << choice.decision.reason;
+  EXPECT_NE(router->MetricsText().find("quantclaw_decision_failovers_total{tier=\"w4\"} 1\n"), std::string::npos);
+  EXPECT_NE(router->MetricsText().find("quantclaw_breaker_open{tier=\"w4\"} 1\n"), std::string::npos);
+  // Once the open time is up, the tier gets its trial call; a success closes the breaker.
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_EQ(Choose(*router, "a"), "w4");
+  ASSERT_TRUE(router->ReportOutcome(Outcome(R"({"session_id":"a","tier_name":"w4","status":"OUTCOME_STATUS_OK"})")).ok());
+  ASSERT_TRUE(router->ReportOutcome(Outcome(down)).ok());
+  EXPECT_EQ(Choose(*router, "a"), "w4");  // one failure after the success: closed
+}
+
+TEST(RouterTest, WithoutFailoverAnOpenBreakerIsOnlySaid) {
+  auto router = MakeRouter(ConfigJson(R"(,"backend":{"breaker_failures":1,"failover":false})"));
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"user","content":"go"}]})")).ok());
+  ASSERT_TRUE(router->ReportOutcome(Outcome(R"({"session_id":"a","tier_name":"w4","status":"OUTCOME_STATUS_TIMEOUT"})")).ok());
+  Choice choice;
+  ASSERT_TRUE(router->Choose("a", &choice).ok());
+  EXPECT_STREQ(choice.tier_name, "w4");
+  EXPECT_NE(std::string(choice.decision.reason).find("circuit breaker is open (backend.failover is off)"),
+            std::string::npos)
+      << choice.decision.reason;
+}
+
+TEST(RouterTest, WhenEveryTierAboveIsOpenTheDecisionStaysAndSaysSo) {
+  auto router = MakeRouter(ConfigJson(R"(,"backend":{"breaker_failures":1})"));
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"user","content":"go"}]})")).ok());
+  for (const char* tier : {"w4", "bf16"}) {
+    ASSERT_TRUE(router->ReportOutcome(Outcome(std::string(R"({"session_id":"a","tier_name":")") + tier +
+                                              R"(","status":"OUTCOME_STATUS_UNAVAILABLE"})")).ok());
+  }
+  Choice choice;
+  ASSERT_TRUE(router->Choose("a", &choice).ok());
+  EXPECT_STREQ(choice.tier_name, "w4");
+  EXPECT_NE(std::string(choice.decision.reason).find("every tier from w4 up has its circuit breaker open"),
+            std::string::npos)
+      << choice.decision.reason;
 }
 
 TEST(RouterTest, RejectedStepChangesNothing) {

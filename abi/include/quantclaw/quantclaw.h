@@ -170,14 +170,21 @@ QC_API int32_t qc_router_reload(qc_router *router, const char *config_json, size
 QC_API int32_t qc_on_step(qc_router *router, const qc_bytes *step, uint32_t format);
 
 /* Decides the tier for the session's latest step: a quantclaw.v1.DecisionRequest (its session_id).
- * Constant time in the context length; allocation-free in the steady state.
+ * Constant time in the context length; allocation-free in the steady state. When the tier the policy
+ * picked has its circuit breaker open (failures that qc_complete met or that outcomes reported), the
+ * decision moves up the ladder to the first tier whose breaker lets calls through, as qc_complete fails
+ * over, and the reason says so ("failover: ..."); with backend.failover off it stays and the reason says
+ * the breaker is open.
  * OWNERSHIP: request bytes are borrowed for the call; *out_decision is the caller's, written in place.
  * [session-serial] */
 QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, uint32_t format,
                                    qc_decision *out_decision);
 
 /* Reports what a routed call did: a quantclaw.v1.Outcome. An outcome with tool_call_valid = false
- * escalates the session's next step when the policy says so. latency_ms and ttft_ms must be finite and
+ * escalates the session's next step when the policy says so. A host that makes its own calls feeds the
+ * tier's circuit breaker here: status UNAVAILABLE, TIMEOUT, or ERROR with http_status 0, 429 or 5xx counts
+ * as the tier failing (backend.breaker_failures in a row open it); OK closes it; ERROR with another
+ * http_status (the tier refused the request) and CANCELLED leave it as it was. latency_ms and ttft_ms must be finite and
  * from 0 to 1e9, episode_reward finite; anything else is QC_ERR_INVALID_ARGUMENT naming the field, and
  * nothing of the outcome is recorded.
  * OWNERSHIP: outcome bytes are borrowed for the call.
