@@ -76,4 +76,28 @@ bool BudgetQuantile::Threshold(double high_fraction, uint32_t warmup, double* th
   return true;
 }
 
+size_t BudgetConfig::GroupOf(std::string_view key) const {
+  if (per == BudgetPer::kAll || key.empty()) return 0;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (groups[i].key == key) return i + 1;
+  }
+  return 0;
+}
+
+BudgetHistories::BudgetHistories(const BudgetConfig& config, const BudgetHistories* previous)
+    : per_(config.per), window_(config.window) {
+  keys_.emplace_back();
+  for (const BudgetGroup& group : config.groups) keys_.push_back(group.key);
+  const bool carries = previous != nullptr && previous->per_ == per_ && previous->window_ == window_;
+  for (const std::string& key : keys_) {
+    std::shared_ptr<BudgetQuantile> history;
+    if (carries) {
+      for (size_t j = 0; j < previous->keys_.size(); ++j) {
+        if (previous->keys_[j] == key) history = previous->groups_[j];
+      }
+    }
+    groups_.push_back(history != nullptr ? std::move(history) : std::make_shared<BudgetQuantile>(window_));
+  }
+}
+
 }  // namespace quantclaw

@@ -5,8 +5,12 @@
 #define QUANTCLAW_PLUGIN_POLICY_BUDGET_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace quantclaw {
 
@@ -48,6 +52,51 @@ class BudgetQuantile {
   std::atomic<uint64_t> next_{0};
   std::unique_ptr<std::atomic<uint16_t>[]> ring_;  // bin + 1 per slot; 0 = empty
   std::atomic<int32_t> tree_[kBins + 1] = {};
+};
+
+// What a budget's groups are keyed by: one group for every scored step, or a group per declared task type
+// or step kind, each holding its own K over its own recent scores.
+enum class BudgetPer : uint8_t { kAll, kTaskType, kStepKind };
+
+struct BudgetGroup {
+  std::string key;
+  double high_fraction = 0;
+};
+
+struct BudgetConfig {
+  // The most keys one budget may declare: every key costs a history, and a key comes from the config,
+  // never from whatever string a host sends.
+  static constexpr size_t kMaxKeys = 32;
+
+  double high_fraction = 0.5;  // K: the fraction of scored steps that should reach the top tier
+  uint32_t window = 1000;      // recent scores the quantile is taken over (per group)
+  uint32_t warmup = 20;        // scores needed before the quantile replaces the fixed threshold (per group)
+  BudgetPer per = BudgetPer::kAll;
+  // Keys with a K of their own; the steps of every other key (and of none) share group 0 and
+  // `high_fraction`.
+  std::vector<BudgetGroup> groups;
+
+  // 0 for the shared group, 1 + i for groups[i]. Allocation-free: it runs on every step.
+  size_t GroupOf(std::string_view key) const;
+  double HighFractionOf(size_t group) const { return group == 0 ? high_fraction : groups[group - 1].high_fraction; }
+  std::string_view KeyOf(size_t group) const { return group == 0 ? std::string_view() : groups[group - 1].key; }
+};
+
+// The score histories of one config's budget, one per group, indexed as BudgetConfig::GroupOf. A reload
+// keeps a group's history when the new config has the same group (same `per`, same key) over the same
+// window: the history is shared, not copied.
+class BudgetHistories {
+ public:
+  explicit BudgetHistories(const BudgetConfig& config, const BudgetHistories* previous = nullptr);
+
+  BudgetQuantile& group(size_t index) const { return *groups_[index]; }
+  size_t size() const { return groups_.size(); }
+
+ private:
+  BudgetPer per_;
+  uint32_t window_;
+  std::vector<std::string> keys_;  // keys_[0] is empty: the shared group
+  std::vector<std::shared_ptr<BudgetQuantile>> groups_;
 };
 
 }  // namespace quantclaw

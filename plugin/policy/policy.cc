@@ -83,41 +83,60 @@ ScorerVerdict RunScorerChain(const TierTable& tiers, const PolicyConfig& policy,
   return {ScorerVerdict::Kind::kTier, -1, policy.default_tier};
 }
 
-// Stage 3, thresholds and budget: ordered thresholds map a score onto the ladder; the budget moves the
-// top one. Returns the ladder position; `effective` receives the thresholds as applied.
-uint32_t ApplyThresholds(const TierTable& tiers, const PolicyConfig& policy, double score, BudgetQuantile* budget,
+// Stage 3, thresholds and budget: ordered thresholds map a score onto the ladder. The budget decides the
+// top rung alone, since K is the fraction of scored steps that reach the top tier however long the
+// ladder is: a step it sends high goes to the top even from below a lower threshold (with every step
+// tied at 0.20 under thresholds [0.25, 0.75], K of them must still go high), and a step it does not send
+// high keeps its place by the fixed lower thresholds, at most the rung under the top. Each group of the
+// budget (all steps, or a task type or step kind) holds its own K over its own scores. Returns the
+// ladder position; `effective` receives the thresholds as applied.
+uint32_t ApplyThresholds(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+                         const SessionPolicyState& state, double score, const BudgetHistories* budget,
                          double tie_draw, double* effective, RoutingDecision* decision) {
   const std::vector<double>& thresholds = policy.thresholds;
-  double top_threshold = thresholds.empty() ? -1 : thresholds.back();
+  const size_t count = thresholds.size();
+  BudgetQuantile* history = nullptr;
+  size_t group = 0;
+  if (policy.budget && budget != nullptr) {
+    const BudgetConfig& config = *policy.budget;
+    group = config.GroupOf(config.per == BudgetPer::kTaskType ? state.task_type.view() : features.step_kind.view());
+    history = &budget->group(group);
+  }
   BudgetQuantile::Cut cut;
-  const bool budget_active =
-      policy.budget && budget != nullptr && budget->Split(policy.budget->high_fraction, policy.budget->warmup, &cut);
-  bool tie = false;
+  const bool budget_active = history != nullptr && count > 0 &&
+                             history->Split(policy.budget->HighFractionOf(group), policy.budget->warmup, &cut);
   uint32_t position = 0;
-  for (size_t i = 0; i < thresholds.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     effective[i] = thresholds[i];
-    bool above = score > thresholds[i];
-    if (budget_active && i + 1 == thresholds.size()) {
-      // The budget replaces the top threshold but never reaches below the one under it.
-      const bool above_lower = i == 0 || score > thresholds[i - 1];
-      tie = score >= cut.bin_bottom && score <= cut.bin_top;
-      const bool budget_above = above_lower && cut.GoesHigh(score, tie_draw);
-      if (above && !budget_above) decision->flags |= kDecisionBudgetHeld;
-      above = budget_above;
-      top_threshold = cut.bin_top;
-      effective[i] = cut.bin_top;
+    if (score > thresholds[i]) position = static_cast<uint32_t>(i + 1);
+  }
+  double top_threshold = count == 0 ? -1 : thresholds.back();
+  bool tie = false;
+  if (budget_active) {
+    tie = score >= cut.bin_bottom && score <= cut.bin_top;
+    if (cut.GoesHigh(score, tie_draw)) {
+      position = static_cast<uint32_t>(count);
+    } else if (position == count) {
+      decision->flags |= kDecisionBudgetHeld;
+      position = static_cast<uint32_t>(count - 1);
     }
-    if (above) position = static_cast<uint32_t>(i + 1);
+    // Below the cut the lower thresholds still apply; above it every score goes to the top.
+    top_threshold = cut.bin_top;
+    for (size_t i = 0; i < count; ++i) effective[i] = std::min(thresholds[i], cut.bin_top);
   }
   decision->threshold = top_threshold;
-  if (budget != nullptr && policy.budget) budget->Record(score);
+  if (history != nullptr) history->Record(score);
   const bool top = position + 1 == tiers.ladder.size();
   const char* held = (decision->flags & kDecisionBudgetHeld) ? " (held by budget)" : "";
+  const std::string_view key = policy.budget ? policy.budget->KeyOf(group) : std::string_view();
+  const char* for_key = key.empty() ? "" : " for ";
+  const char* key_text = key.empty() ? "" : key.data();
   if (budget_active && tie) {
-    AppendReason(decision, " ties the budget threshold %.3f: drawn %s%s", top_threshold, top ? "high" : "low", held);
+    AppendReason(decision, " ties the budget threshold %.3f%s%.*s: drawn %s%s", top_threshold, for_key, Length(key),
+                 key_text, top ? "high" : "low", held);
   } else {
-    AppendReason(decision, " %s %s %.3f%s", top ? ">" : "<=", budget_active ? "budget threshold" : "threshold",
-                 top_threshold, held);
+    AppendReason(decision, " %s %s %.3f%s%.*s%s", top ? ">" : "<=", budget_active ? "budget threshold" : "threshold",
+                 top_threshold, for_key, Length(key), key_text, held);
   }
   return position;
 }
@@ -153,6 +172,71 @@ void ApplyPhaseSplit(const PolicyConfig& policy, const SessionFeatures& features
     decision->prefill_tier = policy.phase_split->prefill_tier;
     decision->flags |= kDecisionPhaseSplit;
   }
+}
+
+// /policy/budget: K, window and warmup, and optionally a K per task type or step kind. Parsed after the
+// scorer chain, so that task type keys can be checked against the QuantClaw scorer's task types.
+void ParseBudget(const json::value& value, PolicyConfig& policy, Validator& v) {
+  const json::object* budget =
+      v.AsObject(value, "/policy/budget", {"high_fraction", "window", "warmup", "per", "fractions"});
+  if (budget == nullptr) return;
+  BudgetConfig parsed;
+  parsed.high_fraction = v.Number(*budget, "high_fraction", "/policy/budget", 0, 1, true).value_or(parsed.high_fraction);
+  parsed.window =
+      static_cast<uint32_t>(v.Integer(*budget, "window", "/policy/budget", 10, 100000).value_or(parsed.window));
+  parsed.warmup =
+      static_cast<uint32_t>(v.Integer(*budget, "warmup", "/policy/budget", 1, 100000).value_or(parsed.warmup));
+  if (parsed.warmup > parsed.window) {
+    v.Error("/policy/budget/warmup", StrCat("out of range: warmup ", parsed.warmup, " exceeds window ", parsed.window));
+  }
+  if (std::optional<std::string> per = v.String(*budget, "per", "/policy/budget", false)) {
+    if (*per == "task_type") {
+      parsed.per = BudgetPer::kTaskType;
+    } else if (*per == "step_kind") {
+      parsed.per = BudgetPer::kStepKind;
+    } else {
+      v.Error("/policy/budget/per", StrCat("unknown grouping ", Quote(*per), " (expected \"task_type\" or \"step_kind\")"));
+    }
+  }
+  const json::value* fractions_value = budget->if_contains("fractions");
+  if (budget->contains("per") != (fractions_value != nullptr)) {
+    v.Error(fractions_value != nullptr ? "/policy/budget/fractions" : "/policy/budget/per",
+            "\"per\" and \"fractions\" go together: a K per key of the grouping");
+  }
+  if (fractions_value != nullptr) {
+    const json::object* fractions = fractions_value->if_object();
+    if (fractions == nullptr) {
+      v.Error("/policy/budget/fractions", StrCat("expected an object, got ", JsonKindName(*fractions_value)));
+    } else if (fractions->size() > BudgetConfig::kMaxKeys) {
+      v.Error("/policy/budget/fractions",
+              StrCat("too many keys: ", fractions->size(), " (at most ", BudgetConfig::kMaxKeys, ")"));
+    } else {
+      const QuantClawScorer* quantclaw = policy.quantclaw_scorer();
+      const bool known_task_types = parsed.per == BudgetPer::kTaskType && quantclaw != nullptr && quantclaw->detector;
+      for (const auto& [key, fraction] : *fractions) {
+        const std::string pointer = JoinPointer("/policy/budget/fractions", key);
+        if (key.empty() || key.size() > InlineName::kCapacity) {
+          v.Error(pointer, StrCat("a key is 1 to ", InlineName::kCapacity, " bytes long (a step's names are cut there)"));
+          continue;
+        }
+        if (known_task_types && quantclaw->detector->FindTaskType(key) < 0) {
+          v.Error(pointer, StrCat("names no task type of the quantclaw scorer: ", Quote(key)));
+          continue;
+        }
+        if (!fraction.is_number()) {
+          v.Error(pointer, StrCat("expected a number, got ", JsonKindName(fraction)));
+          continue;
+        }
+        const double high_fraction = fraction.to_number<double>();
+        if (!(high_fraction >= 0 && high_fraction <= 1)) {
+          v.Error(pointer, StrCat("out of range: ", high_fraction, " is not in [0, 1]"));
+          continue;
+        }
+        parsed.groups.push_back(BudgetGroup{std::string(key), high_fraction});
+      }
+    }
+  }
+  policy.budget = std::move(parsed);
 }
 
 }  // namespace
@@ -234,21 +318,7 @@ void ParsePolicyConfig(const json::object& root, const TierTable& tiers, Validat
   }
 
   if (const json::value* budget_value = policy->if_contains("budget")) {
-    if (const json::object* budget =
-            v.AsObject(*budget_value, "/policy/budget", {"high_fraction", "window", "warmup"})) {
-      BudgetConfig parsed;
-      parsed.high_fraction =
-          v.Number(*budget, "high_fraction", "/policy/budget", 0, 1, true).value_or(parsed.high_fraction);
-      parsed.window = static_cast<uint32_t>(
-          v.Integer(*budget, "window", "/policy/budget", 10, 100000).value_or(parsed.window));
-      parsed.warmup = static_cast<uint32_t>(
-          v.Integer(*budget, "warmup", "/policy/budget", 1, 100000).value_or(parsed.warmup));
-      if (parsed.warmup > parsed.window) {
-        v.Error("/policy/budget/warmup",
-                StrCat("out of range: warmup ", parsed.warmup, " exceeds window ", parsed.window));
-      }
-      policy_out.budget = parsed;
-    }
+    ParseBudget(*budget_value, policy_out, v);
   }
 
   if (const json::value* escalation_value = policy->if_contains("escalation")) {
@@ -306,7 +376,7 @@ void ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPo
 }
 
 void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
-            SessionPolicyState* state, BudgetQuantile* budget, double tie_draw, RoutingDecision* decision) {
+            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision) {
   *decision = RoutingDecision();
   const bool escalate = std::exchange(state->escalate_next, false);
   if (DecideForced(tiers, policy, features, state, decision)) return;
@@ -315,7 +385,7 @@ void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFea
   uint32_t position = tiers.ladder_position[verdict.tier];
   if (verdict.kind == ScorerVerdict::Kind::kScore) {
     double effective[kMaxTiers] = {};  // the thresholds as applied, budget included
-    position = ApplyThresholds(tiers, policy, verdict.score, budget, tie_draw, effective, decision);
+    position = ApplyThresholds(tiers, policy, features, *state, verdict.score, budget, tie_draw, effective, decision);
     position = ApplyGovernor(tiers, policy, features, *state, verdict.score, effective, position, decision);
   }
   // Stage 5, escalation: the last step's tool call was invalid, so this one goes up a rung.

@@ -28,12 +28,6 @@ struct ForceRule {
   uint32_t tier = 0;
 };
 
-struct BudgetConfig {
-  double high_fraction = 0.5;  // K: the fraction of scored steps that should reach the top tier
-  uint32_t window = 1000;      // recent scores the quantile is taken over
-  uint32_t warmup = 20;        // scores needed before the quantile replaces the fixed threshold
-};
-
 struct PhaseSplitConfig {
   uint64_t min_prompt_tokens = 8192;
   uint32_t prefill_tier = 0;
@@ -77,11 +71,12 @@ bool KnowsTaskType(const PolicyConfig& policy, std::string_view task_type);
 void ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
                   TaskTypeJudge* judge);
 
-// Decides the tier for the session's latest step. `budget` is the router's shared score history;
-// `tie_draw` in [0, 1) decides a score that falls where the budget splits tied scores (the router
-// derives it from the session and step, so a replay decides the same).
+// Decides the tier for the session's latest step. `budget` is the router's score histories for
+// `policy.budget` (made from it; null: no budget); `tie_draw` in [0, 1) decides a score that falls where
+// the budget splits tied scores (the router derives it from the session and step, so a replay decides
+// the same).
 void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
-            SessionPolicyState* state, BudgetQuantile* budget, double tie_draw, RoutingDecision* decision);
+            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision);
 
 }  // namespace quantclaw
 

@@ -19,12 +19,8 @@ std::shared_ptr<const ConfigSnapshot> ConfigSnapshot::Make(std::shared_ptr<const
     }
   }
   if (config->policy.budget) {
-    if (previous != nullptr && previous->budget != nullptr &&
-        previous->budget->window() == config->policy.budget->window) {
-      snapshot->budget = previous->budget;
-    } else {
-      snapshot->budget = std::make_shared<BudgetQuantile>(config->policy.budget->window);
-    }
+    snapshot->budget = std::make_shared<const BudgetHistories>(
+        *config->policy.budget, previous != nullptr ? previous->budget.get() : nullptr);
   }
   snapshot->config = std::move(config);
   return snapshot;

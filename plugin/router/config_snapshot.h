@@ -17,13 +17,13 @@ namespace quantclaw {
 
 struct ConfigSnapshot {
   std::shared_ptr<const RouterConfig> config;
-  std::shared_ptr<BudgetQuantile> budget;  // null without policy.budget
+  std::shared_ptr<const BudgetHistories> budget;  // null without policy.budget
   uint64_t generation = 1;
   std::array<int, kMaxTiers> new_index_of_previous;  // -1: that tier is gone
   std::array<int, kMaxTiers> previous_index_of_new;  // -1: a new tier
 
-  // The snapshot after `previous` (null: the first). The budget's score history carries over unless
-  // the window it is kept over changed.
+  // The snapshot after `previous` (null: the first). The budget's score history carries over per group
+  // (all steps, or a task type or step kind) unless the window it is kept over or the grouping changed.
   static std::shared_ptr<const ConfigSnapshot> Make(std::shared_ptr<const RouterConfig> config,
                                                     const ConfigSnapshot* previous);
 

@@ -1,6 +1,12 @@
 #include "policy/policy.h"
 #include "router/router_config.h"
+#include "util/strings.h"
 
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 namespace quantclaw {
@@ -26,7 +32,7 @@ SessionFeatures Features(std::string_view kind, uint64_t context_tokens = 100) {
 }
 
 RoutingDecision DecideFor(const RouterConfig& config, const SessionFeatures& features,
-                          SessionPolicyState* state = nullptr, BudgetQuantile* budget = nullptr,
+                          SessionPolicyState* state = nullptr, const BudgetHistories* budget = nullptr,
                           double tie_draw = 0.5) {
   SessionPolicyState local;
   RoutingDecision decision;
@@ -100,7 +106,7 @@ TEST(PolicyTest, BudgetHoldsTheHighFractionAcrossTies) {
   auto config = Config(R"({"scorer":{"kind":"rules","rules":[
       {"when":{"context_tokens_gt":1000},"score":0.9},{"when":{"context_tokens_le":1000},"score":0.5}]},
       "thresholds":[0.3,0.7],"budget":{"high_fraction":0.2,"window":100,"warmup":10}})");
-  BudgetQuantile budget(100);
+  BudgetHistories budget(*config->policy.budget);
   int high = 0, held = 0, scored = 0;
   for (int i = 0; i < 1000; ++i) {
     double tie_draw = (i * 0.618034) - static_cast<int>(i * 0.618034);  // evenly spread in [0, 1)
@@ -120,8 +126,8 @@ TEST(PolicyTest, BudgetHoldsTheHighFractionAcrossTies) {
 TEST(PolicyTest, TieDrawDecidesOnlyAtTheSplit) {
   auto config = Config(R"({"scorer":{"kind":"rules","rules":[{"when":{"step_index_ge":0},"score":0.9}]},
       "thresholds":[0.3,0.7],"budget":{"high_fraction":0.5,"window":10,"warmup":10}})");
-  BudgetQuantile budget(10);
-  for (int i = 0; i < 10; ++i) budget.Record(0.9);
+  BudgetHistories budget(*config->policy.budget);
+  for (int i = 0; i < 10; ++i) budget.group(0).Record(0.9);
   // Every recent score ties at 0.9; half should go high: a low draw goes high, a high draw stays.
   RoutingDecision low_draw = DecideFor(*config, Features("act"), nullptr, &budget, 0.1);
   RoutingDecision high_draw = DecideFor(*config, Features("act"), nullptr, &budget, 0.9);
@@ -197,6 +203,236 @@ TEST(PolicyTest, ConditionsCombineWithAnd) {
   EXPECT_TRUE(ConditionHolds(condition, features, state));
   features.json_requested = true;
   EXPECT_FALSE(ConditionHolds(condition, features, state));
+}
+
+// The budget on ladders of 2, 3 and 4 tiers. A test scorer reads the step's score from its context size
+// (score = context_tokens / 1e6), so the tests can feed any score distribution through Decide.
+class ScoreFromContext final : public Scorer {
+ public:
+  ScorerVerdict Score(const ScoringContext& context, size_t, RoutingDecision* decision) const override {
+    SetReason(decision, "test");
+    return {ScorerVerdict::Kind::kScore, double(context.features.context_tokens) / 1e6, 0};
+  }
+};
+
+uint64_t ContextFor(double score) { return static_cast<uint64_t>(std::llround(score * 1e6)); }
+
+struct Ladder {
+  std::shared_ptr<const RouterConfig> tiers;
+  PolicyConfig policy;
+};
+
+// `tier_count` tiers with evenly placed thresholds (three tiers: the shipped [0.25, 0.75]) and the
+// given budget; the test scorer heads the chain.
+Ladder MakeLadder(int tier_count, const std::string& budget) {
+  static const char* kFormats[] = {"bf16", "fp8", "w4a16", "w3a16"};
+  std::string tiers = "[";
+  for (int i = 0; i < tier_count; ++i) {
+    tiers += StrCat(i ? "," : "", R"({"name":")", kFormats[i], R"(","format":")", kFormats[i],
+                    R"(","base_url":"http://h/v1","model":"m"})");
+  }
+  tiers += "]";
+  std::string thresholds = tier_count == 2 ? "[0.5]" : tier_count == 3 ? "[0.25,0.75]" : "[0.25,0.5,0.75]";
+  std::string policy = StrCat(R"({"scorer":{"kind":"rules","rules":[]},"thresholds":)", thresholds,
+                              R"(,"budget":)", budget, "}");
+  std::string json = StrCat(R"({"tiers":)", tiers, R"(,"policy":)", policy, "}");
+  Ladder ladder;
+  ConfigErrors errors;
+  ladder.tiers = ParseRouterConfig(json, &errors);
+  EXPECT_TRUE(ladder.tiers) << (errors.empty() ? "" : errors[0].pointer + ": " + errors[0].reason);
+  Validator v(&errors);
+  ParsePolicyConfig(boost::json::parse(json).as_object(), *ladder.tiers, v, &ladder.policy);
+  EXPECT_TRUE(errors.empty());
+  ladder.policy.scorers.insert(ladder.policy.scorers.begin(), std::make_unique<ScoreFromContext>());
+  return ladder;
+}
+
+// What a stream of steps did, after the warm-up.
+struct Realised {
+  int steps = 0;
+  int high = 0;
+  double fraction() const { return steps ? double(high) / steps : 0; }
+};
+
+// Decides one step with `score`, counting it into `realised` when `count`. Steps the budget does not
+// send to the top keep their place by the fixed lower thresholds.
+void Step(const Ladder& ladder, const BudgetHistories& budget, double score, std::string_view step_kind,
+          double tie_draw, bool count, Realised* realised) {
+  SessionPolicyState state;
+  SessionFeatures features = Features(step_kind, ContextFor(score));
+  RoutingDecision decision;
+  Decide(*ladder.tiers, ladder.policy, features, &state, &budget, tie_draw, &decision);
+  const std::vector<uint32_t>& rungs = ladder.tiers->ladder;
+  const bool high = decision.tier == rungs.back();
+  if (!high) {
+    uint32_t position = 0;
+    const std::vector<double>& thresholds = ladder.policy.thresholds;
+    for (size_t i = 0; i + 1 < thresholds.size(); ++i) position += decision.score > thresholds[i];
+    EXPECT_EQ(decision.tier, rungs[position]) << "score " << decision.score << ": " << decision.reason;
+  }
+  if (count) {
+    ++realised->steps;
+    realised->high += high;
+  }
+}
+
+enum class Scores { kOneValueBelow, kOneValueAbove, kDiscrete, kContinuous };
+
+double Draw(Scores kind, std::mt19937& random) {
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  switch (kind) {
+    case Scores::kOneValueBelow: return 0.2;  // under every threshold, as the shipped config's default score
+    case Scores::kOneValueAbove: return 0.9;  // over every threshold
+    case Scores::kDiscrete: {
+      static const double kValues[] = {0.1, 0.2, 0.3, 0.6, 0.85};  // rule scores, unevenly used
+      static const double kWeights[] = {0.1, 0.35, 0.3, 0.15, 0.1};
+      std::discrete_distribution<int> pick(std::begin(kWeights), std::end(kWeights));
+      return kValues[pick(random)];
+    }
+    case Scores::kContinuous: return uniform(random);
+  }
+  return 0;
+}
+
+// Realised top-tier fraction for K on a ladder, after the window has filled.
+double RealisedHighFraction(int tier_count, Scores kind, double high_fraction) {
+  Ladder ladder = MakeLadder(tier_count, StrCat(R"({"high_fraction":)", high_fraction, R"(,"window":500,"warmup":20})"));
+  BudgetHistories budget(*ladder.policy.budget);
+  std::mt19937 random(1234 + tier_count);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  Realised realised;
+  for (int i = 0; i < 20500; ++i) Step(ladder, budget, Draw(kind, random), "act", uniform(random), i >= 500, &realised);
+  return realised.fraction();
+}
+
+// K is the fraction of scored steps on the TOP tier, whatever the ladder's length and however the scores
+// tie: with every score at 0.20 under thresholds [0.25, 0.75] the budget of 0.3 once sent none high.
+TEST(PolicyBudgetTest, HoldsKOnTheTopTierOfEveryLadder) {
+  for (int tier_count : {2, 3, 4}) {
+    for (Scores kind : {Scores::kOneValueBelow, Scores::kOneValueAbove, Scores::kDiscrete, Scores::kContinuous}) {
+      for (double high_fraction : {0.1, 0.3, 0.5}) {
+        const double realised = RealisedHighFraction(tier_count, kind, high_fraction);
+        EXPECT_NEAR(realised, high_fraction, 0.02)
+            << tier_count << " tiers, scores kind " << int(kind) << ", K " << high_fraction;
+      }
+    }
+  }
+}
+
+// Below the budget's cut, the lower thresholds place a step as they would without a budget; above the
+// fixed top threshold, a step the budget holds goes to the rung under the top.
+TEST(PolicyBudgetTest, LowerThresholdsKeepTheirMeaning) {
+  Ladder ladder = MakeLadder(4, R"({"high_fraction":0.1,"window":100,"warmup":10})");
+  BudgetHistories budget(*ladder.policy.budget);
+  for (int i = 0; i < 100; ++i) budget.group(0).Record(0.95);  // the cut sits at 0.95
+  auto decide = [&](double score) {
+    SessionPolicyState state;
+    RoutingDecision decision;
+    Decide(*ladder.tiers, ladder.policy, Features("act", ContextFor(score)), &state, &budget, 0.99, &decision);
+    return decision;
+  };
+  const std::vector<uint32_t>& rungs = ladder.tiers->ladder;
+  EXPECT_EQ(decide(0.1).tier, rungs[0]);
+  EXPECT_EQ(decide(0.3).tier, rungs[1]);
+  EXPECT_EQ(decide(0.6).tier, rungs[2]);
+  RoutingDecision held = decide(0.8);  // over the fixed 0.75, under the cut
+  EXPECT_EQ(held.tier, rungs[2]);
+  EXPECT_TRUE(held.flags & kDecisionBudgetHeld);
+  EXPECT_EQ(decide(0.99).tier, rungs[3]);
+}
+
+// A K per step kind, each group over its own scores: "code" steps score high and hold 50%, "chat" steps
+// score low and hold 10%, the rest (any other kind, however many) share the default 30%. Then the score
+// distribution drifts from uniform on [0, 0.5] to uniform on [0.4, 1.0]: once each group's window has
+// refilled, each holds its K again.
+TEST(PolicyBudgetTest, EachKeyHoldsItsOwnKThroughDrift) {
+  for (int tier_count : {2, 3, 4}) {
+    Ladder ladder = MakeLadder(tier_count, R"({"high_fraction":0.3,"window":400,"warmup":20,
+        "per":"step_kind","fractions":{"code":0.5,"chat":0.1}})");
+    BudgetHistories budget(*ladder.policy.budget);
+    ASSERT_EQ(budget.size(), 3u);
+    std::mt19937 random(99);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    static const char* kKinds[] = {"code", "chat", "other1", "other2"};
+    static const double kFractions[] = {0.5, 0.1, 0.3, 0.3};
+    for (bool drifted : {false, true}) {
+      Realised realised[4];
+      // Each kind's group sees ~1/4 (the others' 1/2) of 24000 steps; the first 2400 refill every window.
+      for (int i = 0; i < 24000; ++i) {
+        const int kind = static_cast<int>(random() % 4);
+        const double score = drifted ? 0.4 + 0.6 * uniform(random) : 0.5 * uniform(random);
+        Step(ladder, budget, score, kKinds[kind], uniform(random), i >= 2400, &realised[kind]);
+      }
+      for (int kind = 0; kind < 2; ++kind) {
+        EXPECT_NEAR(realised[kind].fraction(), kFractions[kind], 0.02)
+            << tier_count << " tiers, " << kKinds[kind] << (drifted ? ", drifted" : "");
+      }
+      Realised shared{realised[2].steps + realised[3].steps, realised[2].high + realised[3].high};
+      EXPECT_NEAR(shared.fraction(), 0.3, 0.02) << tier_count << " tiers, others" << (drifted ? ", drifted" : "");
+    }
+  }
+}
+
+// Grouped by task type: the session's task type picks the group; an unknown one shares the default.
+TEST(PolicyBudgetTest, GroupsByTaskType) {
+  Ladder ladder = MakeLadder(3, R"({"high_fraction":0.2,"window":200,"warmup":20,
+      "per":"task_type","fractions":{"coding":0.6}})");
+  BudgetHistories budget(*ladder.policy.budget);
+  std::mt19937 random(5);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  Realised coding, other;
+  for (int i = 0; i < 20000; ++i) {
+    SessionPolicyState state;
+    const bool is_coding = i % 2 == 0;
+    state.task_type.Assign(is_coding ? "coding" : (i % 4 == 1 ? "chat" : "something-a-host-made-up"));
+    RoutingDecision decision;
+    Decide(*ladder.tiers, ladder.policy, Features("act", ContextFor(uniform(random))), &state, &budget,
+           uniform(random), &decision);
+    if (i < 1000) continue;
+    Realised& group = is_coding ? coding : other;
+    ++group.steps;
+    group.high += decision.tier == ladder.tiers->ladder.back();
+    if (i == 19998) {
+      EXPECT_NE(std::string(decision.reason).find(" for coding"), std::string::npos) << decision.reason;
+    }
+  }
+  EXPECT_NEAR(coding.fraction(), 0.6, 0.02);
+  EXPECT_NEAR(other.fraction(), 0.2, 0.02);
+  EXPECT_EQ(budget.group(0).recorded() + budget.group(1).recorded(), 20000u);
+}
+
+std::string BudgetErrors(const std::string& budget) {
+  std::string json = StrCat(R"({"tiers":[{"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],"policy":{"budget":)", budget, "}}");
+  ConfigErrors errors;
+  EXPECT_FALSE(ParseRouterConfig(json, &errors)) << budget;
+  return JoinErrors(errors);
+}
+
+TEST(PolicyBudgetTest, ValidatesKeysWithPointers) {
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"per":"tool","fractions":{"a":0.1}})")
+                .find("/policy/budget/per: unknown grouping \"tool\""),
+            std::string::npos);
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"per":"step_kind","fractions":{"code":1.5}})")
+                .find("/policy/budget/fractions/code: out of range: 1.5 is not in [0, 1]"),
+            std::string::npos);
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"per":"step_kind","fractions":{"a/b":"x"}})")
+                .find("/policy/budget/fractions/a~1b: expected a number, got a string"),
+            std::string::npos);
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"fractions":{"code":0.5}})")
+                .find("/policy/budget/fractions: \"per\" and \"fractions\" go together"),
+            std::string::npos);
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"per":"step_kind"})").find("/policy/budget/per: \"per\" and"),
+            std::string::npos);
+  EXPECT_NE(BudgetErrors(R"({"high_fraction":0.3,"per":"step_kind","fractions":{"":0.5}})")
+                .find("/policy/budget/fractions/: a key is 1 to 31 bytes long"),
+            std::string::npos);
+  std::string many = "{";
+  for (int i = 0; i <= 32; ++i) many += StrCat(i ? "," : "", "\"k", i, "\":0.1");
+  many += "}";
+  EXPECT_NE(BudgetErrors(StrCat(R"({"high_fraction":0.3,"per":"step_kind","fractions":)", many, "}"))
+                .find("/policy/budget/fractions: too many keys: 33 (at most 32)"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "router/router.h"
+#include "router/config_snapshot.h"
 
 #include <chrono>
 #include <map>
@@ -285,6 +286,49 @@ TEST(RouterTest, ConcurrentSessions) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(router->session_count(), 400u);
+}
+
+std::shared_ptr<const RouterConfig> BudgetConfigWith(const std::string& budget) {
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],"policy":{"budget":)" + budget + "}}",
+                                  &errors);
+  EXPECT_TRUE(config) << JoinErrors(errors);
+  return config;
+}
+
+// A reload keeps each group's score history when the group (grouping and key) and the window stay; a
+// new key starts empty, and a changed window or grouping starts every group afresh.
+TEST(ConfigSnapshotTest, BudgetHistoriesCarryOverPerKey) {
+  auto first = ConfigSnapshot::Make(
+      BudgetConfigWith(R"({"high_fraction":0.3,"window":100,"per":"step_kind","fractions":{"code":0.5,"chat":0.1}})"),
+      nullptr);
+  ASSERT_EQ(first->budget->size(), 3u);
+  for (size_t group = 0; group < 3; ++group) {
+    for (size_t i = 0; i <= group; ++i) first->budget->group(group).Record(0.5);
+  }
+  // Fractions changed, "chat" dropped, "plan" added: "code" and the shared group keep their histories.
+  auto second = ConfigSnapshot::Make(
+      BudgetConfigWith(R"({"high_fraction":0.2,"window":100,"per":"step_kind","fractions":{"plan":0.4,"code":0.7}})"),
+      first.get());
+  ASSERT_EQ(second->budget->size(), 3u);
+  EXPECT_EQ(&second->budget->group(0), &first->budget->group(0));
+  EXPECT_EQ(second->budget->group(1).recorded(), 0u);                // plan: new
+  EXPECT_EQ(&second->budget->group(2), &first->budget->group(1));  // code
+  EXPECT_EQ(second->budget->group(2).recorded(), 2u);
+  auto regrouped = ConfigSnapshot::Make(
+      BudgetConfigWith(R"({"high_fraction":0.2,"window":100,"per":"task_type","fractions":{"code":0.7}})"),
+      second.get());
+  EXPECT_EQ(regrouped->budget->group(0).recorded(), 0u);
+  EXPECT_EQ(regrouped->budget->group(1).recorded(), 0u);
+  auto rewindowed = ConfigSnapshot::Make(
+      BudgetConfigWith(R"({"high_fraction":0.2,"window":200,"per":"step_kind","fractions":{"code":0.7}})"),
+      second.get());
+  EXPECT_EQ(rewindowed->budget->group(1).recorded(), 0u);
+  auto ungrouped = ConfigSnapshot::Make(BudgetConfigWith(R"({"high_fraction":0.2,"window":100})"), nullptr);
+  auto still_ungrouped = ConfigSnapshot::Make(BudgetConfigWith(R"({"high_fraction":0.5,"window":100})"), ungrouped.get());
+  EXPECT_EQ(&still_ungrouped->budget->group(0), &ungrouped->budget->group(0));
 }
 
 }  // namespace
