@@ -25,6 +25,8 @@
 #include "quantclaw/v1/step.pb.h"
 #include "router/router.h"
 
+// Every tier name fits qc_decision.tier_name whole (config refuses longer ones).
+static_assert(sizeof(qc_decision::tier_name) == quantclaw::kMaxTierNameBytes + 1);
 static_assert(QC_DECISION_FORCED == quantclaw::kDecisionForced);
 static_assert(QC_DECISION_ESCALATED == quantclaw::kDecisionEscalated);
 static_assert(QC_DECISION_BUDGET_HELD == quantclaw::kDecisionBudgetHeld);

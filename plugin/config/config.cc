@@ -16,6 +16,18 @@ namespace {
 
 namespace json = boost::json;
 
+// A tier name crosses the C ABI in qc_decision.tier_name (64 bytes with its NUL) and labels metrics:
+// short, printable, so that no name is cut and no two names collide.
+std::optional<std::string> TierNameProblem(std::string_view name) {
+  if (name.size() > kMaxTierNameBytes) {
+    return StrCat("a tier name is at most ", kMaxTierNameBytes, " bytes (qc_decision.tier_name), got ", name.size());
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7F) return std::string("a tier name may not hold control characters (U+0000 included)");
+  }
+  return std::nullopt;
+}
+
 void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
   TierTable& config = *table;
   const json::value* tiers_value = root.if_contains("tiers");
@@ -38,6 +50,10 @@ void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
     TierConfig tier;
     if (object != nullptr) {
       tier.name = v.String(*object, "name", pointer, true).value_or("");
+      if (auto problem = TierNameProblem(tier.name)) {
+        v.Error(JoinPointer(pointer, "name"), *problem);
+        tier.name.clear();  // neither registered nor compared with the others
+      }
       tier.format = v.String(*object, "format", pointer, true).value_or("");
       tier.base_url = v.String(*object, "base_url", pointer, true).value_or("");
       tier.model = v.String(*object, "model", pointer, true).value_or("");

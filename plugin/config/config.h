@@ -18,6 +18,7 @@
 namespace quantclaw {
 
 inline constexpr size_t kMaxTiers = 16;
+inline constexpr size_t kMaxTierNameBytes = 63;  // qc_decision.tier_name holds 64 with the NUL
 
 struct TierConfig {
   std::string name;

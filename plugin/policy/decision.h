@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "features/features.h"
+#include "util/utf8.h"
 
 namespace quantclaw {
 
@@ -41,15 +42,18 @@ struct RoutingDecision {
   char reason[192] = {};
 };
 
-// The reason is a fixed buffer, so deciding allocates nothing; text past its end is cut.
+// The reason is a fixed buffer, so deciding allocates nothing; text past its end is cut, at a code point
+// boundary (tier names and task types may be any UTF-8).
 template <typename... Args>
 void SetReason(RoutingDecision* decision, const char* format, Args... args) {
   std::snprintf(decision->reason, sizeof(decision->reason), format, args...);
+  decision->reason[DropTruncatedUtf8Tail(decision->reason).size()] = '\0';
 }
 template <typename... Args>
 void AppendReason(RoutingDecision* decision, const char* format, Args... args) {
   const size_t used = std::strlen(decision->reason);
   std::snprintf(decision->reason + used, sizeof(decision->reason) - used, format, args...);
+  decision->reason[DropTruncatedUtf8Tail(decision->reason).size()] = '\0';
 }
 
 }  // namespace quantclaw

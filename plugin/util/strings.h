@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "util/utf8.h"
 
 namespace quantclaw {
 
@@ -49,12 +50,13 @@ std::string StrJoin(const Container& items, std::string_view separator) {
   return out;
 }
 
-// Copies `from` into the fixed buffer `to` of `capacity` bytes (at least 1), cut to fit, always
+// Copies `from` into the fixed buffer `to` of `capacity` bytes (at least 1), cut to fit at a code point
+// boundary (a host decoding the C struct's text as UTF-8 must never meet half a character), always
 // NUL-terminated: the C structs' inline text fields.
 inline void CopyTruncated(std::string_view from, char* to, size_t capacity) {
-  const size_t length = from.size() < capacity - 1 ? from.size() : capacity - 1;
-  if (length > 0) std::memcpy(to, from.data(), length);
-  to[length] = '\0';
+  from = DropTruncatedUtf8Tail(CutAtUtf8Boundary(from, capacity - 1));
+  if (!from.empty()) std::memcpy(to, from.data(), from.size());
+  to[from.size()] = '\0';
 }
 
 // `text` with every occurrence of `secret` replaced by "[redacted]", and so is a run of its first 8 or

@@ -121,6 +121,16 @@ inline std::string_view CutAtUtf8Boundary(std::string_view text, size_t max_byte
   return text.size() <= max_bytes ? text : text.substr(0, CodePointStartAtOrBefore(text, max_bytes));
 }
 
+// `text` without a last code point that is cut short (a fixed buffer filled by snprintf, a byte cap):
+// what is left is valid UTF-8 when `text` was valid up to the cut.
+inline std::string_view DropTruncatedUtf8Tail(std::string_view text) {
+  if (text.empty() || static_cast<unsigned char>(text.back()) < 0x80) return text;
+  const size_t start = PreviousCodePointStart(text, text.size());
+  return DecodeUtf8(text, start).length == text.size() - start && DecodeUtf8(text, start).valid
+             ? text
+             : text.substr(0, start);
+}
+
 }  // namespace quantclaw
 
 #endif  // QUANTCLAW_PLUGIN_UTIL_UTF8_H_

@@ -1105,3 +1105,52 @@ TEST_F(AbiTest, ReloadDuringTrafficKeepsDecisions) {
 
 
 }  // namespace
+
+namespace {
+
+// Whether `text` is valid UTF-8 (a decoder of its own, so the test does not share the library's).
+bool ValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// Tier names of 21 three-byte characters (63 bytes, the most a name may hold): a reason naming two of
+// them overflows qc_decision.reason, and the cut must fall between characters, not inside one (a Python
+// host decodes the field and raised UnicodeDecodeError on every decision).
+TEST_F(AbiTest, TextFieldsAreCutBetweenCharacters) {
+  std::string low, high;
+  for (int i = 0; i < 21; ++i) {
+    low += "\xe4\xbd\x8e";   // 低
+    high += "\xe9\xab\x98";  // 高
+  }
+  const std::string config = R"({"tiers":[
+      {"name":")" + high + R"(","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":")" + low + R"(","format":"q4_0","base_url":"http://h/v1","model":"m"}],
+      "policy":{"scorer":{"kind":"rules","default_score":0.1,"rules":[]}},
+      "backend":{"breaker_failures":1}})";
+  qc_router* router = NewRouter(config);
+  ASSERT_NE(router, nullptr);
+  ASSERT_EQ(OnStep(router, R"({"session_id":"s","messages":[{"role":"user","content":"hi"}]})"), QC_OK);
+  // The low tier's breaker opens, so the reason names both tiers: longer than the field.
+  const std::string outcome = R"({"session_id":"s","tier_name":")" + low + R"(","status":"OUTCOME_STATUS_UNAVAILABLE"})";
+  qc_bytes bytes = Bytes(outcome);
+  ASSERT_EQ(api_->report_outcome(router, &bytes, QC_FORMAT_JSON), QC_OK) << LastError();
+  qc_decision decision;
+  ASSERT_EQ(Choose(router, "s", &decision), QC_OK) << LastError();
+  EXPECT_EQ(std::string(decision.tier_name), high);  // whole: names fit the field
+  const std::string reason(decision.reason);
+  EXPECT_GT(reason.size(), 180u) << reason;  // it did fill the field
+  EXPECT_TRUE(ValidUtf8(reason)) << reason;
+  EXPECT_NE(reason.find("failover"), std::string::npos) << reason;
+  EXPECT_EQ(api_->router_free(router), QC_OK);
+}
+
+}  // namespace

@@ -153,3 +153,35 @@ TEST(ConfigTest, LoadJoinsProblemsAsLines) {
 
 }  // namespace
 }  // namespace quantclaw
+
+namespace quantclaw {
+namespace {
+
+std::vector<ConfigError> TierNameErrors(const std::string& name_json) {
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(R"({"tiers":[{"name":)" + name_json +
+                                      R"(,"format":"bf16","base_url":"http://h/v1","model":"m"}]})",
+                                  &errors);
+  EXPECT_EQ(config == nullptr, !errors.empty());
+  return errors;
+}
+
+// Tier names cross the C ABI whole (qc_decision.tier_name) and label metrics: capped and printable.
+TEST(ConfigTest, TierNamesFitTheDecisionAndHoldNoControlCharacters) {
+  EXPECT_TRUE(TierNameErrors("\"" + std::string(63, 'a') + "\"").empty());
+  auto errors = TierNameErrors("\"" + std::string(64, 'a') + "\"");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/tiers/0/name");
+  EXPECT_NE(errors[0].reason.find("at most 63 bytes"), std::string::npos) << errors[0].reason;
+  errors = TierNameErrors(R"("bf\u0000x")");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].reason.find("control characters"), std::string::npos) << errors[0].reason;
+  EXPECT_EQ(TierNameErrors(R"("tab\there")").size(), 1u);
+  // 21 three-byte characters: 63 bytes, accepted.
+  std::string wide;
+  for (int i = 0; i < 21; ++i) wide += "\xe7\xb2\xbe";
+  EXPECT_TRUE(TierNameErrors("\"" + wide + "\"").empty());
+}
+
+}  // namespace
+}  // namespace quantclaw
