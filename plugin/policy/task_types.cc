@@ -508,6 +508,7 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
     if (candidate.pattern_hits == 0 && (complex || candidate.keyword_hits == 0)) continue;
     ranked.push_back(candidate);
   }
+  result.pattern_budget_exhausted = matcher.budget_exhausted();
   // Stable, as Array#sort is: a full tie keeps config order.
   std::stable_sort(ranked.begin(), ranked.end(), [](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;

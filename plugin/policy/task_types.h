@@ -33,6 +33,8 @@ struct TaskTypeMatch {
   int pattern_hits = 0;
   int keyword_hits = 0;
   bool complex = false;
+  // The message's pattern step budget ran out: the patterns not yet decided counted as no match.
+  bool pattern_budget_exhausted = false;
 };
 
 class TaskTypeDetector {

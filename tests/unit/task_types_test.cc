@@ -3,6 +3,7 @@
 // against the plugin's detectTaskTypeByRules run in Node.
 #include "policy/task_types.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -477,6 +478,63 @@ TEST(TaskTypesMatchingTest, QuadraticPatternsStayBounded) {
   EXPECT_EQ(match.pattern_hits, 0);
   match = detector->Detect("foo!");
   EXPECT_EQ(match.pattern_hits, 2);
+}
+
+// 64 KiB of short lines of "a": each line start costs a hostile lookahead up to PCRE2's per-start
+// match limit, so without a bound shared by the whole message one pattern took seconds.
+std::string HostileMessage() {
+  std::string message;
+  while (message.size() + 31 <= 64 * 1024) message += std::string(30, 'a') + "\n";
+  return "c\n" + message;  // a "c" up front, so no prefilter can skip the patterns
+}
+
+// A hostile pattern in many spellings, so that no two are the same regex.
+std::vector<std::string> HostilePatterns(int count) {
+  std::vector<std::string> patterns;
+  for (int i = 0; i < count; ++i) {
+    patterns.push_back("(?=.*(?:a|aa)+c)(?:z{" + std::to_string(i) + "})?");
+  }
+  return patterns;
+}
+
+// The bound: all of one message's pattern matching costs at most about 20 ms of work here (a step
+// budget shared by every pattern, lookaheads included); 50 ms leaves room for a loaded machine.
+// Unbounded, one such pattern took 2 to 7 s.
+TEST(TaskTypesMatchingTest, HostileLookaheadsAreBoundedPerMessage) {
+  const std::string message = HostileMessage();
+  for (int count : {1, 4, 64}) {
+    auto detector = PatternDetector(HostilePatterns(count));
+    ASSERT_NE(detector, nullptr);
+    TaskTypeMatch match;
+    // The least of three: the bound is on work, and a neighbour's load only adds to the time.
+    double seconds = 1e9;
+    for (int run = 0; run < 3; ++run) seconds = std::min(seconds, SecondsFor(*detector, message, &match));
+    EXPECT_LT(seconds, 0.050) << count << " patterns";
+    EXPECT_EQ(match.pattern_hits, 0) << count << " patterns";
+    EXPECT_TRUE(match.pattern_budget_exhausted) << count << " patterns";
+    // The same patterns still match where they should.
+    match = detector->Detect("aac");
+    EXPECT_EQ(match.pattern_hits, count);
+    EXPECT_FALSE(match.pattern_budget_exhausted);
+  }
+}
+
+// The plugin's own patterns are proven linear and run outside the budget: 64 KiB of ordinary prompts,
+// full of the words they look for, is decided in full.
+TEST_F(TaskTypesTest, OrdinaryLongMessageKeepsItsBudget) {
+  std::string message;
+  while (message.size() < 64 * 1024) {
+    message += "incident: check the scheduled jobs and the open tickets; 定时任务 工单 api health check\n"
+               "vendor evaluation, scanned U.S. Treasury Bulletin page treasury_bulletin_1998.pdf\n";
+  }
+  for (const auto& detector : {faithful_, improved_}) {
+    TaskTypeMatch match;
+    EXPECT_LT(SecondsFor(*detector, message, &match), 0.5);
+    EXPECT_FALSE(match.pattern_budget_exhausted);
+    // ops's first, second and fourth patterns lead; office_qa's third and fourth follow: 42, 28.
+    EXPECT_EQ(detector->task_type(match.task_type).id, "ops");
+    ExpectMatch(match, 42, 28, 3, 0, true);
+  }
 }
 
 TEST_F(TaskTypesTest, LongLinesAndTheSubjectCap) {
