@@ -21,6 +21,7 @@
 
 #include "policy/task_types/js_regex.h"
 #include "policy/task_types/js_text.h"
+#include "policy/task_types/prefilter.h"
 #include "util/strings.h"
 #include "util/utf8.h"
 
@@ -35,6 +36,9 @@ using internal::CompileJsPattern;
 using internal::CompileRegex;
 using internal::ContainsCjkIdeograph;
 using internal::CountNumberedSteps;
+using internal::ExtractRequiredLiterals;
+using internal::FoldForPrefilter;
+using internal::LiteralTable;
 using internal::IsPhraseLike;
 using internal::JitCompile;
 using internal::JsToLower;
@@ -211,6 +215,8 @@ std::string_view PrecisionName(Precision precision) {
 struct TaskTypeDetector::Impl {
   struct Rules {
     std::vector<CompiledPattern> patterns;
+    // Parallel to patterns: the literals a match needs, as clauses of indices into `literals`.
+    std::vector<std::vector<std::vector<uint32_t>>> pattern_literals;
     std::vector<Keyword> keywords;
     bool keywords_count = false;  // on the plugin's allow-list
   };
@@ -219,6 +225,7 @@ struct TaskTypeDetector::Impl {
   std::vector<TaskType> task_types;
   std::vector<Rules> rules;  // parallel to task_types
   std::vector<Keyword> system_hints;
+  LiteralTable literals;
   int default_task_type = -1;
   // Whether targets[precision] names both a provider and a model.
   std::array<bool, kPrecisionCount> target_ready = {false, false, false};
@@ -241,6 +248,7 @@ void TaskTypeDetector::Impl::CompilePatterns(const std::vector<std::string_view>
       continue;
     }
     task_rules->patterns.push_back(std::move(compiled));
+    task_rules->pattern_literals.push_back(literals.Add(ExtractRequiredLiterals(patterns[i])));
   }
 }
 
@@ -447,7 +455,13 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   return std::shared_ptr<const TaskTypeDetector>(new TaskTypeDetector(std::move(impl)));
 }
 
-TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
+TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const { return Detect(prompt, true); }
+
+TaskTypeMatch TaskTypeDetector::DetectRunningEveryPattern(std::string_view prompt) const {
+  return Detect(prompt, false);
+}
+
+TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt, bool prefilter) const {
   const Impl& impl = *impl_;
   TaskTypeMatch result;
 
@@ -490,11 +504,15 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
   };
   std::vector<Candidate> ranked;
   const std::string_view pattern_subject = CutAtUtf8Boundary(text, kPatternSubjectMaxBytes);
+  std::string folded_subject;
+  if (prefilter && impl.literals.size() != 0) FoldForPrefilter(pattern_subject, &folded_subject);
+  LiteralTable::Lookup literals(impl.literals, folded_subject);
   for (size_t i = 0; i < impl.rules.size(); ++i) {
     const Impl::Rules& rules = impl.rules[i];
     Candidate candidate{static_cast<int>(i), 0, 0, 0};
-    for (const CompiledPattern& pattern : rules.patterns) {
-      if (!matcher.Matches(pattern, pattern_subject)) continue;
+    for (size_t p = 0; p < rules.patterns.size(); ++p) {
+      if (prefilter && !literals.Holds(rules.pattern_literals[p])) continue;  // cannot match
+      if (!matcher.Matches(rules.patterns[p], pattern_subject)) continue;
       candidate.score += kPatternPoints;
       ++candidate.pattern_hits;
     }

@@ -55,6 +55,9 @@ class TaskTypeDetector {
   // Runs the rule detector on a prompt. Thread-safe. Pattern matching is bounded by PCRE2 match and
   // depth limits and never recurses on the C stack.
   TaskTypeMatch Detect(std::string_view prompt) const;
+  // The same without the literal prefilter (task_types/prefilter.h), every pattern run: for the
+  // tests that hold the prefilter to the same answers.
+  TaskTypeMatch DetectRunningEveryPattern(std::string_view prompt) const;
 
   int task_type_count() const;
   const TaskType& task_type(int index) const;
@@ -67,6 +70,7 @@ class TaskTypeDetector {
 
  private:
   struct Impl;
+  TaskTypeMatch Detect(std::string_view prompt, bool prefilter) const;
   explicit TaskTypeDetector(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
