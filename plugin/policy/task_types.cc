@@ -37,7 +37,6 @@ using internal::CompileRegex;
 using internal::ContainsCjkIdeograph;
 using internal::CountNumberedSteps;
 using internal::ExtractRequiredLiterals;
-using internal::FoldForPrefilter;
 using internal::LiteralTable;
 using internal::IsPhraseLike;
 using internal::JitCompile;
@@ -452,6 +451,7 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   }
 
   if (errors->size() != errors_before) return nullptr;
+  impl->literals.Build();
   return std::shared_ptr<const TaskTypeDetector>(new TaskTypeDetector(std::move(impl)));
 }
 
@@ -504,9 +504,7 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt, bool prefilter) 
   };
   std::vector<Candidate> ranked;
   const std::string_view pattern_subject = CutAtUtf8Boundary(text, kPatternSubjectMaxBytes);
-  std::string folded_subject;
-  if (prefilter && impl.literals.size() != 0) FoldForPrefilter(pattern_subject, &folded_subject);
-  LiteralTable::Lookup literals(impl.literals, folded_subject);
+  const LiteralTable::Lookup literals(impl.literals, prefilter ? pattern_subject : "");
   for (size_t i = 0; i < impl.rules.size(); ++i) {
     const Impl::Rules& rules = impl.rules[i];
     Candidate candidate{static_cast<int>(i), 0, 0, 0};

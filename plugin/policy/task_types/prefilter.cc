@@ -247,23 +247,6 @@ RequiredLiterals ExtractRequiredLiterals(std::string_view pattern) {
   return clauses ? std::move(*clauses) : RequiredLiterals{};
 }
 
-void FoldForPrefilter(std::string_view subject, std::string* folded) {
-  folded->clear();
-  folded->reserve(subject.size());
-  for (size_t i = 0; i < subject.size(); ++i) {
-    const char c = subject[i];
-    if (subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F LATIN SMALL LETTER LONG S
-      *folded += 's';
-      ++i;
-    } else if (subject.compare(i, 3, "\xE2\x84\xAA") == 0) {  // U+212A KELVIN SIGN
-      *folded += 'k';
-      i += 2;
-    } else {
-      *folded += FoldAscii(c);
-    }
-  }
-}
-
 std::vector<std::vector<uint32_t>> LiteralTable::Add(const RequiredLiterals& required) {
   std::vector<std::vector<uint32_t>> clauses;
   for (const LiteralClause& clause : required) {
@@ -278,18 +261,83 @@ std::vector<std::vector<uint32_t>> LiteralTable::Add(const RequiredLiterals& req
   return clauses;
 }
 
-bool LiteralTable::Lookup::Present(uint32_t literal) {
-  if (state_[literal] == kUnknown) {
-    state_[literal] = subject_.find(table_.literals_[literal]) != std::string_view::npos ? 1 : 0;
+void LiteralTable::Build() {
+  // Byte classes: one per byte that some literal has; an upper-case ASCII letter reads as its
+  // lower-case class.
+  for (const std::string& literal : literals_) {
+    for (char c : literal) {
+      const auto byte = static_cast<uint8_t>(c);
+      if (byte_class_[byte] == 0) byte_class_[byte] = static_cast<uint8_t>(class_count_++);
+    }
   }
-  return state_[literal] == 1;
+  for (char c = 'A'; c <= 'Z'; ++c) {
+    byte_class_[static_cast<uint8_t>(c)] = byte_class_[static_cast<uint8_t>(FoldAscii(c))];
+  }
+  // The trie, then failure links breadth first, each state's missing moves taken from its
+  // failure state's (a complete DFA) and its outputs joined with the failure state's.
+  next_.assign(class_count_, 0);
+  outputs_.assign(1, {});
+  std::vector<uint32_t> failure(1, 0);
+  for (uint32_t id = 0; id < literals_.size(); ++id) {
+    uint32_t state = 0;
+    for (char c : literals_[id]) {
+      const uint32_t cls = byte_class_[static_cast<uint8_t>(c)];
+      if (next_[state * class_count_ + cls] == 0) {
+        next_[state * class_count_ + cls] = static_cast<uint32_t>(outputs_.size());
+        next_.resize(next_.size() + class_count_, 0);
+        outputs_.emplace_back();
+        failure.push_back(0);
+      }
+      state = next_[state * class_count_ + cls];
+    }
+    outputs_[state].push_back(id);
+  }
+  std::vector<uint32_t> queue;
+  std::vector<uint8_t> in_trie(next_.size(), 0);
+  for (size_t i = 0; i < next_.size(); ++i) in_trie[i] = next_[i] != 0;
+  for (uint32_t cls = 1; cls < class_count_; ++cls) {
+    if (next_[cls] != 0) queue.push_back(next_[cls]);
+  }
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const uint32_t state = queue[head];
+    const std::vector<uint32_t>& inherited = outputs_[failure[state]];
+    outputs_[state].insert(outputs_[state].end(), inherited.begin(), inherited.end());
+    for (uint32_t cls = 1; cls < class_count_; ++cls) {
+      uint32_t& move = next_[state * class_count_ + cls];
+      const uint32_t fallback = next_[failure[state] * class_count_ + cls];
+      if (in_trie[state * class_count_ + cls]) {
+        failure[move] = fallback;
+        queue.push_back(move);
+      } else {
+        move = fallback;
+      }
+    }
+  }
 }
 
-bool LiteralTable::Lookup::Holds(const std::vector<std::vector<uint32_t>>& clauses) {
+LiteralTable::Lookup::Lookup(const LiteralTable& table, std::string_view subject)
+    : present_(table.literals_.size(), 0) {
+  if (table.literals_.empty()) return;
+  uint32_t state = 0;
+  for (size_t i = 0; i < subject.size(); ++i) {
+    auto byte = static_cast<uint8_t>(subject[i]);
+    if (byte == 0xC5 && subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F LATIN SMALL LETTER LONG S
+      byte = 's';
+      i += 1;
+    } else if (byte == 0xE2 && subject.compare(i, 3, "\xE2\x84\xAA") == 0) {  // U+212A KELVIN SIGN
+      byte = 'k';
+      i += 2;
+    }
+    state = table.Transition(state, byte);
+    for (uint32_t literal : table.outputs_[state]) present_[literal] = 1;
+  }
+}
+
+bool LiteralTable::Lookup::Holds(const std::vector<std::vector<uint32_t>>& clauses) const {
   for (const std::vector<uint32_t>& clause : clauses) {
     bool any = false;
     for (uint32_t literal : clause) {
-      if (Present(literal)) {
+      if (present_[literal] != 0) {
         any = true;
         break;
       }
