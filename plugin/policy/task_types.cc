@@ -455,7 +455,9 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   return std::shared_ptr<const TaskTypeDetector>(new TaskTypeDetector(std::move(impl)));
 }
 
-TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const { return Detect(prompt, true); }
+TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
+  return Detect(prompt, true);
+}
 
 TaskTypeMatch TaskTypeDetector::DetectRunningEveryPattern(std::string_view prompt) const {
   return Detect(prompt, false);

@@ -218,8 +218,8 @@ bool HasCapturesOrBackreferences(std::string_view pattern) {
 
 // Whether matching `body` at one position costs a bound set by the body alone, whatever the
 // subject: no unbounded repeat (*, +, {...}; ? is bounded) and no backreference, which can repeat a
-// long capture. Such a pattern is linear in the subject, and so is a lookahead conjunction of such bodies: each line
-// start runs each `.*X` over its own line once.
+// long capture. Such a pattern is linear in the subject, and so is a lookahead conjunction of such
+// bodies: each line start runs each `.*X` over its own line once.
 bool IsLinearBody(std::string_view body) {
   size_t pos = 0;
   while (pos < body.size()) {

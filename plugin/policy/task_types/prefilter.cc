@@ -25,11 +25,11 @@ bool IsAsciiPunctuation(char c) {
          (c >= '{' && c <= '~');
 }
 
-// A recursive-descent reading of the pattern that keeps only what a match must contain. A sequence's
-// clauses are its items' clauses together; an alternation's is one clause, a literal chosen from
-// each alternative (if any alternative requires nothing, neither does the alternation); an item
-// that may be absent (?, *, {0,...}) and negative lookaround require nothing. Positive lookaround
-// requires its body in the subject, which is what is scanned.
+// A recursive-descent reading of the pattern that keeps only what a match must contain. A
+// sequence's clauses are its items' clauses together; an alternation's is one clause, a clause
+// chosen from each alternative (if any alternative requires nothing, neither does the
+// alternation); an item that may be absent (?, *, {0,...}) and negative lookaround require
+// nothing. Positive lookaround requires its body in the subject, which is what is scanned.
 class Extractor {
  public:
   explicit Extractor(std::string_view pattern) : pattern_(pattern) {}
@@ -321,7 +321,7 @@ LiteralTable::Lookup::Lookup(const LiteralTable& table, std::string_view subject
   uint32_t state = 0;
   for (size_t i = 0; i < subject.size(); ++i) {
     auto byte = static_cast<uint8_t>(subject[i]);
-    if (byte == 0xC5 && subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F LATIN SMALL LETTER LONG S
+    if (byte == 0xC5 && subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F, long s
       byte = 's';
       i += 1;
     } else if (byte == 0xE2 && subject.compare(i, 3, "\xE2\x84\xAA") == 0) {  // U+212A KELVIN SIGN
