@@ -365,14 +365,15 @@ bool KnowsTaskType(const PolicyConfig& policy, std::string_view task_type) {
   return quantclaw != nullptr && quantclaw->detector != nullptr && quantclaw->detector->FindTaskType(task_type) >= 0;
 }
 
-void ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
+bool ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
                   TaskTypeJudge* judge) {
   state->task_type_hinted = false;
   state->task_type_from_judge = false;
   state->task_type = InlineName();
   state->task_type_score = 0;
   state->task_type_lead = 0;
-  if (const QuantClawScorer* quantclaw = policy.quantclaw_scorer()) quantclaw->ClassifyTurn(prompt, state, judge);
+  const QuantClawScorer* quantclaw = policy.quantclaw_scorer();
+  return quantclaw != nullptr && quantclaw->ClassifyTurn(prompt, state, judge);
 }
 
 void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,

@@ -67,8 +67,9 @@ void ParsePolicyConfig(const boost::json::object& root, const TierTable& tiers, 
 bool KnowsTaskType(const PolicyConfig& policy, std::string_view task_type);
 
 // A new user turn: its task type (the QuantClaw scorer's rules, then its judge via `judge`, which may be
-// null), recorded in `state` for the turn's steps.
-void ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
+// null), recorded in `state` for the turn's steps. Returns whether the rules ran out their pattern
+// step budget on this prompt.
+bool ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPolicyState* state,
                   TaskTypeJudge* judge);
 
 // Decides the tier for the session's latest step. `budget` is the router's score histories for

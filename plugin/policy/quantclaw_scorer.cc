@@ -152,23 +152,24 @@ ScorerVerdict QuantClawScorer::Fallback(const ScoringContext& context, RoutingDe
   return {ScorerVerdict::Kind::kTier, PrecisionScore(served), tier};
 }
 
-void QuantClawScorer::ClassifyTurn(std::string_view prompt, SessionPolicyState* state,
+bool QuantClawScorer::ClassifyTurn(std::string_view prompt, SessionPolicyState* state,
                                    TaskTypeJudge* judge_client) const {
-  if (detector == nullptr) return;
+  if (detector == nullptr) return false;
   TaskTypeMatch match = detector->Detect(prompt);
   if (match.task_type >= 0) {
     state->task_type.Assign(detector->task_type(match.task_type).id);
     state->task_type_score = match.score;
     state->task_type_lead = match.score - match.runner_up_score;
-    return;
+    return match.pattern_budget_exhausted;
   }
   // The rules declined: the judge, if the plugin's config names one; else the chain goes on.
-  if (!judge || judge_client == nullptr) return;
+  if (!judge || judge_client == nullptr) return match.pattern_budget_exhausted;
   std::string judged = judge_client->Classify(*judge, *detector, prompt);
   if (!judged.empty()) {
     state->task_type.Assign(judged);
     state->task_type_from_judge = true;
   }
+  return match.pattern_budget_exhausted;
 }
 
 std::unique_ptr<const Scorer> ParseQuantClawScorer(const ScorerSection& section) {

@@ -54,8 +54,9 @@ class QuantClawScorer final : public Scorer {
   ScorerVerdict Fallback(const ScoringContext& context, RoutingDecision* decision) const override;
 
   // Classifies a new user turn into `state`: the rule detector, then the judge (`judge_client`, may be
-  // null) when the rules declined. Only this session waits on the judge.
-  void ClassifyTurn(std::string_view prompt, SessionPolicyState* state, TaskTypeJudge* judge_client) const;
+  // null) when the rules declined. Only this session waits on the judge. Returns whether the prompt
+  // ran out the message's pattern step budget (TaskTypeMatch::pattern_budget_exhausted).
+  bool ClassifyTurn(std::string_view prompt, SessionPolicyState* state, TaskTypeJudge* judge_client) const;
 };
 
 }  // namespace quantclaw

@@ -21,6 +21,7 @@
 
 #include "policy/task_types/js_regex.h"
 #include "policy/task_types/js_text.h"
+#include "policy/task_types/prefilter.h"
 #include "util/strings.h"
 #include "util/utf8.h"
 
@@ -35,6 +36,8 @@ using internal::CompileJsPattern;
 using internal::CompileRegex;
 using internal::ContainsCjkIdeograph;
 using internal::CountNumberedSteps;
+using internal::ExtractRequiredLiterals;
+using internal::LiteralTable;
 using internal::IsPhraseLike;
 using internal::JitCompile;
 using internal::JsToLower;
@@ -231,6 +234,8 @@ std::string_view PrecisionName(Precision precision) {
 struct TaskTypeDetector::Impl {
   struct Rules {
     std::vector<CompiledPattern> patterns;
+    // Parallel to patterns: the literals a match needs, as clauses of indices into `literals`.
+    std::vector<std::vector<std::vector<uint32_t>>> pattern_literals;
     std::vector<Keyword> keywords;
     bool keywords_count = false;  // KeywordsCount: the plugin's allow-list, or improved mode's rule
   };
@@ -239,6 +244,7 @@ struct TaskTypeDetector::Impl {
   std::vector<TaskType> task_types;
   std::vector<Rules> rules;  // parallel to task_types
   std::vector<Keyword> system_hints;
+  LiteralTable literals;
   int default_task_type = -1;
   // Whether targets[precision] names both a provider and a model.
   std::array<bool, kPrecisionCount> target_ready = {false, false, false};
@@ -261,6 +267,7 @@ void TaskTypeDetector::Impl::CompilePatterns(const std::vector<std::string_view>
       continue;
     }
     task_rules->patterns.push_back(std::move(compiled));
+    task_rules->pattern_literals.push_back(literals.Add(ExtractRequiredLiterals(patterns[i])));
   }
 }
 
@@ -463,10 +470,19 @@ std::shared_ptr<const TaskTypeDetector> TaskTypeDetector::Compile(const json::va
   }
 
   if (errors->size() != errors_before) return nullptr;
+  impl->literals.Build();
   return std::shared_ptr<const TaskTypeDetector>(new TaskTypeDetector(std::move(impl)));
 }
 
 TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
+  return Detect(prompt, true);
+}
+
+TaskTypeMatch TaskTypeDetector::DetectRunningEveryPattern(std::string_view prompt) const {
+  return Detect(prompt, false);
+}
+
+TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt, bool prefilter) const {
   const Impl& impl = *impl_;
   TaskTypeMatch result;
 
@@ -509,11 +525,13 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
   };
   std::vector<Candidate> ranked;
   const std::string_view pattern_subject = CutAtUtf8Boundary(text, kPatternSubjectMaxBytes);
+  const LiteralTable::Lookup literals(impl.literals, prefilter ? pattern_subject : "");
   for (size_t i = 0; i < impl.rules.size(); ++i) {
     const Impl::Rules& rules = impl.rules[i];
     Candidate candidate{static_cast<int>(i), 0, 0, 0};
-    for (const CompiledPattern& pattern : rules.patterns) {
-      if (!matcher.Matches(pattern, pattern_subject)) continue;
+    for (size_t p = 0; p < rules.patterns.size(); ++p) {
+      if (prefilter && !literals.Holds(rules.pattern_literals[p])) continue;  // cannot match
+      if (!matcher.Matches(rules.patterns[p], pattern_subject)) continue;
       candidate.score += kPatternPoints;
       ++candidate.pattern_hits;
     }
@@ -527,6 +545,7 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt) const {
     if (candidate.pattern_hits == 0 && (complex || candidate.keyword_hits == 0)) continue;
     ranked.push_back(candidate);
   }
+  result.pattern_budget_exhausted = matcher.budget_exhausted();
   // Stable, as Array#sort is: a full tie keeps config order.
   std::stable_sort(ranked.begin(), ranked.end(), [](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;

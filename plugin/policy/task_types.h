@@ -34,6 +34,8 @@ struct TaskTypeMatch {
   int pattern_hits = 0;
   int keyword_hits = 0;
   bool complex = false;
+  // The message's pattern step budget ran out: the patterns not yet decided counted as no match.
+  bool pattern_budget_exhausted = false;
 };
 
 class TaskTypeDetector {
@@ -54,6 +56,9 @@ class TaskTypeDetector {
   // Runs the rule detector on a prompt. Thread-safe. Pattern matching is bounded by PCRE2 match and
   // depth limits and never recurses on the C stack.
   TaskTypeMatch Detect(std::string_view prompt) const;
+  // The same without the literal prefilter (task_types/prefilter.h), every pattern run: for the
+  // tests that hold the prefilter to the same answers.
+  TaskTypeMatch DetectRunningEveryPattern(std::string_view prompt) const;
 
   int task_type_count() const;
   const TaskType& task_type(int index) const;
@@ -66,6 +71,7 @@ class TaskTypeDetector {
 
  private:
   struct Impl;
+  TaskTypeMatch Detect(std::string_view prompt, bool prefilter) const;
   explicit TaskTypeDetector(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -124,7 +124,7 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
     policy.task_type_hinted = true;
   } else if (new_turn) {
     // With a judge configured, only this session waits on it (its own lock); other sessions go on.
-    ClassifyTurn(config.policy, prompt, &policy, &judge_);
+    if (ClassifyTurn(config.policy, prompt, &policy, &judge_)) Increment(metrics_.pattern_budget_exhausted);
   }
   policy.force_tier.Assign(step.hints().force_tier());
   Increment(metrics_.steps);

@@ -73,6 +73,8 @@ inline constexpr size_t kMaxTierSlots = 16;
   COUNTER(judge_cache_hits, "quantclaw_judge_cache_hits_total", "Judge answers served from the prompt-hash cache.") \
   COUNTER(judge_failures, "quantclaw_judge_failures_total",                                                         \
           "Judge calls that gave no usable task type (default applied).")                                           \
+  COUNTER(pattern_budget_exhausted, "quantclaw_pattern_budget_exhausted_total",                                     \
+          "Messages whose QuantClaw patterns ran out the step budget (the rest: no match).")                        \
   COUNTER(sessions_created, "quantclaw_sessions_created_total", "Sessions created on first sight.")                 \
   COUNTER(sessions_evicted, "quantclaw_sessions_evicted_total", "Sessions evicted over limits.max_sessions.")       \
   COUNTER(sessions_expired, "quantclaw_sessions_expired_total",                                                     \

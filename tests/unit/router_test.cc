@@ -262,6 +262,23 @@ TEST(RouterTest, MetricsText) {
   EXPECT_NE(text.find("quantclaw_sessions_active 1\n"), std::string::npos) << text;
 }
 
+// A user message that runs out the QuantClaw patterns' step budget is counted.
+TEST(RouterTest, PatternBudgetExhaustionIsCounted) {
+  auto router = MakeRouter(R"json({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],
+      "policy":{"scorer":{"kind":"quantclaw","quant":{"defaultTaskType":"x","taskTypes":[
+        {"id":"x","precision":"4bit","patterns":["(?=.*(?:a|aa)+c)"]}]}}}})json");
+  ASSERT_NE(router, nullptr);
+  std::string hostile = "c\\n";
+  while (hostile.size() < 64 * 1024) hostile += std::string(30, 'a') + "\\n";
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"user","content":"aac"}]})")).ok());
+  EXPECT_NE(router->MetricsText().find("quantclaw_pattern_budget_exhausted_total 0\n"), std::string::npos);
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a","messages":[{"role":"user","content":")" + hostile +
+                                  R"("}]})")).ok());
+  EXPECT_NE(router->MetricsText().find("quantclaw_pattern_budget_exhausted_total 1\n"), std::string::npos);
+}
+
 TEST(RouterTest, ConcurrentSessions) {
   auto router = MakeRouter(ConfigJson());
   std::vector<std::thread> threads;

@@ -3,8 +3,10 @@
 // against the plugin's detectTaskTypeByRules run in Node.
 #include "policy/task_types.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <random>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -19,6 +21,7 @@
 #include "policy/decision.h"
 #include "policy/policy.h"
 #include "policy/quantclaw_scorer.h"
+#include "policy/task_types/prefilter.h"
 #include "router/router_config.h"
 #include "util/validator.h"
 
@@ -526,6 +529,63 @@ TEST(TaskTypesMatchingTest, QuadraticPatternsStayBounded) {
   EXPECT_EQ(match.pattern_hits, 2);
 }
 
+// 64 KiB of short lines of "a": each line start costs a hostile lookahead up to PCRE2's per-start
+// match limit, so without a bound shared by the whole message one pattern took seconds.
+std::string HostileMessage() {
+  std::string message;
+  while (message.size() + 31 <= 64 * 1024) message += std::string(30, 'a') + "\n";
+  return "c\n" + message;  // a "c" up front, so no prefilter can skip the patterns
+}
+
+// A hostile pattern in many spellings, so that no two are the same regex.
+std::vector<std::string> HostilePatterns(int count) {
+  std::vector<std::string> patterns;
+  for (int i = 0; i < count; ++i) {
+    patterns.push_back("(?=.*(?:a|aa)+c)(?:z{" + std::to_string(i) + "})?");
+  }
+  return patterns;
+}
+
+// The bound: all of one message's pattern matching costs at most about 20 ms of work here (a step
+// budget shared by every pattern, lookaheads included); 50 ms leaves room for a loaded machine.
+// Unbounded, one such pattern took 2 to 7 s.
+TEST(TaskTypesMatchingTest, HostileLookaheadsAreBoundedPerMessage) {
+  const std::string message = HostileMessage();
+  for (int count : {1, 4, 64}) {
+    auto detector = PatternDetector(HostilePatterns(count));
+    ASSERT_NE(detector, nullptr);
+    TaskTypeMatch match;
+    // The least of three: the bound is on work, and a neighbour's load only adds to the time.
+    double seconds = 1e9;
+    for (int run = 0; run < 3; ++run) seconds = std::min(seconds, SecondsFor(*detector, message, &match));
+    EXPECT_LT(seconds, 0.050) << count << " patterns";
+    EXPECT_EQ(match.pattern_hits, 0) << count << " patterns";
+    EXPECT_TRUE(match.pattern_budget_exhausted) << count << " patterns";
+    // The same patterns still match where they should.
+    match = detector->Detect("aac");
+    EXPECT_EQ(match.pattern_hits, count);
+    EXPECT_FALSE(match.pattern_budget_exhausted);
+  }
+}
+
+// The plugin's own patterns are proven linear and run outside the budget: 64 KiB of ordinary prompts,
+// full of the words they look for, is decided in full.
+TEST_F(TaskTypesTest, OrdinaryLongMessageKeepsItsBudget) {
+  std::string message;
+  while (message.size() < 64 * 1024) {
+    message += "incident: check the scheduled jobs and the open tickets; 定时任务 工单 api health check\n"
+               "vendor evaluation, scanned U.S. Treasury Bulletin page treasury_bulletin_1998.pdf\n";
+  }
+  for (const auto& detector : {faithful_, improved_}) {
+    TaskTypeMatch match;
+    EXPECT_LT(SecondsFor(*detector, message, &match), 0.5);
+    EXPECT_FALSE(match.pattern_budget_exhausted);
+    // ops's first, second and fourth patterns lead; office_qa's third and fourth follow: 42, 28.
+    EXPECT_EQ(detector->task_type(match.task_type).id, "ops");
+    ExpectMatch(match, 42, 28, 3, 0, true);
+  }
+}
+
 TEST_F(TaskTypesTest, LongLinesAndTheSubjectCap) {
   TaskTypeMatch match;
   // The plugin's lookahead patterns on a 60,000-character line run in linear time, and still find
@@ -757,6 +817,157 @@ TEST(TaskTypesPluginRouterTest, ThePluginsFiveRouterTests) {
           << decision.reason;
     }
   }
+}
+
+// -------------------------------------------------------------------------------------------------
+// The literal prefilter: what it extracts, and that it never changes a decision.
+
+using internal::ExtractRequiredLiterals;
+using internal::RequiredLiterals;
+
+TEST(TaskTypesPrefilterTest, RequiredLiterals) {
+  EXPECT_EQ(ExtractRequiredLiterals("Vendor Evaluation"), (RequiredLiterals{{"vendor evaluation"}}));
+  // Lookaheads require their bodies, one literal of each alternative; negative ones nothing.
+  EXPECT_EQ(ExtractRequiredLiterals("(?=.*(?:scheduled jobs?|定时任务|自动化任务))(?=.*(?:tickets?|工单|"
+                                    "helpdesk))(?!.*(?:crm|SLA)).*"),
+            (RequiredLiterals{{"scheduled job", "定时任务", "自动化任务"}, {"ticket", "工单", "helpdesk"}}));
+  // Optional and repeated items end a literal; escaped punctuation is literal.
+  EXPECT_EQ(ExtractRequiredLiterals(R"(scanned\s+u\.?s\.?\s+treasury)"),
+            (RequiredLiterals{{"scanned"}, {"u"}, {"s"}, {"treasury"}}));
+  EXPECT_EQ(ExtractRequiredLiterals("ab+c(?:de)*f"), (RequiredLiterals{{"ab"}, {"c"}, {"f"}}));
+  EXPECT_EQ(ExtractRequiredLiterals(R"(\.gitignore)"), (RequiredLiterals{{".gitignore"}}));
+  EXPECT_EQ(ExtractRequiredLiterals("(?<=x)y(?<!z)"), (RequiredLiterals{{"x"}, {"y"}}));
+  // A letter with case forms beyond ASCII ends a literal (ß is also ẞ; Ω also U+2126).
+  EXPECT_EQ(ExtractRequiredLiterals("straße"), (RequiredLiterals{{"stra"}, {"e"}}));
+  EXPECT_EQ(ExtractRequiredLiterals("Ωmega"), (RequiredLiterals{{"mega"}}));
+  // Nothing provable: an empty alternative, escapes with payloads, inline options, backreferences.
+  for (const char* pattern : {"a|", R"(\x41)", R"(\u0041)", "(?i)a", R"((a)\1)", "x{,3}", "(*UTF)a"}) {
+    EXPECT_EQ(ExtractRequiredLiterals(pattern), RequiredLiterals{}) << pattern;
+  }
+  // One literal that cannot be proven keeps its alternation from requiring anything.
+  EXPECT_EQ(ExtractRequiredLiterals("(?:a|ω)b"), (RequiredLiterals{{"b"}}));
+}
+
+// Prompts for the differential test: the bench's 200, the episodes' user messages, and prompts of
+// the tests above.
+std::vector<std::string> CorpusPrompts() {
+  std::vector<std::string> prompts;
+  std::ifstream bench(std::string(QC_TEST_DATA_DIR) + "/quantclaw-prompts.txt");
+  for (std::string line; std::getline(bench, line);) {
+    for (size_t at = line.find("\\n"); at != std::string::npos; at = line.find("\\n", at)) {
+      line.replace(at, 2, "\n");
+    }
+    prompts.push_back(line);
+  }
+  EXPECT_GE(prompts.size(), 200u);
+  for (const char* episodes : {"quantclaw-turns.jsonl", "research-agent.jsonl"}) {
+    std::ifstream file(std::string(QC_TEST_DATA_DIR) + "/../../examples/episodes/" + episodes);
+    EXPECT_TRUE(file.good()) << episodes;
+    for (std::string line; std::getline(file, line);) {
+      const json::value step = ParseJson(line);
+      const json::value* messages = step.is_object() ? step.as_object().if_contains("messages") : nullptr;
+      if (messages == nullptr || !messages->is_array()) continue;
+      for (const json::value& message : messages->as_array()) {
+        const json::value* content = message.as_object().if_contains("content");
+        if (content != nullptr && content->is_string()) prompts.emplace_back(content->as_string());
+      }
+    }
+  }
+  for (const char* prompt :
+       {"debug this python script bug", "Please do a vendor evaluation of these three suppliers",
+        "In the crm, open support tickets need someone to categorize them",
+        "Go through the open support tickets, categorize them and update the crm",
+        "请帮我做一个采购建议，比较供应商", "待处理工单 分类 优先级", "待处理工单 分类 CRM",
+        "SCANNED U.S. TREASURY BULLETIN page 4 <FINAL_ANSWER>", "treasury_bulletin_1998_03.pdf",
+        "schedule a sync meeting in a free slot", "ſcheduled jobs and \u212Aelvin tickets",
+        "incident\ntickets", "incident tickets\r\nscheduled job api"}) {
+    prompts.emplace_back(prompt);
+  }
+  return prompts;
+}
+
+// Mutations that move literals in and out of reach: case flips, the two non-ASCII letters that
+// match s and k, cut words, line breaks, splices of two prompts, and CJK characters.
+std::string Mutate(const std::string& prompt, const std::vector<std::string>& corpus,
+                   std::mt19937* random) {
+  std::string out = prompt;
+  const auto pick = [&](size_t n) { return n == 0 ? 0 : std::uniform_int_distribution<size_t>(0, n - 1)(*random); };
+  const int edits = 1 + static_cast<int>(pick(4));
+  for (int e = 0; e < edits; ++e) {
+    const size_t at = pick(out.size() + 1);
+    switch (pick(7)) {
+      case 0:
+        for (char& c : out) c = (c >= 'a' && c <= 'z' && pick(2) == 0) ? static_cast<char>(c - 32) : c;
+        break;
+      case 1:
+        for (size_t i = out.find('s'); i != std::string::npos; i = out.find('s', i + 2)) {
+          if (pick(2) == 0) out.replace(i, 1, "\u017F");
+        }
+        break;
+      case 2:
+        for (size_t i = out.find('k'); i != std::string::npos; i = out.find('k', i + 3)) {
+          if (pick(2) == 0) out.replace(i, 1, "\u212A");
+        }
+        break;
+      case 3:
+        if (at < out.size() && static_cast<unsigned char>(out[at]) < 0x80) out.erase(at, 1 + pick(3));
+        break;
+      case 4:
+        if (at < out.size() && static_cast<unsigned char>(out[at]) < 0x80) {
+          out.insert(at, pick(2) == 0 ? "\n" : "\r");
+        }
+        break;
+      case 5:
+        out += " " + corpus[pick(corpus.size())];
+        break;
+      default:
+        out += pick(2) == 0 ? " 工单 定时任务 集成" : " 供应商评估 图片路径是";
+        break;
+    }
+  }
+  return out;
+}
+
+void ExpectSameMatch(const TaskTypeMatch& a, const TaskTypeMatch& b, const std::string& prompt) {
+  EXPECT_EQ(a.task_type, b.task_type) << prompt;
+  EXPECT_EQ(a.score, b.score) << prompt;
+  EXPECT_EQ(a.runner_up_score, b.runner_up_score) << prompt;
+  EXPECT_EQ(a.pattern_hits, b.pattern_hits) << prompt;
+  EXPECT_EQ(a.keyword_hits, b.keyword_hits) << prompt;
+  EXPECT_EQ(a.complex, b.complex) << prompt;
+  EXPECT_EQ(a.pattern_budget_exhausted, b.pattern_budget_exhausted) << prompt;
+}
+
+TEST_F(TaskTypesTest, PrefilterNeverChangesADecision) {
+  std::vector<std::string> prompts = CorpusPrompts();
+  const size_t corpus_size = prompts.size();
+  std::mt19937 random(20261129);
+  for (int round = 0; round < 20; ++round) {
+    for (size_t i = 0; i < corpus_size; ++i) prompts.push_back(Mutate(prompts[i], prompts, &random));
+  }
+  // The example config, and one whose patterns exercise the extraction's other paths.
+  json::value extra = ExampleQuant();
+  json::array& task_types = extra.as_object()["taskTypes"].as_array();
+  task_types.emplace_back(json::object{
+      {"id", "extra"},
+      {"precision", "4bit"},
+      {"patterns", json::array{"colou?r\\s+(?:chart|table)s?", "(?<=the )api(?! key)", "(?:ab|cd)+ef",
+                               "\\.gitignore|readme\\.md", "jobs{2,}", "ſcheduled", "\u212Aelvin",
+                               "(?=.*(?:script|code))(?!.*bug).*"}}});
+  int decided = 0;
+  for (const json::value& quant : {ExampleQuant(), extra}) {
+    for (TaskTypeMode mode : {TaskTypeMode::kFaithful, TaskTypeMode::kImproved}) {
+      auto detector = CompileOrDie(quant, mode);
+      ASSERT_NE(detector, nullptr);
+      for (const std::string& prompt : prompts) {
+        const TaskTypeMatch fast = detector->Detect(prompt);
+        ExpectSameMatch(fast, detector->DetectRunningEveryPattern(prompt), prompt);
+        decided += fast.task_type >= 0 ? 1 : 0;
+      }
+    }
+  }
+  // Not a corpus that the rules mostly decline: decisions are what is being compared.
+  EXPECT_GT(decided, static_cast<int>(prompts.size()));
 }
 
 }  // namespace

@@ -21,11 +21,15 @@ namespace {
 constexpr uint32_t kMatchLimit = 1'000'000;
 constexpr uint32_t kDepthLimit = 10'000;
 // PCRE2 applies the match limit to each start position separately, so a pattern that fails slowly
-// at every position of a long line still costs (positions x limit). Patterns we cannot prove linear
-// are compiled with automatic callouts, and this bounds the callouts (pattern items visited) of one
-// search over the whole subject: some 50 to 100 ms of JIT-compiled matching. A search that runs
-// out counts as no match. It counts work, not time, so a prompt always gets the same decision.
-constexpr uint64_t kPatternStepBudget = 10'000'000;
+// at every position of a long line still costs (positions x limit), and per pcre2_match call, so
+// many patterns add up. So every pattern we cannot prove linear is compiled with automatic
+// callouts, the rewritten lookahead forms included (they used to escape any bound but PCRE2's),
+// and one budget bounds the callouts (pattern items visited) of all the patterns of one message:
+// some 20 ms of JIT-compiled matching. When it runs out, the search in progress and every pattern
+// after it count as no match. It counts work, not time, so a message always gets the same decision.
+// Proven linear (IsLinearBody) and run without callouts, which cost some 5 ns each: a pattern with
+// no unbounded repeat, and a lookahead conjunction whose bodies have none.
+constexpr uint64_t kMessageStepBudget = 3'000'000;
 // The JIT's own stack, on the heap rather than the default 32 KiB block on the machine stack.
 constexpr size_t kJitStackStartBytes = 32 * 1024;
 constexpr size_t kJitStackMaxBytes = 1024 * 1024;
@@ -212,6 +216,34 @@ bool HasCapturesOrBackreferences(std::string_view pattern) {
   return false;
 }
 
+// Whether matching `body` at one position costs a bound set by the body alone, whatever the
+// subject: no unbounded repeat (*, +, {...}; ? is bounded) and no backreference, which can repeat a
+// long capture. Such a pattern is linear in the subject, and so is a lookahead conjunction of such
+// bodies: each line start runs each `.*X` over its own line once.
+bool IsLinearBody(std::string_view body) {
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const char c = body[pos];
+    if (c == '\\') {
+      const char escaped = pos + 1 < body.size() ? body[pos + 1] : '\0';
+      if ((escaped >= '1' && escaped <= '9') || escaped == 'k' || escaped == 'g') return false;
+      const size_t length = EscapeLength(body, pos);
+      if (length == 0) return false;
+      pos += length;
+    } else if (c == '[') {
+      pos = SkipCharacterClass(body, pos);
+      if (pos == std::string_view::npos) return false;
+    } else if (c == '(' && !IsJsGroupOpening(body, pos)) {
+      return false;
+    } else if (c == '*' || c == '+' || c == '{') {
+      return false;
+    } else {
+      ++pos;
+    }
+  }
+  return true;
+}
+
 // A greedy `.*` at pattern[pos] (not `.*?`, `.*+` or `.*{`).
 bool IsGreedyDotStar(std::string_view pattern, size_t pos) {
   if (pattern.compare(pos, 2, ".*") != 0) return false;
@@ -294,11 +326,20 @@ CompiledPattern CompileRewritten(std::string_view pattern, pcre2_compile_context
   std::string translated;
   if (!TranslateDots(pattern, &translated)) return {};
   const std::optional<LookaheadConjunction> conjunction = ParseLookaheadConjunction(pattern);
-  if (conjunction && conjunction->negative_count == 0) {
-    const std::string at_line_starts = std::string(kJsLineStart) + "(?:" + translated + ")";
-    return {CompileRegex(at_line_starts, kPatternOptions, context, nullptr), nullptr};
+  if (!conjunction) {
+    const uint32_t counted = IsLinearBody(pattern) ? 0 : PCRE2_AUTO_CALLOUT;
+    return {CompileRegex(translated, kPatternOptions | counted, context, nullptr), nullptr};
   }
-  if (conjunction && (conjunction->rest.empty() || conjunction->rest == ".*") &&
+  bool linear = conjunction->rest.empty() || IsLinearBody(conjunction->rest.substr(2));
+  for (const LookaheadConjunction::Lookahead& lookahead : conjunction->lookaheads) {
+    linear = linear && IsLinearBody(lookahead.body);
+  }
+  const uint32_t counted = linear ? 0 : PCRE2_AUTO_CALLOUT;
+  if (conjunction->negative_count == 0) {
+    const std::string at_line_starts = std::string(kJsLineStart) + "(?:" + translated + ")";
+    return {CompileRegex(at_line_starts, kPatternOptions | counted, context, nullptr), nullptr};
+  }
+  if ((conjunction->rest.empty() || conjunction->rest == ".*") &&
       conjunction->positive_count <= kMaxConjunctionPositives &&
       !HasCapturesOrBackreferences(pattern)) {
     std::string positives(kJsLineStart);
@@ -313,8 +354,8 @@ CompiledPattern CompileRewritten(std::string_view pattern, pcre2_compile_context
       }
     }
     CompiledPattern two_phase{
-        CompileRegex(positives, kPatternOptions, context, nullptr),
-        CompileRegex(negatives, kPatternOptions | PCRE2_ANCHORED, context, nullptr)};
+        CompileRegex(positives, kPatternOptions | counted, context, nullptr),
+        CompileRegex(negatives, kPatternOptions | PCRE2_ANCHORED | counted, context, nullptr)};
     if (two_phase.code != nullptr && two_phase.veto != nullptr) return two_phase;
     return {};
   }
@@ -367,7 +408,8 @@ CompiledPattern CompileJsPattern(std::string_view pattern, pcre2_compile_context
 
 PatternMatcher::PatternMatcher()
     : context_(pcre2_match_context_create(nullptr)),
-      data_(pcre2_match_data_create(kMaxConjunctionPositives + 1, nullptr)) {
+      data_(pcre2_match_data_create(kMaxConjunctionPositives + 1, nullptr)),
+      steps_left_(kMessageStepBudget) {
   if (context_ == nullptr) return;
   pcre2_set_match_limit(context_.get(), kMatchLimit);
   pcre2_set_depth_limit(context_.get(), kDepthLimit);
@@ -376,8 +418,8 @@ PatternMatcher::PatternMatcher()
 }
 
 bool PatternMatcher::Matches(const CompiledPattern& pattern, std::string_view subject) {
+  if (budget_exhausted_) return false;
   if (pattern.veto != nullptr) return MatchesConjunction(pattern, subject);
-  steps_left_ = kPatternStepBudget;
   // 0 is a match too: one with more groups than the match data records.
   return Run(pattern.code.get(), subject, 0, 0) >= 0;
 }
@@ -394,8 +436,10 @@ bool PatternMatcher::Find(const pcre2_code* code, std::string_view subject, size
 int PatternMatcher::Run(const pcre2_code* code, std::string_view subject, size_t offset,
                         uint32_t options) {
   if (context_ == nullptr || data_ == nullptr) return PCRE2_ERROR_NOMEMORY;
-  return pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), offset,
-                     options, data_.get(), context_.get());
+  const int result = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
+                                 offset, options, data_.get(), context_.get());
+  if (result == PCRE2_ERROR_CALLOUT) budget_exhausted_ = true;  // only CountPatternStep fails so
+  return result;
 }
 
 bool PatternMatcher::MatchesConjunction(const CompiledPattern& pattern, std::string_view subject) {

@@ -58,16 +58,19 @@ struct CompiledPattern {
 CompiledPattern CompileJsPattern(std::string_view pattern, pcre2_compile_context* context,
                                  std::string* error);
 
-// Per-call matching state: the match context carries the step budget's address, so it cannot be
-// shared between threads; compiled patterns can.
+// One message's matching state: the match context carries the address of the step budget that all
+// patterns of the message share, so it cannot be shared between threads; compiled patterns can.
 class PatternMatcher {
  public:
   PatternMatcher();
   PatternMatcher(const PatternMatcher&) = delete;
   PatternMatcher& operator=(const PatternMatcher&) = delete;
 
-  // RegExp#test. Any error (a limit, the step budget, the JIT stack, out of memory) is no match.
+  // RegExp#test. Any error (a limit, the step budget, the JIT stack, out of memory) is no match,
+  // and once the budget has run out so is every later pattern.
   bool Matches(const CompiledPattern& pattern, std::string_view subject);
+
+  bool budget_exhausted() const { return budget_exhausted_; }
 
   // The next match at or after `offset`, as [*begin, *end).
   bool Find(const pcre2_code* code, std::string_view subject, size_t offset, size_t* begin,
@@ -86,6 +89,7 @@ class PatternMatcher {
   MatchContextPtr context_;
   MatchDataPtr data_;
   uint64_t steps_left_ = 0;
+  bool budget_exhausted_ = false;
 };
 
 }  // namespace internal
