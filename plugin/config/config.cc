@@ -202,16 +202,6 @@ void ParseLimits(const json::object& root, Validator& v, LimitsConfig* out) {
           .value_or(out->max_message_bytes);
 }
 
-void ValidateShadow(const json::object& root, Validator& v) {
-  const json::value* shadow_value = root.if_contains("shadow");
-  if (shadow_value == nullptr) return;
-  const json::object* shadow =
-      v.AsObject(*shadow_value, "/shadow", {"rate", "top_logprobs", "trace_path"});
-  if (shadow == nullptr) return;
-  v.Number(*shadow, "rate", "/shadow", 0, 1, false);
-  v.Integer(*shadow, "top_logprobs", "/shadow", 1, 20);
-  v.String(*shadow, "trace_path", "/shadow", false);
-}
 int FormatBits(std::string_view format) {
   static const std::pair<std::string_view, int> kFormats[] = {
       {"fp32", 32}, {"f32", 32},   {"bf16", 16},   {"fp16", 16},  {"f16", 16},   {"fp8", 8},

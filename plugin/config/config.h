@@ -1,6 +1,6 @@
 // The host config's document and the sections every other folder builds on: the tiers (with their
-// ladder) and the limits. Other sections belong to their owners (policy/, backend/), which parse them
-// with the same Validator; router/router_config.h puts the whole config together.
+// ladder) and the limits. Other sections belong to their owners (policy/; backend/: /backend, /shadow), which
+// parse them with the same Validator; router/router_config.h puts the whole config together.
 #ifndef QUANTCLAW_PLUGIN_CONFIG_CONFIG_H_
 #define QUANTCLAW_PLUGIN_CONFIG_CONFIG_H_
 
@@ -56,9 +56,6 @@ std::optional<boost::json::value> ParseConfigDocument(std::string_view text, Con
 void ParseTiers(const boost::json::object& root, Validator& v, TierTable* tiers);
 // /limits.
 void ParseLimits(const boost::json::object& root, Validator& v, LimitsConfig* limits);
-// /shadow is validated now so a config written for shadow sampling stays valid; the sampling itself
-// is not built yet.
-void ValidateShadow(const boost::json::object& root, Validator& v);
 
 // The tier a name at `pointer` refers to; a name that is no tier is reported.
 std::optional<uint32_t> TierReference(const TierTable& tiers, const boost::json::value& value,

@@ -17,6 +17,7 @@
 #include "backend/http_client.h"
 #include "backend/judge_client.h"
 #include "backend/resilience.h"
+#include "backend/shadow.h"
 #include "features/features.h"
 #include "messages/completion_request.h"
 #include "policy/budget.h"
@@ -72,6 +73,10 @@ class Router {
   // qc_choose_precision's failover: off a tier whose circuit breaker is open, up the ladder (qc_complete
   // fails over in its caller instead, trying each tier).
   void MoveOffOpenBreakerLocked(const ConfigSnapshot& current, Session* session, Choice* choice);
+  // Queues a qc_complete step the shadow draw picked for scoring, with the features it was decided on.
+  void SampleShadowStep(const std::shared_ptr<const RouterConfig>& config, const CompletionCall& call,
+                        const Choice& choice, const ServedCall& served, const SessionFeatures& features,
+                        std::string_view task_type);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.
   void RemapTierState(const ConfigSnapshot& next);
   std::shared_ptr<const ConfigSnapshot> snapshot() const {
@@ -91,6 +96,10 @@ class Router {
   HttpClient http_;
   ResilientCaller caller_{&http_, &metrics_};
   HttpJudge judge_{&http_, &metrics_};
+  // Last: destroyed first, so its thread has stopped before the client and counters it uses go.
+  ShadowSampler shadow_{&metrics_, [this](const ShadowJob& job, const std::atomic<bool>& stopping, ShadowScore* score) {
+                          return ScoreOnLlamaServer(http_, job, stopping, score);
+                        }};
 };
 
 }  // namespace quantclaw

@@ -19,8 +19,8 @@ std::shared_ptr<const RouterConfig> ParseRouterConfig(std::string_view text, Con
   ParseTiers(*root, v, config.get());
   ParsePolicyConfig(*root, *config, v, &config->policy);
   ParseLimits(*root, v, &config->limits);
-  ValidateShadow(*root, v);
   ParseBackendConfig(*root, v, &config->backend);
+  ParseShadowConfig(*root, v, &config->shadow);
   if (!errors->empty()) return nullptr;
   return config;
 }

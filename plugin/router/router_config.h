@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "backend/backend_config.h"
+#include "backend/shadow_config.h"
 #include "config/config.h"
 #include "policy/policy.h"
 #include "util/validator.h"
@@ -19,6 +20,7 @@ struct RouterConfig : TierTable {
   PolicyConfig policy;
   LimitsConfig limits;
   BackendConfig backend;
+  ShadowConfig shadow;
 
   const QuantClawScorer* quantclaw_scorer() const { return policy.quantclaw_scorer(); }
 };

@@ -75,6 +75,15 @@ inline constexpr size_t kMaxTierSlots = 16;
           "Judge calls that gave no usable task type (default applied).")                                           \
   COUNTER(pattern_budget_exhausted, "quantclaw_pattern_budget_exhausted_total",                                     \
           "Messages whose QuantClaw patterns ran out the step budget (the rest: no match).")                        \
+  COUNTER(shadow_sampled, "quantclaw_shadow_sampled_total",                                                      \
+          "qc_complete steps drawn for shadow scoring (queued or dropped).")                                        \
+  COUNTER(shadow_dropped, "quantclaw_shadow_dropped_total",                                                      \
+          "Shadow samples dropped: the queue was full, or the router closed before they were scored.")             \
+  COUNTER(shadow_scored, "quantclaw_shadow_scored_total",                                                        \
+          "Shadow samples scored on the reference and low tiers (KL measured).")                                   \
+  COUNTER(shadow_failed, "quantclaw_shadow_failed_total",                                                        \
+          "Shadow samples whose scoring or trace write failed.")                                                   \
+  COUNTER(trace_records_written, "quantclaw_trace_records_written_total", "Labelled steps appended to trace files.") \
   COUNTER(sessions_created, "quantclaw_sessions_created_total", "Sessions created on first sight.")                 \
   COUNTER(sessions_evicted, "quantclaw_sessions_evicted_total", "Sessions evicted over limits.max_sessions.")       \
   COUNTER(sessions_expired, "quantclaw_sessions_expired_total",                                                     \

@@ -1,0 +1,35 @@
+// Shadow sampling's settings, the /shadow section of the config: how often a qc_complete step is scored
+// on the reference and low tiers, how, and where the labelled traces go.
+#ifndef QUANTCLAW_PLUGIN_BACKEND_SHADOW_CONFIG_H_
+#define QUANTCLAW_PLUGIN_BACKEND_SHADOW_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "util/validator.h"
+
+namespace quantclaw {
+
+struct ShadowConfig {
+  double rate = 0;                  // share of steps scored; 0 (or no /shadow): none
+  uint32_t top_logprobs = 20;       // k of the top-k logprobs each tier returns per position
+  std::string trace_path;           // directory of the trace files; required when rate > 0
+  uint32_t action_tokens = 16;      // teacher-forced over the first N tokens of the action
+  uint32_t queue = 64;              // steps waiting to be scored; a step past it is dropped and counted
+  uint64_t max_file_bytes = 64u << 20;  // a trace file rotates before it passes this size
+  // KL(reference || low) in nats at or above which a step is labelled needs_high_precision. A fixed
+  // number for now: learning it from the KL histogram (DMR 5.5) is `quantclaw train`'s job, later.
+  double kl_threshold = 0.05;
+  uint32_t timeout_ms = 30000;      // each scoring request's total time
+
+  bool enabled() const { return rate > 0; }
+};
+
+// /shadow.
+void ParseShadowConfig(const boost::json::object& root, Validator& v, ShadowConfig* config);
+
+}  // namespace quantclaw
+
+#endif  // QUANTCLAW_PLUGIN_BACKEND_SHADOW_CONFIG_H_
