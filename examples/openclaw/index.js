@@ -181,8 +181,22 @@ function loadError(error, libraryPath) {
   return wrapped;
 }
 
+// models.providers.quantclaw.models entries by model id. A tier whose model id is listed there is priced
+// and sized by its own entry (cost, contextWindow, maxTokens): OpenClaw computes a call's cost from the
+// model the stream function is given, so without it every tier is priced as quantclaw/auto.
+const TIER_MODEL_FIELDS = ['cost', 'contextWindow', 'maxTokens'];
+function catalogOf(openclawConfig) {
+  const models = openclawConfig?.models?.providers?.[PROVIDER_ID]?.models;
+  const catalog = new Map();
+  for (const entry of Array.isArray(models) ? models : []) {
+    if (entry && typeof entry.id === 'string') catalog.set(entry.id, entry);
+  }
+  return catalog;
+}
+
 class QuantClawRouting {
-  constructor(pluginConfig, logger) {
+  constructor(pluginConfig, logger, openclawConfig) {
+    this.catalog = catalogOf(openclawConfig);
     this.settings = splitConfig(pluginConfig);
     this.logger = logger;
     this.router = null;
@@ -333,6 +347,10 @@ class QuantClawRouting {
       const tier = this.tiers[decision.tierIndex];
       this.record(sessionId, decision, tier, fed);
       const routedModel = { ...model, id: tier.model || model.id, baseUrl: tier.base_url || model.baseUrl };
+      const listed = tier.model ? this.catalog.get(tier.model) : undefined;
+      for (const field of TIER_MODEL_FIELDS) {
+        if (listed?.[field] !== undefined) routedModel[field] = listed[field];
+      }
       // The tier's key, read from its api_key_env at call time. OpenClaw's embedded runner sets the
       // provider's resolved key on the options below this wrapper, so the key goes in as the model's
       // Authorization header, which the OpenAI-compatible transports send as given. Without
@@ -375,7 +393,7 @@ export default {
     let routing = null;
     let failure = null;
     try {
-      routing = new QuantClawRouting(api.pluginConfig, api.logger);
+      routing = new QuantClawRouting(api.pluginConfig, api.logger, api.config);
       routing.ensureRouter();
     } catch (error) {
       failure = error;

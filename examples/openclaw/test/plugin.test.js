@@ -61,13 +61,13 @@ function routerConfig(extra = {}) {
 }
 
 // register(api) with a fake api; returns the provider and commands it registered and what it logged.
-function registerPlugin(pluginConfig) {
+function registerPlugin(pluginConfig, openclawConfig = {}) {
   const providers = [];
   const commands = [];
   const warnings = [];
   const errors = [];
   const logger = { info() {}, debug() {}, error: (line) => errors.push(line), warn: (line) => warnings.push(line) };
-  plugin.register({ id: plugin.id, pluginConfig, logger, registerProvider: (provider) => providers.push(provider),
+  plugin.register({ id: plugin.id, pluginConfig, config: openclawConfig, logger, registerProvider: (provider) => providers.push(provider),
                     registerCommand: (command) => commands.push(command) });
   assert.equal(providers.length, 1);
   return { provider: providers[0], commands, warnings, errors };
@@ -648,4 +648,26 @@ test('a session the plugin has not seen, with history (a new --local process), r
   const { text } = commands[0].handler({});
   assert.match(text, new RegExp(`^quantclaw \\(process ${process.pid}\\): steps per tier: high 1\n`));
   assert.ok(text.length > 80, text);
+});
+
+test('a tier listed in models.providers.quantclaw.models is priced and sized by its own entry', () => {
+  const lowCost = { input: 0.1, output: 0.2, cacheRead: 0.01, cacheWrite: 0 };
+  const config = routerConfig();
+  const { provider } = registerPlugin(config, { models: { providers: { quantclaw: { models: [
+    { id: 'auto', name: 'quantclaw auto' },
+    { id: 'agent-low', name: 'low tier', cost: lowCost, contextWindow: 65536, maxTokens: 2048 },
+  ] } } } });
+  const { inner, calls } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const ask = user('go');
+  streamFn(model, contextOf([ask]), { sessionId: 'priced' });
+  streamFn(model, contextOf([ask, assistantCall('c', 'ls'), toolResult('c', 'ls', 'a')]), { sessionId: 'priced' });
+  // The high tier is not listed: quantclaw/auto's own fields.
+  assert.equal(calls[0].model.id, 'agent-high');
+  assert.deepEqual([calls[0].model.cost, calls[0].model.contextWindow, calls[0].model.maxTokens],
+                   [model.cost, 128000, 4096]);
+  assert.equal(calls[1].model.id, 'agent-low');
+  assert.deepEqual([calls[1].model.cost, calls[1].model.contextWindow, calls[1].model.maxTokens], [lowCost, 65536, 2048]);
+  assert.equal(calls[1].model.name, model.name);
 });
