@@ -121,16 +121,17 @@ function withAuthorization(headers, key) {
 }
 
 // Identifies a message well enough to notice that OpenClaw rewrote the history (compaction) under us: its
-// role and content in the chat shape, never volatile fields such as the timestamp (the live user message
-// and the one OpenClaw stores in the history carry different ones). Text parts are joined, so a string
+// role and content in the chat shape (text, tool names and arguments), never volatile fields: the live
+// user message and the one OpenClaw stores in the history carry different timestamps, and a retry
+// replays the stored history, whose tool call ids OpenClaw may repair. Text parts are joined, so a string
 // and the same text as one text block are the same message.
 function messageKey(message) {
   const chat = toChatMessage(message);
   if (chat === null) return `${message?.role}`;
   const content = Array.isArray(chat.content)
     ? chat.content.map((part) => (part.type === 'text' ? part.text : `[${part.type}]`)).join('\n') : chat.content;
-  return crypto.createHash('sha256')
-    .update(JSON.stringify([chat.role, content, chat.tool_calls ?? null, chat.tool_call_id ?? null]))
+  const calls = (chat.tool_calls ?? []).map((call) => [call.function.name, call.function.arguments]);
+  return crypto.createHash('sha256').update(JSON.stringify([chat.role, content, calls, chat.name ?? null]))
     .digest('base64url');
 }
 
@@ -242,10 +243,12 @@ class QuantClawRouting {
       .filter((message) => message?.runtimeContextCarrier !== true);
     let session = this.sessions.get(sessionId);
     let resumed = false;
+    let restarted = false;
     if (session && (messages.length < session.fed
                     || (session.fed > 0 && messageKey(messages[session.fed - 1]) !== session.lastKey))) {
       // The history was rewritten (compaction, a replay repair): start the session over, on purpose.
       try { router.endSession(sessionId); } catch { /* already expired */ }
+      restarted = true;
       session = undefined;
     } else if (!session) {
       resumed = messages.some((message) => message?.role === 'assistant');
@@ -273,7 +276,8 @@ class QuantClawRouting {
     this.sessions.delete(sessionId);
     this.sessions.set(sessionId, session);
     while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value);
-    return { decision: router.choosePrecision(sessionId), fed: fresh.map((message) => message.role) };
+    return { decision: router.choosePrecision(sessionId), fed: fresh.map((message) => message.role), resumed,
+             restarted };
   }
 
   // The log is for the operator: a log that cannot be written is reported once, and the agent's call
@@ -293,10 +297,13 @@ class QuantClawRouting {
     if (debug) process.stderr.write(`quantclaw: ${line}\n`);
   }
 
-  record(sessionId, decision, tier, fed) {
+  // session_start: "resumed" (a session this process had not seen, with history) or "restarted" (the
+  // history was rewritten), on the session's first step in this process.
+  record(sessionId, decision, tier, fed, sessionStart) {
     this.tierCounts[tier.name] = (this.tierCounts[tier.name] ?? 0) + 1;
     this.log({
-      event: 'decision', session: sessionId, step: decision.stepIndex, kind: decision.stepKind, fed, tier: tier.name,
+      event: 'decision', session: sessionId, session_start: sessionStart, step: decision.stepIndex,
+      kind: decision.stepKind, fed, tier: tier.name,
       model: tier.model, base_url: tier.base_url, score: decision.score, forced: decision.forced,
       reason: decision.reason, tier_counts: this.tierCounts,
     });
@@ -343,9 +350,9 @@ class QuantClawRouting {
     return (model, context, options) => {
       const sessionId = typeof options?.sessionId === 'string' && options.sessionId !== ''
         ? options.sessionId : 'openclaw';
-      const { decision, fed } = this.decide(sessionId, context, options);
+      const { decision, fed, resumed, restarted } = this.decide(sessionId, context, options);
       const tier = this.tiers[decision.tierIndex];
-      this.record(sessionId, decision, tier, fed);
+      this.record(sessionId, decision, tier, fed, resumed ? 'resumed' : restarted ? 'restarted' : undefined);
       const routedModel = { ...model, id: tier.model || model.id, baseUrl: tier.base_url || model.baseUrl };
       const listed = tier.model ? this.catalog.get(tier.model) : undefined;
       for (const field of TIER_MODEL_FIELDS) {

@@ -609,11 +609,18 @@ test('a session survives turns: the stored user message differs from the live on
     [3, 'user_turn', ['assistant', 'user'], 'high'],
     [4, 'tool_followup', ['assistant', 'tool'], 'low'],
   ]);
+  // OpenClaw's retry of a failed call replays the stored history, with its tool call ids repaired (every
+  // call of the loopback tiers is "call_1"): the same session, a step with nothing new.
+  const replayed = [...history.slice(0, -2), assistantCall('call_1_2', 'ls', { path: 'src' }),
+                    toolResult('call_1_2', 'ls', 'main.c')];
+  streamFn(model, contextOf(replayed), options);
+  const retry = readLog(config).decisions.at(-1);
+  assert.deepEqual([retry.step, retry.kind, retry.fed, retry.session_start], [5, 'continue', [], undefined]);
   // An edited message (the last one fed, which the plugin compares) is still a rewritten history.
   const edited = [...history.slice(0, -1), toolResult('c3', 'ls', 'main.c\nutil.c')];
   streamFn(model, contextOf(edited), options);
   const last = readLog(config).decisions.at(-1);
-  assert.deepEqual([last.step, last.kind], [0, 'first']);
+  assert.deepEqual([last.step, last.kind, last.session_start], [0, 'first', 'restarted']);
 });
 
 test('a session the plugin has not seen, with history (a new --local process), resumes, not first', () => {
@@ -640,6 +647,7 @@ test('a session the plugin has not seen, with history (a new --local process), r
                                             'tool'], 'low'],
     ['sess-new', 0, 'first', ['system', 'user'], 'high'],
   ]);
+  assert.deepEqual(decisions.map((d) => d.session_start), ['resumed', 'resumed', undefined]);
   // Decision lines carry the process id.
   assert.ok(decisions.every((d) => d.pid === process.pid));
   // The /quantclaw command: this process's counts and the library's metrics.
