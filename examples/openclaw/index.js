@@ -16,8 +16,9 @@
 //   debug         true: the same lines on stderr
 //
 // Sessions: OpenClaw hands each call the whole history. The plugin remembers per session how many messages
-// it fed and a digest of the last one (role and content: OpenClaw's timestamps differ between the live
-// message and the stored one), feeds only what is new, and starts the session over when the history was
+// it fed and a digest of the last one (role and content, less what OpenClaw changes between calls: the
+// time at the start of a user message, tool call ids, a retry's note around the prompt), feeds only what
+// is new, and starts the session over when the history was
 // rewritten (compaction). A session the plugin has not seen whose history already holds assistant
 // messages (a new `openclaw agent --local` process, a restarted gateway) is resumed, not started: the
 // whole history goes in as one step whose index is the number of assistant messages before it (one per
@@ -125,11 +126,36 @@ function withAuthorization(headers, key) {
 // user message and the one OpenClaw stores in the history carry different timestamps, and a retry
 // replays the stored history, whose tool call ids OpenClaw may repair. Text parts are joined, so a string
 // and the same text as one text block are the same message.
+// OpenClaw starts the text of a user message with the time it was sent ("[Sun 2026-11-29 15:50 UTC] "),
+// and the copy it stores may carry another.
+const TIME_ENVELOPE = /^\[[A-Z][a-z]{2} \d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?( [A-Za-z0-9+:-]{1,8})?\] /;
+
+function messageText(chat) {
+  const text = Array.isArray(chat.content)
+    ? chat.content.map((part) => (part.type === 'text' ? part.text : `[${part.type}]`)).join('\n') : chat.content;
+  return chat.role === 'user' ? text.replace(TIME_ENVELOPE, '') : text;
+}
+
+// The last message fed, as the next call's history is checked against it.
+function lastFed(message) {
+  const chat = message === undefined ? null : toChatMessage(message);
+  return { key: message === undefined ? '' : messageKey(message), userText: chat?.role === 'user' ? messageText(chat) : null };
+}
+
+// Whether `message` is the one remembered by lastFed: the same digest, or a user message whose text holds
+// the remembered one (OpenClaw's retry of a failed call wraps the turn's prompt in a note: "Continue the
+// current task from the existing transcript ...").
+function sameMessage(message, last) {
+  if (messageKey(message) === last.key) return true;
+  if (!last.userText) return false;
+  const chat = toChatMessage(message);
+  return chat?.role === 'user' && messageText(chat).includes(last.userText);
+}
+
 function messageKey(message) {
   const chat = toChatMessage(message);
   if (chat === null) return `${message?.role}`;
-  const content = Array.isArray(chat.content)
-    ? chat.content.map((part) => (part.type === 'text' ? part.text : `[${part.type}]`)).join('\n') : chat.content;
+  const content = messageText(chat);
   const calls = (chat.tool_calls ?? []).map((call) => [call.function.name, call.function.arguments]);
   return crypto.createHash('sha256').update(JSON.stringify([chat.role, content, calls, chat.name ?? null]))
     .digest('base64url');
@@ -202,7 +228,7 @@ class QuantClawRouting {
     this.logger = logger;
     this.router = null;
     this.tiers = this.settings.routerConfig.tiers;
-    this.sessions = new Map();  // session id -> { fed, lastKey }
+    this.sessions = new Map();  // session id -> { fed, last: lastFed(the last message fed) }
     this.tierCounts = {};  // per process, as the library's own metrics
   }
 
@@ -245,7 +271,7 @@ class QuantClawRouting {
     let resumed = false;
     let restarted = false;
     if (session && (messages.length < session.fed
-                    || (session.fed > 0 && messageKey(messages[session.fed - 1]) !== session.lastKey))) {
+                    || (session.fed > 0 && !sameMessage(messages[session.fed - 1], session.last)))) {
       // The history was rewritten (compaction, a replay repair): start the session over, on purpose.
       try { router.endSession(sessionId); } catch { /* already expired */ }
       restarted = true;
@@ -253,7 +279,7 @@ class QuantClawRouting {
     } else if (!session) {
       resumed = messages.some((message) => message?.role === 'assistant');
     }
-    if (!session) session = { fed: 0, lastKey: '' };
+    if (!session) session = { fed: 0, last: lastFed(undefined) };
     const fresh = [];
     if (session.fed === 0 && typeof context?.systemPrompt === 'string' && context.systemPrompt !== '') {
       fresh.push({ role: 'system', content: context.systemPrompt });
@@ -270,8 +296,10 @@ class QuantClawRouting {
       step.hints = { step_kind: resumedStepKind(messages) };
     }
     this.feed(router, step);
+    // With nothing new (a retry) the remembered message stays: a retry's wrapped prompt is not what the
+    // stored history holds next turn, the original prompt is.
+    if (messages.length !== session.fed) session.last = lastFed(messages[messages.length - 1]);
     session.fed = messages.length;
-    session.lastKey = messages.length > 0 ? messageKey(messages[messages.length - 1]) : '';
     // Most recently used last; the oldest go once there are more than the library keeps anyway.
     this.sessions.delete(sessionId);
     this.sessions.set(sessionId, session);

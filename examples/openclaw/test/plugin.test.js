@@ -591,10 +591,15 @@ test('a session survives turns: the stored user message differs from the live on
   const history = [ask1, assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'a'), assistantText('done: a')];
   streamFn(model, contextOf(history.slice(0, 3)), options);
   // Turn 2, plain chat: the live user message, then in turn 3's history the stored one, with another
-  // timestamp and its text as a text block.
-  const live = user('Thanks!');
+  // timestamp (the field and the envelope OpenClaw puts at the start of the text) and its text as a text
+  // block.
+  const live = user('[Sun 2026-11-29 15:50 UTC] Thanks!');
   streamFn(model, contextOf([...history, live]), options);
-  const stored = { role: 'user', content: [{ type: 'text', text: 'Thanks!' }], timestamp: live.timestamp - 4545 };
+  // OpenClaw's retry of a failed call wraps the prompt in a note: the same turn, nothing new.
+  streamFn(model, contextOf([...history, user('[Sun 2026-11-29 15:50 UTC] [Retrying: continue with the active '
+    + 'prompt below.]\nThanks!\n\nContinue the current task from the existing transcript.')]), options);
+  const stored = { role: 'user', content: [{ type: 'text', text: '[Sun 2026-11-29 15:49 UTC] Thanks!' }],
+                   timestamp: live.timestamp - 4545 };
   history.push(stored, assistantText('You are welcome.'));
   // Turn 3, a tool loop again.
   const ask3 = user('And src?');
@@ -606,8 +611,9 @@ test('a session survives turns: the stored user message differs from the live on
     [0, 'first', ['system', 'user'], 'high'],
     [1, 'tool_followup', ['assistant', 'tool'], 'low'],
     [2, 'user_turn', ['assistant', 'user'], 'high'],
-    [3, 'user_turn', ['assistant', 'user'], 'high'],
-    [4, 'tool_followup', ['assistant', 'tool'], 'low'],
+    [3, 'continue', [], 'high'],
+    [4, 'user_turn', ['assistant', 'user'], 'high'],
+    [5, 'tool_followup', ['assistant', 'tool'], 'low'],
   ]);
   // OpenClaw's retry of a failed call replays the stored history, with its tool call ids repaired (every
   // call of the loopback tiers is "call_1"): the same session, a step with nothing new.
@@ -615,7 +621,7 @@ test('a session survives turns: the stored user message differs from the live on
                     toolResult('call_1_2', 'ls', 'main.c')];
   streamFn(model, contextOf(replayed), options);
   const retry = readLog(config).decisions.at(-1);
-  assert.deepEqual([retry.step, retry.kind, retry.fed, retry.session_start], [5, 'continue', [], undefined]);
+  assert.deepEqual([retry.step, retry.kind, retry.fed, retry.session_start], [6, 'continue', [], undefined]);
   // An edited message (the last one fed, which the plugin compares) is still a rewritten history.
   const edited = [...history.slice(0, -1), toolResult('c3', 'ls', 'main.c\nutil.c')];
   streamFn(model, contextOf(edited), options);
