@@ -19,12 +19,14 @@ The request's "model" picks the behaviour, so each tier of a test config is one 
   done-hold     two stream chunks, [DONE], then nothing, holding the connection open for 5 seconds
   error-mid     one stream chunk, then vLLM's error event ({"error": {..., "code": 400}}), then [DONE]
   error-first   vLLM's error event with code 500 before any chunk, then [DONE]
-  agent-*       a scripted agent step for end-to-end tests of hosts (OpenClaw) with their own tools: when
-                the request carries a tool result it answers in text ("done: <the newest result's first
-                line>"), otherwise it calls one of the offered tools (ls {"path": "."} when offered, else
-                the first with {}); streamed or plain
+  agent-*       a scripted agent step for end-to-end tests of hosts (OpenClaw) with their own tools. A turn
+                is what follows the newest assistant answer (text, no tool calls): when it holds a tool
+                result it answers in text ("done: <the newest result's first line>"); when a user message
+                in it says "Just chat" it answers "chat: ok"; otherwise it calls one of the offered tools
+                (ls {"path": "."} when offered, else the first with {}); streamed or plain. So a
+                multi-turn test mixes tool loops and plain turns
 GET /requests returns what it was sent (model, stream, authorization, path, the number of tool results,
-the offered tool names), for tests to check the rewrite on the wire. Prints "PORT <n>" when it listens on
+the offered tool names, the messages' roles, the user messages' last 300 characters), for tests to check the rewrite on the wire. Prints "PORT <n>" when it listens on
 127.0.0.1; stops on SIGTERM or stdin EOF. With --tls CERT KEY it speaks HTTPS with that certificate.
 
 Models that echo what they were sent, as careless servers do, for tests that no key leaks:
@@ -59,6 +61,21 @@ def last_user_text(body):
 
 def tool_results(body):
     return [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def this_turn(body):
+    """The messages after the newest assistant answer (text and no tool calls): the current turn. Hosts
+    may append messages of their own (OpenClaw's runtime context, as a user message) after a tool result,
+    so a turn does not start at the newest user message."""
+    turn = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "assistant" and not message.get("tool_calls") and text_of(message.get("content")):
+            turn = []
+        else:
+            turn.append(message)
+    return turn
 
 
 def text_of(content):
@@ -122,7 +139,10 @@ class Handler(BaseHTTPRequestHandler):
             RECEIVED.append({"path": self.path, "model": model, "stream": stream,
                              "stream_options": body.get("stream_options"),
                              "authorization": self.headers.get("Authorization"),
-                             "tool_results": len(tool_results(body)), "tools": offered_tools(body)})
+                             "tool_results": len(tool_results(body)), "tools": offered_tools(body),
+                             "roles": [m.get("role") for m in body.get("messages") or [] if isinstance(m, dict)],
+                             "user_texts": [text_of(m.get("content"))[-300:] for m in body.get("messages") or []
+                                            if isinstance(m, dict) and m.get("role") == "user"]})
         text = "echo: " + last_user_text(body)
 
         headers = "".join(f"{name}: {value}\n" for name, value in self.headers.items())
@@ -204,9 +224,12 @@ class Handler(BaseHTTPRequestHandler):
                                                                     "top_logprobs": [{token: logprob}]}}
                 self.event({"id": "c4", "object": "chat.completion.chunk", "model": model, "choices": [choice]})
             self.event(b"[DONE]")
-        elif model.startswith("agent-") and tool_results(body):
+        elif model.startswith("agent-") and any(message.get("role") == "tool" for message in this_turn(body)):
             result = text_of(tool_results(body)[-1].get("content")).strip().splitlines() or [""]
             self.answer(model, stream, chat, "done: " + result[0][:80])
+        elif model.startswith("agent-") and any(message.get("role") == "user" and "Just chat" in text_of(message.get("content"))
+                                                for message in this_turn(body)):
+            self.answer(model, stream, chat, "chat: ok")
         elif model.startswith("agent-"):
             tools = offered_tools(body)
             name, arguments = ("ls", '{"path": "."}') if "ls" in tools else ((tools or ["none"])[0], "{}")

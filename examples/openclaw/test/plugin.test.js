@@ -41,6 +41,8 @@ const LOW_URL = 'http://127.0.0.1:18002/v1';
 const LOW_KEY_ENV = 'QC_PLUGIN_TEST_LOW_KEY';
 const LOW_KEY = 'low-tier-secret';
 const PROVIDER_KEY = 'provider-key';
+// Set for every test; the one about an unset variable takes it away.
+process.env[LOW_KEY_ENV] = LOW_KEY;
 
 let logCount = 0;
 function routerConfig(extra = {}) {
@@ -58,14 +60,17 @@ function routerConfig(extra = {}) {
   };
 }
 
-// register(api) with a fake api; returns the provider it registered and what it logged.
-function registerPlugin(pluginConfig) {
+// register(api) with a fake api; returns the provider and commands it registered and what it logged.
+function registerPlugin(pluginConfig, openclawConfig = {}) {
   const providers = [];
+  const commands = [];
   const warnings = [];
-  const logger = { info() {}, debug() {}, error: (line) => warnings.push(line), warn: (line) => warnings.push(line) };
-  plugin.register({ id: plugin.id, pluginConfig, logger, registerProvider: (provider) => providers.push(provider) });
+  const errors = [];
+  const logger = { info() {}, debug() {}, error: (line) => errors.push(line), warn: (line) => warnings.push(line) };
+  plugin.register({ id: plugin.id, pluginConfig, config: openclawConfig, logger, registerProvider: (provider) => providers.push(provider),
+                    registerCommand: (command) => commands.push(command) });
   assert.equal(providers.length, 1);
-  return { provider: providers[0], warnings };
+  return { provider: providers[0], commands, warnings, errors };
 }
 
 let clock = 1_760_000_000_000;
@@ -209,12 +214,13 @@ test('a tool loop: each step goes to the tier the library chooses, with that tie
     assert.deepEqual(decisions.map((d) => d.tier_counts), [{ high: 1 }, { high: 1, low: 1 }, { high: 2, low: 1 }]);
     assert.deepEqual(warnings, []);
   } finally {
-    delete process.env[LOW_KEY_ENV];
+    process.env[LOW_KEY_ENV] = LOW_KEY;
   }
 });
 
-test('a tier whose api_key_env is not set keeps the provider key', () => {
+test('a tier whose api_key_env is not set fails the call, naming the tier and the variable', (t) => {
   delete process.env[LOW_KEY_ENV];
+  t.after(() => { process.env[LOW_KEY_ENV] = LOW_KEY; });
   const { provider } = registerPlugin(routerConfig());
   const { inner, calls } = fakeInner();
   const streamFn = provider.wrapStreamFn({ streamFn: inner });
@@ -223,10 +229,12 @@ test('a tier whose api_key_env is not set keeps the provider key', () => {
   const ask = user('go');
   const call = assistantCall('c', 'ls');
   streamFn(model, contextOf([ask]), options);
-  streamFn(model, contextOf([ask, call, toolResult('c', 'ls', 'a')]), options);
-  assert.equal(calls[1].model.id, 'agent-low');
-  assert.deepEqual(calls[1].model.headers, model.headers);
-  assert.equal(calls[1].options, options);
+  assert.throws(() => streamFn(model, contextOf([ask, call, toolResult('c', 'ls', 'a')]), options),
+    { message: 'quantclaw: tier "low" takes its API key from the environment variable QC_PLUGIN_TEST_LOW_KEY, '
+               + 'which is not set in OpenClaw\'s environment' });
+  // The provider's key never went to the low tier: nothing was called.
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].model.id, 'agent-high');
 });
 
 test('a decision log that cannot be written is reported once and the calls go on', async () => {
@@ -416,9 +424,13 @@ test('a config the library rejects fails the call with its ConfigError and JSON 
     [routerConfig({ tiers: [] }), /^\/tiers: must hold at least one tier/],
   ];
   for (const [config, message] of cases) {
-    const { provider } = registerPlugin(config);
+    const { provider, errors } = registerPlugin(config);
+    // The router is made when the plugin registers: the library's lines go to OpenClaw's log then.
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^quantclaw: plugins\.entries\.quantclaw\.config has problems; every call fails until they are fixed:\n/);
+    assert.match(errors[0].split('\n').find((line) => line.startsWith('/tiers')), message);
+    // Wrapping does not fail (OpenClaw would then send the call unrouted); every call does.
     const { inner, calls } = fakeInner();
-    // The router is made on the first call: wrapping does not fail.
     const streamFn = provider.wrapStreamFn({ streamFn: inner });
     for (let attempt = 0; attempt < 2; ++attempt) {
       assert.throws(() => streamFn(openclawModel(), contextOf([user('hi')]), { sessionId: 's' }), (error) => {
@@ -435,8 +447,11 @@ test('a config the library rejects fails the call with its ConfigError and JSON 
 
 test('a pluginConfig that is not an object is a clear error', () => {
   for (const bad of [undefined, null, 'tiers', 7, [routerConfig()]]) {
-    const { provider } = registerPlugin(bad);
-    assert.throws(() => provider.wrapStreamFn({ streamFn: fakeInner().inner }),
+    const { provider, errors } = registerPlugin(bad);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /plugins\.entries\.quantclaw\.config must be an object/);
+    const streamFn = provider.wrapStreamFn({ streamFn: fakeInner().inner });
+    assert.throws(() => streamFn(openclawModel(), contextOf([user('hi')]), {}),
       { name: 'Error', message: /^quantclaw: plugins\.entries\.quantclaw\.config must be an object/ });
   }
 });
@@ -465,10 +480,22 @@ test('libraryPath names the library; the plugin keys never reach it', async (t) 
 
   // A libraryPath that names no library: koffi's load error, not the binding's search for one.
   const missing = path.join(work, 'no-such-libquantclaw.so.1');
-  const { provider: broken } = registerPlugin(routerConfig({ libraryPath: missing }));
+  const { provider: broken, errors } = registerPlugin(routerConfig({ libraryPath: missing }));
+  const said = `quantclaw: cannot load libquantclaw from ${missing} (libraryPath in plugins.entries.quantclaw.config): `;
+  const ways = 'Set libraryPath in plugins.entries.quantclaw.config, or the QUANTCLAW_PLUGIN environment variable, '
+    + 'to the path of libquantclaw.so.1';
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0].includes(said) && errors[0].includes('cannot open shared object file') && errors[0].endsWith(ways),
+    errors[0]);
   assert.throws(() => broken.wrapStreamFn({ streamFn: inner })(openclawModel(), contextOf([user('hi')]), {}),
-    (error) => !/libquantclaw not found/.test(error.message) && /cannot open shared object file/.test(error.message));
+    (error) => error.message.startsWith(said) && error.message.endsWith(ways));
   assert.equal(calls.length, 1);
+
+  // Neither libraryPath nor QUANTCLAW_PLUGIN: the default path it tried, and the two ways again.
+  const { errors: unset } = registerPlugin(routerConfig());
+  assert.equal(unset.length, 1);
+  assert.ok(unset[0].includes(`cannot load libquantclaw from ${path.resolve('plugins', 'libquantclaw.so.1')} `)
+    && unset[0].endsWith(ways), unset[0]);
 });
 
 test('wrapStreamFn without a streamFn returns undefined and makes no router', () => {
@@ -477,4 +504,184 @@ test('wrapStreamFn without a streamFn returns undefined and makes no router', ()
   assert.equal(provider.wrapStreamFn({ provider: 'quantclaw', modelId: 'auto', streamFn: undefined }), undefined);
   const { provider: unconfigured } = registerPlugin(null);
   assert.equal(unconfigured.wrapStreamFn({ streamFn: null }), undefined);
+});
+
+test('failed calls report how they failed; an open breaker moves the retry up the ladder', async () => {
+  // OpenClaw's final message of a failed call: errorCode is the HTTP status or the network error's code.
+  const failed = (errorMessage, errorCode) => assistantText('', {
+    stopReason: 'error', errorMessage, usage: {}, ...(errorCode === undefined ? {} : { errorCode }) });
+  const config = routerConfig({ backend: { breaker_failures: 2, breaker_open_ms: 60000 } });
+  const { provider, warnings } = registerPlugin(config);
+  const { inner, calls } = fakeInner([
+    assistantCall('c1', 'ls'),
+    failed('Connection error.', 'ECONNREFUSED'),
+    failed('Request timed out.'),
+    failed('503: {"error": "loading model"}', '503'),
+    failed('400 status code (no body)'),
+    failed('Provider returned an incomplete or malformed tool call'),
+  ]);
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 'sess-failover' };
+  const history = [user('List them.')];
+  streamFn(model, contextOf(history), options);
+  await settle();
+  history.push(assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'a'));
+  // The tool follow-up goes to the low tier, which is down; OpenClaw retries the same call (a "continue"
+  // step, scored high here, so the retries on the high tier show each kind of failure).
+  streamFn(model, contextOf(history), options);
+  await settle();
+  for (let retry = 0; retry < 4; ++retry) {
+    streamFn(model, contextOf(history), options);
+    await settle();
+  }
+  const { decisions, outcomes } = readLog(config);
+  assert.deepEqual(outcomes.map((o) => [o.step, o.tier, o.status, o.http_status]), [
+    [0, 'high', 'OUTCOME_STATUS_OK', undefined],
+    [1, 'low', 'OUTCOME_STATUS_UNAVAILABLE', undefined],
+    [2, 'high', 'OUTCOME_STATUS_TIMEOUT', undefined],
+    [3, 'high', 'OUTCOME_STATUS_ERROR', 503],
+    [4, 'high', 'OUTCOME_STATUS_ERROR', 400],
+    [5, 'high', 'OUTCOME_STATUS_ERROR', 0],
+  ]);
+  assert.equal(outcomes[1].error_code, 'ECONNREFUSED');
+  assert.equal(calls.length, 6);
+  assert.deepEqual(warnings, []);
+
+  // The low tier down, as OpenClaw meets it: a tool follow-up fails, OpenClaw retries the same call (a
+  // "continue" step, scored low here too), that fails, and the breaker (2 failures in a row) opens: the
+  // next retry goes up the ladder, saying so, and succeeds.
+  const lowConfig = routerConfig({
+    backend: { breaker_failures: 2, breaker_open_ms: 60000 },
+    policy: { scorer: { kind: 'rules', default_score: 0.9, rules: [{ when: { step_kind: 'tool_followup' }, score: 0.1 },
+                                                                    { when: { step_kind: 'continue' }, score: 0.1 }] },
+              thresholds: [0.5] },
+  });
+  const down = registerPlugin(lowConfig);
+  const refused = () => failed('Connection error.', 'ECONNREFUSED');
+  const downInner = fakeInner([assistantCall('d1', 'ls'), refused(), refused(), assistantText('done: b')]);
+  const downStream = down.provider.wrapStreamFn({ streamFn: downInner.inner });
+  const turn = [user('Again.')];
+  downStream(model, contextOf(turn), { sessionId: 'sess-breaker' });
+  await settle();
+  turn.push(assistantCall('d1', 'ls'), toolResult('d1', 'ls', 'b'));
+  for (let attempt = 0; attempt < 3; ++attempt) {
+    downStream(model, contextOf(turn), { sessionId: 'sess-breaker' });
+    await settle();
+  }
+  const log = readLog(lowConfig);
+  assert.deepEqual(log.decisions.map((d) => [d.step, d.kind, d.tier]), [
+    [0, 'first', 'high'], [1, 'tool_followup', 'low'], [2, 'continue', 'low'], [3, 'continue', 'high']]);
+  assert.match(log.decisions[3].reason, /failover: low's circuit breaker is open -> high/);
+  assert.deepEqual(log.outcomes.map((o) => o.status), ['OUTCOME_STATUS_OK', 'OUTCOME_STATUS_UNAVAILABLE',
+                                                       'OUTCOME_STATUS_UNAVAILABLE', 'OUTCOME_STATUS_OK']);
+  assert.deepEqual(downInner.calls.map((call) => call.model.id), ['agent-high', 'agent-low', 'agent-low', 'agent-high']);
+});
+
+test('a session survives turns: the stored user message differs from the live one only in its timestamp', () => {
+  const config = routerConfig();
+  const { provider } = registerPlugin(config);
+  const { inner } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const options = { sessionId: 'sess-turns' };
+  // Turn 1, a tool loop.
+  const ask1 = user('List the files.');
+  streamFn(model, contextOf([ask1]), options);
+  const history = [ask1, assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'a'), assistantText('done: a')];
+  streamFn(model, contextOf(history.slice(0, 3)), options);
+  // Turn 2, plain chat: the live user message, then in turn 3's history the stored one, with another
+  // timestamp (the field and the envelope OpenClaw puts at the start of the text) and its text as a text
+  // block.
+  const live = user('[Sun 2026-11-29 15:50 UTC] Thanks!');
+  streamFn(model, contextOf([...history, live]), options);
+  // OpenClaw's retry of a failed call wraps the prompt in a note: the same turn, nothing new.
+  streamFn(model, contextOf([...history, user('[Sun 2026-11-29 15:50 UTC] [Retrying: continue with the active '
+    + 'prompt below.]\nThanks!\n\nContinue the current task from the existing transcript.')]), options);
+  const stored = { role: 'user', content: [{ type: 'text', text: '[Sun 2026-11-29 15:49 UTC] Thanks!' }],
+                   timestamp: live.timestamp - 4545 };
+  history.push(stored, assistantText('You are welcome.'));
+  // Turn 3, a tool loop again.
+  const ask3 = user('And src?');
+  streamFn(model, contextOf([...history, ask3]), options);
+  history.push(ask3, assistantCall('c3', 'ls', { path: 'src' }), toolResult('c3', 'ls', 'main.c'));
+  streamFn(model, contextOf(history), options);
+
+  assert.deepEqual(readLog(config).decisions.map((d) => [d.step, d.kind, d.fed, d.tier]), [
+    [0, 'first', ['system', 'user'], 'high'],
+    [1, 'tool_followup', ['assistant', 'tool'], 'low'],
+    [2, 'user_turn', ['assistant', 'user'], 'high'],
+    [3, 'continue', [], 'high'],
+    [4, 'user_turn', ['assistant', 'user'], 'high'],
+    [5, 'tool_followup', ['assistant', 'tool'], 'low'],
+  ]);
+  // OpenClaw's retry of a failed call replays the stored history, with its tool call ids repaired (every
+  // call of the loopback tiers is "call_1"): the same session, a step with nothing new.
+  const replayed = [...history.slice(0, -2), assistantCall('call_1_2', 'ls', { path: 'src' }),
+                    toolResult('call_1_2', 'ls', 'main.c')];
+  streamFn(model, contextOf(replayed), options);
+  const retry = readLog(config).decisions.at(-1);
+  assert.deepEqual([retry.step, retry.kind, retry.fed, retry.session_start], [6, 'continue', [], undefined]);
+  // An edited message (the last one fed, which the plugin compares) is still a rewritten history.
+  const edited = [...history.slice(0, -1), toolResult('c3', 'ls', 'main.c\nutil.c')];
+  streamFn(model, contextOf(edited), options);
+  const last = readLog(config).decisions.at(-1);
+  assert.deepEqual([last.step, last.kind, last.session_start], [0, 'first', 'restarted']);
+});
+
+test('a session the plugin has not seen, with history (a new --local process), resumes, not first', () => {
+  const history = [user('List the files.'), assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'a'),
+                   assistantText('done: a')];
+  const config = routerConfig();
+  const { provider, commands } = registerPlugin(config);
+  const streamFn = provider.wrapStreamFn({ streamFn: fakeInner().inner });
+  const model = openclawModel();
+  // A plain chat turn: the history and the new user message in one step, numbered after the two calls
+  // the history holds.
+  streamFn(model, contextOf([...history, user('Thanks!')]), { sessionId: 'sess-resumed' });
+  // Another process resumes in the middle of a tool loop (its first call there is a tool follow-up).
+  const other = registerPlugin(routerConfig({ decisionLog: config.decisionLog }));
+  const otherStream = other.provider.wrapStreamFn({ streamFn: fakeInner().inner });
+  otherStream(model, contextOf([...history, user('And src?'), assistantCall('c2', 'ls'), toolResult('c2', 'ls', 'b')]),
+    { sessionId: 'sess-resumed-2' });
+  // A session with no assistant message yet is simply new.
+  otherStream(model, contextOf([user('hi')]), { sessionId: 'sess-new' });
+  const decisions = readLog(config).decisions;
+  assert.deepEqual(decisions.map((d) => [d.session, d.step, d.kind, d.fed, d.tier]), [
+    ['sess-resumed', 2, 'user_turn', ['system', 'user', 'assistant', 'tool', 'assistant', 'user'], 'high'],
+    ['sess-resumed-2', 3, 'tool_followup', ['system', 'user', 'assistant', 'tool', 'assistant', 'user', 'assistant',
+                                            'tool'], 'low'],
+    ['sess-new', 0, 'first', ['system', 'user'], 'high'],
+  ]);
+  assert.deepEqual(decisions.map((d) => d.session_start), ['resumed', 'resumed', undefined]);
+  // Decision lines carry the process id.
+  assert.ok(decisions.every((d) => d.pid === process.pid));
+  // The /quantclaw command: this process's counts and the library's metrics.
+  assert.equal(commands.length, 1);
+  assert.equal(commands[0].name, 'quantclaw');
+  const { text } = commands[0].handler({});
+  assert.match(text, new RegExp(`^quantclaw \\(process ${process.pid}\\): steps per tier: high 1\n`));
+  assert.ok(text.length > 80, text);
+});
+
+test('a tier listed in models.providers.quantclaw.models is priced and sized by its own entry', () => {
+  const lowCost = { input: 0.1, output: 0.2, cacheRead: 0.01, cacheWrite: 0 };
+  const config = routerConfig();
+  const { provider } = registerPlugin(config, { models: { providers: { quantclaw: { models: [
+    { id: 'auto', name: 'quantclaw auto' },
+    { id: 'agent-low', name: 'low tier', cost: lowCost, contextWindow: 65536, maxTokens: 2048 },
+  ] } } } });
+  const { inner, calls } = fakeInner();
+  const streamFn = provider.wrapStreamFn({ streamFn: inner });
+  const model = openclawModel();
+  const ask = user('go');
+  streamFn(model, contextOf([ask]), { sessionId: 'priced' });
+  streamFn(model, contextOf([ask, assistantCall('c', 'ls'), toolResult('c', 'ls', 'a')]), { sessionId: 'priced' });
+  // The high tier is not listed: quantclaw/auto's own fields.
+  assert.equal(calls[0].model.id, 'agent-high');
+  assert.deepEqual([calls[0].model.cost, calls[0].model.contextWindow, calls[0].model.maxTokens],
+                   [model.cost, 128000, 4096]);
+  assert.equal(calls[1].model.id, 'agent-low');
+  assert.deepEqual([calls[1].model.cost, calls[1].model.contextWindow, calls[1].model.maxTokens], [lowCost, 65536, 2048]);
+  assert.equal(calls[1].model.name, model.name);
 });
