@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "llama_tiers.h"
+#include "real_tiers_main.h"
 #include "quantclaw/quantclaw.h"
 
 namespace {
@@ -25,13 +26,9 @@ namespace {
 namespace json = boost::json;
 using quantclaw_test::LlamaServer;
 
-constexpr int kExitSkipped = 77;
 
 // The three tiers, lowest first as the ladder orders them.
-struct Tiers {
-  std::unique_ptr<LlamaServer> q4_0, q8_0, f16;
-  std::string server_binary, models;
-};
+using Tiers = quantclaw_test::RealTiers;
 Tiers* tiers = nullptr;
 
 std::string TierJson(const std::string& name, const std::string& format, const std::string& base_url) {
@@ -305,28 +302,4 @@ TEST(RealTiers, AKilledTierFailsOverOpensItsBreakerAndRecovers) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  testing::InitGoogleTest(&argc, argv);
-  const bool required = std::getenv("QUANTCLAW_REQUIRE_REAL_TIERS") != nullptr;
-  quantclaw_test::LlamaPaths paths = quantclaw_test::FindLlama(QC_TIERS_SCRIPT);
-  if (!paths.error.empty()) {
-    std::fprintf(stderr, "%s: %s\n", required ? "FAILED" : "SKIPPED (real tiers unavailable)", paths.error.c_str());
-    return required ? 1 : kExitSkipped;
-  }
-  Tiers started;
-  started.server_binary = paths.server;
-  started.models = paths.models;
-  started.q4_0 = std::make_unique<LlamaServer>(paths.server, paths.models + "/tiny-q4_0.gguf", "tiny-q4_0");
-  started.q8_0 = std::make_unique<LlamaServer>(paths.server, paths.models + "/tiny-q8_0.gguf", "tiny-q8_0");
-  started.f16 = std::make_unique<LlamaServer>(paths.server, paths.models + "/tiny-f16.gguf", "tiny-f16");
-  for (LlamaServer* server : {started.q4_0.get(), started.q8_0.get(), started.f16.get()}) {
-    if (!server->Start()) {
-      std::fprintf(stderr, "FAILED: %s\n", server->error().c_str());
-      return 1;
-    }
-  }
-  tiers = &started;
-  const int result = RUN_ALL_TESTS();
-  tiers = nullptr;
-  return result;
-}
+int main(int argc, char** argv) { return quantclaw_test::RunWithRealTiers(argc, argv, QC_TIERS_SCRIPT, &tiers); }
