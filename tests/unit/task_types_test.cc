@@ -546,11 +546,13 @@ std::vector<std::string> HostilePatterns(int count) {
   return patterns;
 }
 
-// The bound: all of one message's pattern matching costs at most about 20 ms of work here (a step
-// budget shared by every pattern, lookaheads included); 50 ms leaves room for a loaded machine.
-// Unbounded, one such pattern took 2 to 7 s.
+// The bound: all of one message's pattern matching shares one step budget, lookaheads included (about
+// 10 ms of work in a Release build here). Unbounded, one such pattern took 2 to 7 s, and 64 took minutes.
+// Held as work, not as a time a build must meet: 64 patterns cost about what one does, and even a
+// sanitized Debug build (several times slower) stays far under a second.
 TEST(TaskTypesMatchingTest, HostileLookaheadsAreBoundedPerMessage) {
   const std::string message = HostileMessage();
+  double one_pattern_seconds = 0;
   for (int count : {1, 4, 64}) {
     auto detector = PatternDetector(HostilePatterns(count));
     ASSERT_NE(detector, nullptr);
@@ -558,7 +560,9 @@ TEST(TaskTypesMatchingTest, HostileLookaheadsAreBoundedPerMessage) {
     // The least of three: the bound is on work, and a neighbour's load only adds to the time.
     double seconds = 1e9;
     for (int run = 0; run < 3; ++run) seconds = std::min(seconds, SecondsFor(*detector, message, &match));
-    EXPECT_LT(seconds, 0.050) << count << " patterns";
+    if (count == 1) one_pattern_seconds = seconds;
+    EXPECT_LT(seconds, 0.5) << count << " patterns";
+    EXPECT_LT(seconds, 3 * one_pattern_seconds + 0.01) << count << " patterns share one budget";
     EXPECT_EQ(match.pattern_hits, 0) << count << " patterns";
     EXPECT_TRUE(match.pattern_budget_exhausted) << count << " patterns";
     // The same patterns still match where they should.
