@@ -2,8 +2,9 @@
 
 #include <boost/json.hpp>
 
-#include "util/validator.h"
 #include "util/strings.h"
+#include "util/utf8.h"
+#include "util/validator.h"
 
 namespace quantclaw {
 namespace {
@@ -113,7 +114,7 @@ std::optional<std::string> ToolCallProblem(const json::object& request_body, con
     boost::system::error_code ec;
     json::value arguments = json::parse(json::string_view(arguments_text.data(), arguments_text.size()), ec);
     if (ec || !arguments.is_object()) {
-      return StrCat("tool call ", name, ": arguments are not a JSON object: ", arguments_text.substr(0, 80));
+      return StrCat("tool call ", name, ": arguments are not a JSON object: ", CutAtUtf8Boundary(arguments_text, 80));
     }
     if (tools == nullptr) continue;
     const json::value* schema = nullptr;
