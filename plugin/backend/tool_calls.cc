@@ -1,5 +1,7 @@
 #include "backend/tool_calls.h"
 
+#include <cmath>
+
 #include <boost/json.hpp>
 
 #include "util/strings.h"
@@ -20,7 +22,9 @@ bool HasType(const json::value& value, std::string_view type) {
   if (type == "number") return value.is_number();
   if (type == "integer") {
     if (value.is_int64() || value.is_uint64()) return true;
-    return value.is_double() && value.get_double() == static_cast<double>(static_cast<int64_t>(value.get_double()));
+    // Any whole number, as JSON Schema has it: a double past int64's range is one too (and converting
+    // it to int64 to find out would be undefined behaviour).
+    return value.is_double() && std::isfinite(value.get_double()) && std::trunc(value.get_double()) == value.get_double();
   }
   return true;  // an unknown type name constrains nothing
 }
