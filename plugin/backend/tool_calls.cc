@@ -1,9 +1,12 @@
 #include "backend/tool_calls.h"
 
+#include <cmath>
+
 #include <boost/json.hpp>
 
-#include "util/validator.h"
 #include "util/strings.h"
+#include "util/utf8.h"
+#include "util/validator.h"
 
 namespace quantclaw {
 namespace {
@@ -19,7 +22,9 @@ bool HasType(const json::value& value, std::string_view type) {
   if (type == "number") return value.is_number();
   if (type == "integer") {
     if (value.is_int64() || value.is_uint64()) return true;
-    return value.is_double() && value.get_double() == static_cast<double>(static_cast<int64_t>(value.get_double()));
+    // Any whole number, as JSON Schema has it: a double past int64's range is one too (and converting
+    // it to int64 to find out would be undefined behaviour).
+    return value.is_double() && std::isfinite(value.get_double()) && std::trunc(value.get_double()) == value.get_double();
   }
   return true;  // an unknown type name constrains nothing
 }
@@ -113,7 +118,7 @@ std::optional<std::string> ToolCallProblem(const json::object& request_body, con
     boost::system::error_code ec;
     json::value arguments = json::parse(json::string_view(arguments_text.data(), arguments_text.size()), ec);
     if (ec || !arguments.is_object()) {
-      return StrCat("tool call ", name, ": arguments are not a JSON object: ", arguments_text.substr(0, 80));
+      return StrCat("tool call ", name, ": arguments are not a JSON object: ", CutAtUtf8Boundary(arguments_text, 80));
     }
     if (tools == nullptr) continue;
     const json::value* schema = nullptr;

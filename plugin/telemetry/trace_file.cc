@@ -132,6 +132,14 @@ absl::StatusOr<TraceReader> TraceReader::Open(const std::string& path) {
   std::string bytes(size, '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(size));
   if (static_cast<uintmax_t>(in.gcount()) != size) return absl::DataLossError(StrCat(path, ": short read"));
+  return FromBytes(path, std::move(bytes));
+}
+
+absl::StatusOr<TraceReader> TraceReader::FromBytes(std::string path, std::string bytes) {
+  if (bytes.size() > kMaxTraceFileBytes) {
+    return absl::InvalidArgumentError(StrCat(path, ": ", bytes.size(), " bytes, over the ", kMaxTraceFileBytes,
+                                             " a trace file may hold"));
+  }
   const std::string_view magic = kTraceFileHeader.substr(0, kTraceFileHeader.size() - 1);
   if (bytes.size() < kTraceFileHeader.size() && kTraceFileHeader.substr(0, bytes.size()) == bytes) {
     // A writer that stopped before its first record finished: an empty trace.
@@ -147,7 +155,7 @@ absl::StatusOr<TraceReader> TraceReader::Open(const std::string& path) {
                                              std::string(1, bytes[magic.size()]), "', this build reads '",
                                              std::string(1, kTraceFileHeader.back()), "'"));
   }
-  return TraceReader(path, std::move(bytes));
+  return TraceReader(std::move(path), std::move(bytes));
 }
 
 size_t TraceReader::Resynchronise(size_t from) const {

@@ -76,6 +76,8 @@ class TraceReader {
   // A file that cannot be read or is not a trace file of this format version is an error naming the
   // file and offset.
   static absl::StatusOr<TraceReader> Open(const std::string& path);
+  // The same for a trace file's bytes already in memory; `path` only names it in messages and warnings.
+  static absl::StatusOr<TraceReader> FromBytes(std::string path, std::string bytes);
 
   // The next whole record; false at the end of the file. Damaged records on the way are skipped and
   // reported in warnings().

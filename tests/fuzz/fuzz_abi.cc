@@ -1,5 +1,7 @@
 // A fuzz target over the whole C ABI: whatever the bytes, every call returns a status and the process
-// survives. The first byte picks the call; the rest is its input.
+// survives. The first byte picks the call and the format (odd: protobuf binary); the rest is its input:
+// (byte >> 1) % 7 = 0 qc_router_new, 1 qc_on_step, 2 qc_choose_precision, 3 qc_report_outcome,
+// 4 a step then a decision, 5 qc_complete, 6 qc_router_reload.
 //   clang: libFuzzer drives it (QUANTCLAW_BUILD_FUZZ=ON, tests/fuzz/README.md).
 //   gcc:   quantclaw_fuzz_replay runs the corpus and seeded mutations of it as a ctest.
 #include <cstddef>
@@ -57,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   qc_bytes input = {data + 1, size - 1};
   const uint32_t format = (selector & 1) ? QC_FORMAT_PROTOBUF : QC_FORMAT_JSON;
   qc_router* router = Router();
-  switch ((selector >> 1) % 6) {
+  switch ((selector >> 1) % 7) {
     case 0: {
       qc_router* fresh = nullptr;
       int32_t status = qc_router_new(reinterpret_cast<const char*>(input.data), input.size, &fresh);
@@ -95,6 +97,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       int32_t status = qc_complete(router, &input, format, nullptr, nullptr, &response);
       Check(status);
       qc_buffer_free(&response);
+      break;
+    }
+    case 6: {
+      // A reload of a router of its own (the shared one keeps the config the other calls expect): a
+      // refused config leaves the old one in place, an accepted one takes over.
+      static qc_router* reloaded = [] {
+        qc_router* created = nullptr;
+        if (qc_router_new(kConfig, sizeof(kConfig) - 1, &created) != QC_OK) std::abort();
+        return created;
+      }();
+      Check(qc_router_reload(reloaded, reinterpret_cast<const char*>(input.data), input.size));
       break;
     }
   }

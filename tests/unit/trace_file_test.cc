@@ -156,6 +156,32 @@ TEST(TraceFileTest, ForeignFilesAreClearErrorsNamingFileAndOffset) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TraceFileTest, BytesInMemoryReadAsTheFileDoes) {
+  const std::string dir = TempDir("bytes");
+  {
+    auto writer = TraceWriter::Open(dir, 1 << 20);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE((*writer)->Append(Record(i)).ok());
+  }
+  auto files = ListTraceFiles(dir);
+  ASSERT_TRUE(files.ok() && files->size() == 1);
+  std::string bytes = ReadFile(files->front());
+  bytes.resize(bytes.size() - 3);  // the last record torn
+  auto reader = TraceReader::FromBytes("memory", bytes);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  v1::TraceRecord record;
+  std::vector<uint64_t> indices;
+  while (reader->Next(&record)) indices.push_back(record.step_index());
+  EXPECT_EQ(indices, (std::vector<uint64_t>{0, 1}));
+  ASSERT_EQ(reader->warnings().size(), 1u);
+  EXPECT_EQ(reader->warnings()[0].path, "memory");
+  EXPECT_EQ(reader->warnings()[0].offset, RecordOffset(2));
+  auto foreign = TraceReader::FromBytes("memory", "not a trace");
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.status().message().find("memory: offset 0: not a quantclaw trace file"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TraceFileTest, RandomDamageNeverCrashesAndNeverInventsARecord) {
   const std::string dir = TempDir("random");
   std::string path;
