@@ -83,7 +83,7 @@ absl::Status StreamAggregator::Add(std::string_view event) {
   const json::object* object = ec ? nullptr : chunk.if_object();
   if (object == nullptr) {
     return absl::DataLossError(StrCat("stream event ", events_, " is not a JSON object: ",
-                                      event.substr(0, 120)));
+                                      Utf8Excerpt(event, 120)));
   }
   if (const json::value* error = object->if_contains("error"); error != nullptr && !error->is_null()) {
     return ServerError(*error);

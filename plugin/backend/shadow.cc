@@ -113,7 +113,7 @@ class TierSession {
     }
     if (response.status != 200) {
       return absl::UnavailableError(StrCat(tier_.name, " ", path, ": HTTP ", response.status, ": ",
-                                           RedactSecret(response.body.substr(0, 200), key_)));
+                                           Utf8Excerpt(RedactSecret(response.body, key_), 200)));
     }
     boost::system::error_code ec;
     *answer = json::parse(response.body, ec);

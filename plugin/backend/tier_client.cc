@@ -73,7 +73,7 @@ absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, co
     result->retryable = http.status >= 500 || http.status == 429;
     // The key is cut out before the excerpt is: a cut through it would leave a piece.
     return absl::DataLossError(StrCat("tier ", tier.name, " answered HTTP ", http.status, ": ",
-                                      RedactSecret(http.body, key).substr(0, 200)));
+                                      Utf8Excerpt(RedactSecret(http.body, key), 200)));
   }
   if (streaming && aggregator.events() > 0) {
     if (!http.stream_done) {
@@ -87,7 +87,7 @@ absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, co
     result->document = boost::json::parse(http.body, ec);
     if (ec || !result->document.is_object()) {
       return absl::DataLossError(StrCat("tier ", tier.name, " answered something that is not a JSON object: ",
-                                        RedactSecret(http.body, key).substr(0, 200)));
+                                        Utf8Excerpt(RedactSecret(http.body, key), 200)));
     }
   }
   result->usage = ReadUsage(result->document);

@@ -151,9 +151,12 @@ absl::StatusOr<TraceReader> TraceReader::FromBytes(std::string path, std::string
     return absl::InvalidArgumentError(StrCat(path, ": offset 0: not a quantclaw trace file"));
   }
   if (bytes[magic.size()] != kTraceFileHeader.back()) {
-    return absl::InvalidArgumentError(StrCat(path, ": offset ", magic.size(), ": trace format version '",
-                                             std::string(1, bytes[magic.size()]), "', this build reads '",
-                                             std::string(1, kTraceFileHeader.back()), "'"));
+    // The version byte as written when printable, else as its value: the message must stay text.
+    const unsigned char version = static_cast<unsigned char>(bytes[magic.size()]);
+    char shown[8];
+    std::snprintf(shown, sizeof(shown), version >= 0x20 && version < 0x7F ? "'%c'" : "0x%02X", version);
+    return absl::InvalidArgumentError(StrCat(path, ": offset ", magic.size(), ": trace format version ", shown,
+                                             ", this build reads '", std::string(1, kTraceFileHeader.back()), "'"));
   }
   return TraceReader(std::move(path), std::move(bytes));
 }

@@ -131,6 +131,15 @@ inline std::string_view DropTruncatedUtf8Tail(std::string_view text) {
              : text.substr(0, start);
 }
 
+// At most `max_bytes` of `text` for a message (a server's body or event quoted in an error): cut between
+// characters, and any invalid bytes the server sent replaced by U+FFFD, so a host that decodes the
+// message as UTF-8 always can.
+inline std::string Utf8Excerpt(std::string_view text, size_t max_bytes) {
+  std::string storage;
+  std::string_view valid = ReplaceInvalidUtf8(CutAtUtf8Boundary(text, max_bytes), &storage);
+  return std::string(valid);
+}
+
 }  // namespace quantclaw
 
 #endif  // QUANTCLAW_PLUGIN_UTIL_UTF8_H_
