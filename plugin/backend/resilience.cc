@@ -91,9 +91,25 @@ void ResilientCaller::RemapTiers(const std::array<int, kMaxTiers>& previous_inde
   permute(breaker_open_until_ns_);
 }
 
-void ResilientCaller::RecordReportedFailure(uint32_t tier, const BackendConfig& backend) {
-  Increment(metrics_->call_failures_by_tier[tier]);
-  RecordBreakerFailure(tier, backend);
+bool ResilientCaller::RecordReportedOutcome(uint32_t tier, v1::OutcomeStatus status, uint32_t http_status,
+                                            const BackendConfig& backend) {
+  const bool tier_failed =
+      status == v1::OUTCOME_STATUS_UNAVAILABLE || status == v1::OUTCOME_STATUS_TIMEOUT ||
+      (status == v1::OUTCOME_STATUS_ERROR && (http_status == 0 || http_status == 429 || http_status >= 500));
+  if (tier_failed) {
+    Increment(metrics_->call_failures_by_tier[tier]);
+    RecordBreakerFailure(tier, backend);
+  } else if (status == v1::OUTCOME_STATUS_OK) {
+    CloseBreaker(tier);
+  }
+  return tier_failed;
+}
+
+int ResilientCaller::FirstTierLettingCallsThrough(const TierTable& tiers, uint32_t tier) const {
+  for (uint32_t position = tiers.ladder_position[tier]; position < tiers.ladder.size(); ++position) {
+    if (!BreakerOpen(tiers.ladder[position])) return static_cast<int>(tiers.ladder[position]);
+  }
+  return -1;
 }
 
 void ResilientCaller::RecordTransport(uint32_t tier, const absl::Status& status, const TierCallResult& result) {

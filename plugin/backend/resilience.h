@@ -15,6 +15,7 @@
 #include "backend/tier_client.h"
 #include "config/config.h"
 #include "messages/completion_request.h"
+#include "quantclaw/v1/outcome.pb.h"
 #include "telemetry/metrics.h"
 
 namespace quantclaw {
@@ -41,10 +42,16 @@ class ResilientCaller {
   // Breakers follow their tiers by name into a reloaded config (-1: a new tier, whose breaker is closed).
   void RemapTiers(const std::array<int, kMaxTiers>& previous_index_of_new);
 
-  // What a host that makes its own calls reported (qc_report_outcome): a tier that failed the call feeds
-  // its breaker as a failed qc_complete call does; a tier that served it closes its breaker.
-  void RecordReportedFailure(uint32_t tier, const BackendConfig& backend);
-  void RecordReportedSuccess(uint32_t tier) { CloseBreaker(tier); }
+  // What a host that makes its own calls reported (qc_report_outcome): a tier that failed the call
+  // (unreachable, timed out, or an error with HTTP 5xx/429 or none) feeds its breaker as a failed
+  // qc_complete call does; a tier that served it closes its breaker; a request the tier refused (4xx)
+  // and a cancellation say nothing about its health. Returns whether the tier failed.
+  bool RecordReportedOutcome(uint32_t tier, v1::OutcomeStatus status, uint32_t http_status,
+                             const BackendConfig& backend);
+
+  // qc_choose_precision's failover: `tier` when its breaker lets calls through, else the first tier up
+  // the ladder whose breaker does (as qc_complete fails over), or -1 when none does.
+  int FirstTierLettingCallsThrough(const TierTable& tiers, uint32_t tier) const;
 
   // Whether calls to `tier` are held off now (open, and not yet time for the one trial call).
   bool BreakerOpen(uint32_t tier) const;

@@ -197,25 +197,21 @@ void Router::MoveOffOpenBreakerLocked(const ConfigSnapshot& current, Session* se
   RoutingDecision& decision = choice->decision;
   const uint32_t chosen = decision.tier;
   if (!caller_.BreakerOpen(chosen)) return;
-  if (!config.backend.failover) {
-    AppendReason(&decision, "; %s's circuit breaker is open (backend.failover is off)", config.tiers[chosen].name.c_str());
+  const char* name = config.tiers[chosen].name.c_str();
+  const int tier = config.backend.failover ? caller_.FirstTierLettingCallsThrough(config, chosen) : -1;
+  if (tier < 0) {
+    AppendReason(&decision, config.backend.failover ? "; every tier from %s up has its circuit breaker open"
+                                                    : "; %s's circuit breaker is open (backend.failover is off)",
+                 name);
     return;
   }
-  // Up the ladder to the first tier whose breaker lets calls through, as qc_complete fails over.
-  for (uint32_t position = config.ladder_position[chosen] + 1; position < config.ladder.size(); ++position) {
-    const uint32_t tier = config.ladder[position];
-    if (caller_.BreakerOpen(tier)) continue;
-    AppendReason(&decision, "; failover: %s's circuit breaker is open -> %s", config.tiers[chosen].name.c_str(),
-                 config.tiers[tier].name.c_str());
-    if (decision.prefill_tier == chosen) decision.prefill_tier = tier;
-    decision.tier = tier;
-    CopyTruncated(config.tiers[tier].name, choice->tier_name, sizeof(choice->tier_name));
-    Increment(metrics_.decision_failovers_from_tier[chosen]);
-    // The call goes there: that tier's cache is the one the session warms.
-    if (session->tier_generation <= current.generation) session->policy.last_tier = static_cast<int>(tier);
-    return;
-  }
-  AppendReason(&decision, "; every tier from %s up has its circuit breaker open", config.tiers[chosen].name.c_str());
+  AppendReason(&decision, "; failover: %s's circuit breaker is open -> %s", name, config.tiers[tier].name.c_str());
+  if (decision.prefill_tier == chosen) decision.prefill_tier = static_cast<uint32_t>(tier);
+  decision.tier = static_cast<uint32_t>(tier);
+  CopyTruncated(config.tiers[tier].name, choice->tier_name, sizeof(choice->tier_name));
+  Increment(metrics_.decision_failovers_from_tier[chosen]);
+  // The call goes there: that tier's cache is the one the session warms.
+  if (session->tier_generation <= current.generation) session->policy.last_tier = tier;
 }
 
 absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_event, std::string* response,
@@ -302,15 +298,9 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
   }
   if (tier >= 0) {
     // A host that makes its own calls feeds the breakers qc_complete uses, so that its next decisions
-    // move off a tier that is down. A request the tier refused (4xx) says nothing about its health.
-    const v1::OutcomeStatus status = outcome.status();
-    const uint32_t http = outcome.http_status();
-    const bool tier_failed = status == v1::OUTCOME_STATUS_UNAVAILABLE || status == v1::OUTCOME_STATUS_TIMEOUT ||
-                             (status == v1::OUTCOME_STATUS_ERROR && (http == 0 || http == 429 || http >= 500));
-    if (tier_failed) {
-      caller_.RecordReportedFailure(static_cast<uint32_t>(tier), config.backend);
-    } else {
-      if (status == v1::OUTCOME_STATUS_OK) caller_.RecordReportedSuccess(static_cast<uint32_t>(tier));
+    // move off a tier that is down.
+    if (!caller_.RecordReportedOutcome(static_cast<uint32_t>(tier), outcome.status(), outcome.http_status(),
+                                       config.backend)) {
       current->SetLastTier(session.get(), tier);  // the tier that really served: its cache is the warm one
     }
     metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
