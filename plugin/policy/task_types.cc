@@ -21,6 +21,7 @@
 
 #include "policy/task_types/js_regex.h"
 #include "policy/task_types/js_text.h"
+#include "policy/task_types/keywords.h"
 #include "policy/task_types/prefilter.h"
 #include "util/strings.h"
 #include "util/utf8.h"
@@ -34,14 +35,17 @@ using internal::CompileContextPtr;
 using internal::CompiledPattern;
 using internal::CompileJsPattern;
 using internal::CompileRegex;
-using internal::ContainsCjkIdeograph;
 using internal::CountNumberedSteps;
 using internal::ExtractRequiredLiterals;
 using internal::LiteralTable;
-using internal::IsPhraseLike;
 using internal::JitCompile;
 using internal::JsToLower;
 using internal::JsTrim;
+using internal::Keyword;
+using internal::KeywordKind;
+using internal::KeywordMatches;
+using internal::MakeKeyword;
+using internal::TokenSet;
 using internal::NewJsCompileContext;
 using internal::PatternMatcher;
 using internal::Utf16Length;
@@ -50,8 +54,6 @@ using internal::Utf16Length;
 // The plugin's constants.
 
 constexpr int kPatternPoints = 14;
-constexpr int kPhraseKeywordPoints = 5;
-constexpr int kWordKeywordPoints = 3;
 constexpr int kScoreThreshold = 8;
 constexpr int kMarginThreshold = 4;
 constexpr size_t kSimplePromptMaxLength = 220;  // in UTF-16 code units, as JavaScript's .length
@@ -113,64 +115,6 @@ constexpr std::array<std::string_view, kPrecisionCount> kPrecisionNames = {"4bit
 // what one pattern can cost on a huge paste (js_regex.cc bounds the matching itself). The plugin has no cap, so a phrase that appears only
 // past the first 64 KiB can be decided differently.
 constexpr size_t kPatternSubjectMaxBytes = 64 * 1024;
-
-// -------------------------------------------------------------------------------------------------
-// Keywords.
-
-enum class KeywordKind : uint8_t {
-  kNever,      // empty after trimming
-  kSubstring,  // has a CJK ideograph or a space: a substring of the lowercased prompt
-  kToken,      // anything else: equal to a token of the prompt
-};
-
-struct Keyword {
-  KeywordKind kind = KeywordKind::kNever;
-  std::string text;                      // lowercased and trimmed
-  std::vector<std::string> token_forms;  // kToken: the tokens that count as this keyword
-  int points = 0;
-};
-
-// The plugin's matchesRuleKeyword and isPhraseLikeKeyword, decided once per keyword.
-Keyword MakeKeyword(std::string_view raw, TaskTypeMode mode) {
-  std::string storage;
-  std::string_view valid = ReplaceInvalidUtf8(raw, &storage);
-  Keyword keyword;
-  keyword.text = std::string(JsTrim(JsToLower(valid)));
-  if (keyword.text.empty()) return keyword;
-  keyword.points = IsPhraseLike(keyword.text) ? kPhraseKeywordPoints : kWordKeywordPoints;
-  // The plugin asks includes(" "): only a plain space makes a substring keyword.
-  if (ContainsCjkIdeograph(keyword.text) || keyword.text.find(' ') != std::string::npos) {
-    keyword.kind = KeywordKind::kSubstring;
-    return keyword;
-  }
-  keyword.kind = KeywordKind::kToken;
-  keyword.token_forms.push_back(keyword.text);
-  if (mode == TaskTypeMode::kImproved) {
-    // Improved: a plural counts ("suppliers" for "supplier", "taxes" for "tax"). Only these two
-    // endings: the plugin's whole-token rule stays otherwise, so "coder" is still not "code".
-    keyword.token_forms.push_back(keyword.text + "s");
-    keyword.token_forms.push_back(keyword.text + "es");
-  }
-  return keyword;
-}
-
-using TokenSet = std::unordered_set<std::string_view>;
-
-bool KeywordMatches(const Keyword& keyword, std::string_view lowered_prompt,
-                    const TokenSet& tokens) {
-  switch (keyword.kind) {
-    case KeywordKind::kNever:
-      return false;
-    case KeywordKind::kSubstring:
-      return lowered_prompt.find(keyword.text) != std::string_view::npos;
-    case KeywordKind::kToken:
-      for (const std::string& form : keyword.token_forms) {
-        if (tokens.count(form) != 0) return true;
-      }
-      return false;
-  }
-  return false;
-}
 
 // -------------------------------------------------------------------------------------------------
 // Config validation helpers.

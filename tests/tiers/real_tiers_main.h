@@ -22,6 +22,12 @@ struct RealTiers {
 
 inline constexpr int kExitSkipped = 77;
 
+// A config's tier entry for one of the started tiers ("tiny-<name>" is the alias its server answers to).
+inline std::string TierJson(const std::string& name, const std::string& format, const std::string& base_url) {
+  return R"({"name":")" + name + R"(","format":")" + format + R"(","model":"tiny-)" + name + R"(","base_url":")" +
+         base_url + R"("})";
+}
+
 // Runs the tests with `*tiers` pointing at the started tiers (null again afterwards).
 inline int RunWithRealTiers(int argc, char** argv, const char* tiers_script, RealTiers** tiers) {
   testing::InitGoogleTest(&argc, argv);

@@ -25,16 +25,11 @@ namespace {
 
 namespace json = boost::json;
 using quantclaw_test::LlamaServer;
-
+using quantclaw_test::TierJson;
 
 // The three tiers, lowest first as the ladder orders them.
 using Tiers = quantclaw_test::RealTiers;
 Tiers* tiers = nullptr;
-
-std::string TierJson(const std::string& name, const std::string& format, const std::string& base_url) {
-  return R"({"name":")" + name + R"(","format":")" + format + R"(","model":"tiny-)" + name + R"(","base_url":")" +
-         base_url + R"("})";
-}
 
 // Every tier on its own server; steps go where the host's hint sends them (force_tier).
 std::string Config(const std::string& q4_0_url, const std::string& backend = "{}") {

@@ -35,15 +35,10 @@ namespace {
 
 namespace json = boost::json;
 using quantclaw_test::LlamaServer;
-
+using quantclaw_test::TierJson;
 
 using Tiers = quantclaw_test::RealTiers;
 Tiers* tiers = nullptr;
-
-std::string TierJson(const std::string& name, const std::string& format, const std::string& base_url) {
-  return R"({"name":")" + name + R"(","format":")" + format + R"(","model":"tiny-)" + name + R"(","base_url":")" +
-         base_url + R"("})";
-}
 
 uint64_t Counter(quantclaw::Router& router, std::atomic<uint64_t> quantclaw::RouterMetrics::*counter) {
   return (router.metrics().*counter).load();
