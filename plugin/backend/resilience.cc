@@ -121,7 +121,9 @@ void ResilientCaller::RecordTransport(uint32_t tier, const absl::Status& status,
 }
 
 bool ResilientCaller::BreakerOpen(uint32_t tier) const {
-  return breaker_open_until_ns_[tier].load(std::memory_order_relaxed) > MonotonicNowNs();
+  // Every decision asks: a breaker that never opened costs one load, not a clock read.
+  const int64_t open_until_ns = breaker_open_until_ns_[tier].load(std::memory_order_relaxed);
+  return open_until_ns != 0 && open_until_ns > MonotonicNowNs();
 }
 
 void ResilientCaller::CloseBreaker(uint32_t tier) {
