@@ -53,6 +53,55 @@ void HashText(std::string_view text, float* buckets) {
   }
 }
 
+CharClass ClassOf(unsigned char c) {
+  if (c >= 'a' && c <= 'z') return CharClass::kLower;
+  if (c >= 'A' && c <= 'Z') return CharClass::kUpper;
+  if (c >= '0' && c <= '9') return CharClass::kDigit;
+  if (c == '\n' || c == '\r') return CharClass::kNewline;
+  if (c == ' ' || c == '\t') return CharClass::kSpace;
+  if (c >= 0x80) return CharClass::kNonAscii;
+  switch (c) {
+    case '{': case '}': case '[': case ']': case '(': case ')': case '<': case '>':
+      return CharClass::kBracket;
+    case '"': case '\'': case '`':
+      return CharClass::kQuote;
+    case '+': case '-': case '*': case '/': case '=': case '%': case '^': case '&': case '|': case '~':
+      return CharClass::kOperator;
+    default:
+      return CharClass::kPunctuation;
+  }
+}
+
+// Byte trigrams into signed buckets, and the byte-class shares. Trigrams see through word boundaries
+// (numbers with separators, JSON punctuation, code) where the word n-grams see only words.
+void HashCharacters(std::string_view text, float* buckets, float* classes) {
+  std::fill(buckets, buckets + kCharHashBuckets, 0.0f);
+  std::fill(classes, classes + kCharClassCount, 0.0f);
+  if (text.size() > kTextHashMaxBytes) {
+    text.remove_prefix(CodePointStartAtOrAfter(text, text.size() - kTextHashMaxBytes));
+  }
+  if (text.empty()) return;
+  uint32_t counts[kCharClassCount] = {};
+  uint32_t window = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    ++counts[static_cast<int>(ClassOf(c))];
+    window = ((window << 8) | c) & 0xFFFFFFu;
+    if (i < 2) continue;
+    const uint64_t hash = (window + 1) * 0x9E3779B97F4A7C15ull;
+    buckets[(hash >> 32) % kCharHashBuckets] += (hash >> 63) ? -1.0f : 1.0f;
+  }
+  double norm = 0;
+  for (int b = 0; b < kCharHashBuckets; ++b) norm += double(buckets[b]) * buckets[b];
+  if (norm > 0) {
+    float scale = static_cast<float>(1.0 / std::sqrt(norm));
+    for (int b = 0; b < kCharHashBuckets; ++b) buckets[b] *= scale;
+  }
+  for (int k = 0; k < kCharClassCount; ++k) {
+    classes[k] = static_cast<float>(double(counts[k]) / double(text.size()));
+  }
+}
+
 bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   for (size_t i = 0; i < prefix.size(); ++i) {
@@ -215,6 +264,7 @@ bool UpdateFeatures(const v1::Step& step, SessionFeatures* f, std::string* lates
     f->step_kind.Assign("continue");
   }
   HashText(step_text, f->text_hash);
+  HashCharacters(step_text, f->char_hash, f->char_classes);
   return saw_user;
 }
 

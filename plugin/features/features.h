@@ -20,6 +20,13 @@ inline constexpr int kRecentToolNames = 4;       // newest tool names kept for r
 inline constexpr int kRecentActionWindow = 8;    // tool calls compared for repetition
 inline constexpr int kRecentToolResultWindow = 8;
 inline constexpr int kTextHashBuckets = 64;
+inline constexpr int kCharHashBuckets = 64;
+// Byte classes whose shares of the newest text are features: what the text is made of (prose, numbers,
+// code, JSON) rather than which words it uses.
+enum class CharClass : uint8_t {
+  kLower, kUpper, kDigit, kSpace, kNewline, kBracket, kQuote, kOperator, kPunctuation, kNonAscii,
+};
+inline constexpr int kCharClassCount = 10;
 // Only the newest this-many bytes of a step's new text are hashed into n-gram features, so a step
 // that pastes a huge document costs a bounded amount there (token counting still reads all of it).
 inline constexpr size_t kTextHashMaxBytes = 16 * 1024;
@@ -72,6 +79,11 @@ struct SessionFeatures {
   uint8_t tool_result_error_bits = 0;  // newest in bit 0
   // Signed feature hashing of word unigrams and bigrams of the latest step's new text, L2-normalised.
   float text_hash[kTextHashBuckets] = {};
+  // Signed feature hashing of byte trigrams of the same text, L2-normalised: what word hashing misses
+  // (numbers, punctuation, code), whatever the words.
+  float char_hash[kCharHashBuckets] = {};
+  // The share of the same text's bytes in each CharClass (sums to 1 for non-empty text).
+  float char_classes[kCharClassCount] = {};
 
   double Numeric(NumericFeature feature) const;
 };

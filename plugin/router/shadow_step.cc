@@ -29,6 +29,8 @@ void FillStepFeatures(const SessionFeatures& features, std::string_view task_typ
     out->add_recent_tools(std::string(features.recent_tools[i].view()));
   }
   for (float value : features.text_hash) out->add_text_hash(value);
+  for (float value : features.char_hash) out->add_char_hash(value);
+  for (float value : features.char_classes) out->add_char_classes(value);
   out->set_task_type(std::string(task_type));
 }
 
