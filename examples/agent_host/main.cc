@@ -1,7 +1,8 @@
 // quantclaw_agent_host: an agent's loop that lets quantclaw make every LLM call (qc_complete). The main
 // job of `cmake/quantclaw-dev.sh demo`.
 //
-//   quantclaw_agent_host LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N]
+//   quantclaw_agent_host LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N] [--routed-only]
+//                        [--shadow-wait SECONDS] [--strip-response-format]
 //
 // It replays a recorded episode: each step line's messages (the observations: user turns, tool
 // results, the agent's own recorded actions) extend the conversation, and each step is one OpenAI chat
@@ -12,10 +13,23 @@
 //
 // It runs the episode twice: routed, then with every step forced onto the reference tier, and prints
 // per step the tier, tokens and latency, then the cost and latency of routing against the reference.
-// Costs are the config's tiers[].cost (per million tokens).
+// Costs are the config's tiers[].cost (per million tokens). --routed-only skips the second pass: what
+// collecting shadow-sampled traces needs (`cmake/quantclaw-dev.sh learn`).
+//
+// The file may hold many episodes (examples/episodes/make_episodes.py writes a corpus): each session id
+// has its own conversation. A step line's request carries its tools, response_format and tool_choice
+// into the body; max_tokens is this host's --max-tokens (short answers keep CPU tiers quick).
+// --strip-response-format leaves response_format out: llama-server turns it into a grammar, and a tier
+// that cannot build one (the tests' tiny generated model) answers HTTP 400 "Failed to initialize samplers".
+//
+// With shadow sampling configured, the router scores sampled steps on its own thread after the step
+// returned; freeing the router drops what still waits. So before freeing it this host waits (at most
+// --shadow-wait seconds, default 600) until every sampled step was scored, failed or dropped, reading
+// the counters from qc_metrics, and prints them: the traces are then complete.
 //
 // LIBRARY.so "-" means $QUANTCLAW_PLUGIN, else ./plugins/libquantclaw.so.1 (the plugins convention).
 // Exit 1 if a call failed, 2 on a usage or set-up problem.
+#include <chrono>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
@@ -28,6 +42,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <boost/dll/shared_library.hpp>
@@ -105,15 +120,17 @@ int32_t OnChunk(void* chunks, const uint8_t*, size_t) {
 
 class Agent {
  public:
-  Agent(const qc_plugin& plugin, qc_router* router, std::map<std::string, TierCost> costs, int max_tokens)
-      : plugin_(plugin), router_(router), costs_(std::move(costs)), max_tokens_(max_tokens) {}
+  Agent(const qc_plugin& plugin, qc_router* router, std::map<std::string, TierCost> costs, int max_tokens,
+        bool mark_passes, bool strip_response_format)
+      : plugin_(plugin), router_(router), costs_(std::move(costs)), max_tokens_(max_tokens),
+        mark_passes_(mark_passes), strip_response_format_(strip_response_format) {}
 
   // One pass over the episode. `force_tier` empty: routed; else every step goes there.
   std::optional<PassTotals> Run(const std::vector<json::object>& lines, const std::string& pass,
                                 const std::string& session_suffix, const std::string& force_tier) {
     PassTotals totals;
-    json::array conversation;
-    std::map<int64_t, std::string> tier_of_step;
+    std::map<std::string, json::array> conversations;  // by session id
+    std::map<std::string, std::map<int64_t, std::string>> tier_of_step;  // by session id, then step
     std::printf("%4s %-7s %-6s %7s %7s %5s %6s %8s %9s  %s\n", "step", "kind", "tier", "prompt", "cached", "out",
                 "chunks", "ttfb ms", "total ms", "reason");
     for (const json::object& line : lines) {
@@ -121,16 +138,23 @@ class Agent {
         if (!ReportOutcome(outcome->get_object(), session_suffix, tier_of_step)) return std::nullopt;
         continue;
       }
+      const std::string session = SessionId(line, session_suffix);
+      json::array& conversation = conversations[session];
       const json::value* messages = line.if_contains("messages");
       if (messages != nullptr && messages->is_array()) {
         for (const json::value& message : messages->get_array()) conversation.push_back(message);
         // Each pass opens its conversation with its own first words, so that neither pass finds the
         // other's prompts in a tier's prefix cache: the comparison starts cold both times.
-        if (!conversation.empty() && conversation.size() == messages->get_array().size()) MarkPass(conversation, pass);
+        if (mark_passes_ && !conversation.empty() && conversation.size() == messages->get_array().size()) {
+          MarkPass(conversation, pass);
+        }
       }
       json::object body;
       if (const json::value* request = line.if_contains("request"); request != nullptr && request->is_object()) {
-        if (const json::value* tools = request->get_object().if_contains("tools")) body["tools"] = *tools;
+        for (const char* key : {"tools", "response_format", "tool_choice"}) {
+          if (strip_response_format_ && std::string_view(key) == "response_format") continue;
+          if (const json::value* value = request->get_object().if_contains(key)) body[key] = *value;
+        }
       }
       body["model"] = "auto";  // quantclaw rewrites it to the tier's model
       body["messages"] = conversation;
@@ -145,12 +169,11 @@ class Agent {
         }
       }
       if (!force_tier.empty()) hints["force_tier"] = force_tier;
-      const std::string session = SessionId(line, session_suffix);
       json::object request{{"session_id", session}, {"body", std::move(body)}, {"hints", std::move(hints)}};
       std::optional<StepResult> step = Complete(json::serialize(request));
       if (!step) return std::nullopt;
       const int64_t step_index = Int(line.if_contains("step_index"));
-      tier_of_step[step_index] = step->tier;
+      tier_of_step[session][step_index] = step->tier;
       std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %6d %8.1f %9.1f  %s\n", step_index,
                   kind.c_str(), step->tier.c_str(), step->prompt_tokens, step->cached_tokens,
                   step->completion_tokens, step->chunks, step->first_byte_ms, step->latency_ms, step->reason.c_str());
@@ -207,14 +230,17 @@ class Agent {
 
   // The recorded verdict on a step, for the tier that served that step in this pass.
   bool ReportOutcome(json::object outcome, const std::string& session_suffix,
-                     const std::map<int64_t, std::string>& tier_of_step) {
+                     std::map<std::string, std::map<int64_t, std::string>>& tier_of_step) {
     if (plugin_.report_outcome == nullptr) return true;  // a library without it: nothing to tell
     const json::value* id = outcome.if_contains("session_id");
-    outcome["session_id"] = (id != nullptr && id->is_string() ? std::string(id->get_string()) : "episode") + session_suffix;
+    const std::string session =
+        (id != nullptr && id->is_string() ? std::string(id->get_string()) : "episode") + session_suffix;
+    outcome["session_id"] = session;
     // Tokens and latency of the call were recorded by qc_complete itself; only the verdict is news.
     for (const char* measured : {"tier_name", "input_tokens", "output_tokens", "latency_ms"}) outcome.erase(measured);
-    auto served = tier_of_step.find(Int(outcome.if_contains("step_index")));
-    if (served != tier_of_step.end()) outcome["tier_name"] = served->second;
+    const std::map<int64_t, std::string>& served_by = tier_of_step[session];
+    auto served = served_by.find(Int(outcome.if_contains("step_index")));
+    if (served != served_by.end()) outcome["tier_name"] = served->second;
     const std::string text = json::serialize(outcome);
     qc_bytes bytes = {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
     if (int32_t status = plugin_.report_outcome(router_, &bytes, QC_FORMAT_JSON); status != QC_OK) {
@@ -234,7 +260,61 @@ class Agent {
   qc_router* router_;
   std::map<std::string, TierCost> costs_;
   int max_tokens_;
+  bool mark_passes_;
+  bool strip_response_format_;
 };
+
+// One counter from qc_metrics' Prometheus text (an unlabelled sample), or -1 when it is not there.
+double Counter(const std::string& text, std::string_view name) {
+  size_t at = 0;
+  while ((at = text.find(name, at)) != std::string::npos) {
+    const bool line_start = at == 0 || text[at - 1] == '\n';
+    const size_t after = at + name.size();
+    if (line_start && after < text.size() && text[after] == ' ') return std::strtod(text.c_str() + after + 1, nullptr);
+    at = after;
+  }
+  return -1;
+}
+
+struct ShadowCounts {
+  double sampled = -1, scored = 0, failed = 0, dropped = 0, written = 0;
+};
+
+std::optional<ShadowCounts> ReadShadowCounts(const qc_plugin& plugin, qc_router* router) {
+  if (plugin.metrics == nullptr) return std::nullopt;
+  qc_buffer out = {sizeof(qc_buffer), 0, nullptr, 0};
+  if (plugin.metrics(router, &out) != QC_OK) return std::nullopt;
+  std::string text(reinterpret_cast<const char*>(out.data), out.size);
+  plugin.buffer_free(&out);
+  ShadowCounts counts;
+  counts.sampled = Counter(text, "quantclaw_shadow_sampled_total");
+  counts.scored = Counter(text, "quantclaw_shadow_scored_total");
+  counts.failed = Counter(text, "quantclaw_shadow_failed_total");
+  counts.dropped = Counter(text, "quantclaw_shadow_dropped_total");
+  counts.written = Counter(text, "quantclaw_trace_records_written_total");
+  return counts;
+}
+
+// Until every sampled step was scored, failed or dropped (a failed trace write after a good score counts
+// once in each, so this can end one job early only when writes fail), or `seconds` passed.
+void WaitForShadow(const qc_plugin& plugin, qc_router* router, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<ShadowCounts> counts = ReadShadowCounts(plugin, router);
+  if (!counts || counts->sampled <= 0) return;  // shadow sampling is off, or sampled nothing
+  bool done = false;
+  for (;;) {
+    done = counts->scored + counts->failed + counts->dropped >= counts->sampled;
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (done || waited >= seconds) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    counts = ReadShadowCounts(plugin, router);
+    if (!counts) return;
+  }
+  std::printf("shadow: %.0f sampled, %.0f scored, %.0f failed, %.0f dropped, %.0f trace records written (waited %.1f s%s)\n",
+              counts->sampled, counts->scored, counts->failed, counts->dropped, counts->written,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              done ? "" : ", gave up: the rest is dropped");
+}
 
 void PrintTotals(const char* label, const PassTotals& totals) {
   std::printf("%-22s %2d steps  %7" PRId64 " prompt + %5" PRId64 " output tokens  cost $%.6f  latency %7.1f ms  tiers:",
@@ -243,8 +323,15 @@ void PrintTotals(const char* label, const PassTotals& totals) {
   std::printf("\n");
 }
 
+struct Options {
+  int max_tokens = 64;
+  bool routed_only = false;
+  double shadow_wait_seconds = 600;
+  bool strip_response_format = false;
+};
+
 int Run(const std::string& library_path, const std::string& config_path, const std::string& episode_path,
-        int max_tokens) {
+        const Options& options) {
   boost::dll::shared_library library(library_path,
                                      boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now);
   auto& entry = library.get<const qc_plugin*(uint32_t)>(QC_PLUGIN_ENTRY_SYMBOL);
@@ -303,9 +390,25 @@ int Run(const std::string& library_path, const std::string& config_path, const s
                  plugin.last_error());
     return kExitCallFailed;
   }
-  Agent agent(plugin, router, costs, max_tokens);
+  Agent agent(plugin, router, costs, options.max_tokens, !options.routed_only,
+              options.strip_response_format);
   std::printf("== routed by quantclaw\n");
+  const auto start = std::chrono::steady_clock::now();
   std::optional<PassTotals> routed = agent.Run(lines, "routed", "", "");
+  const double routed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (routed) {
+    std::printf("routed pass: %d steps in %.1f s, %.2f steps/s\n", routed->steps, routed_seconds,
+                routed_seconds > 0 ? routed->steps / routed_seconds : 0.0);
+  }
+  if (options.routed_only) {
+    if (routed) {
+      std::printf("\n");
+      PrintTotals("routed", *routed);
+    }
+    WaitForShadow(plugin, router, options.shadow_wait_seconds);
+    plugin.router_free(router);
+    return routed ? 0 : kExitCallFailed;
+  }
   std::optional<PassTotals> all_reference;
   if (routed) {
     std::printf("\n== every step on the reference tier (%s)\n", reference.c_str());
@@ -319,6 +422,7 @@ int Run(const std::string& library_path, const std::string& config_path, const s
                 all_reference->cost > 0 ? routed->cost / all_reference->cost : 0.0,
                 all_reference->latency_ms > 0 ? routed->latency_ms / all_reference->latency_ms : 0.0);
   }
+  WaitForShadow(plugin, router, options.shadow_wait_seconds);
   plugin.router_free(router);
   return routed && all_reference ? 0 : kExitCallFailed;
 }
@@ -326,19 +430,26 @@ int Run(const std::string& library_path, const std::string& config_path, const s
 }  // namespace
 
 int main(int argc, char** argv) {
-  int max_tokens = 64;
+  Options options;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     std::string_view argument = argv[i];
     if (argument == "--max-tokens" && i + 1 < argc) {
-      max_tokens = std::atoi(argv[++i]);
+      options.max_tokens = std::atoi(argv[++i]);
+    } else if (argument == "--shadow-wait" && i + 1 < argc) {
+      options.shadow_wait_seconds = std::atof(argv[++i]);
+    } else if (argument == "--routed-only") {
+      options.routed_only = true;
+    } else if (argument == "--strip-response-format") {
+      options.strip_response_format = true;
     } else {
       positional.emplace_back(argument);
     }
   }
-  if (positional.size() != 3 || max_tokens <= 0) {
+  if (positional.size() != 3 || options.max_tokens <= 0 || options.shadow_wait_seconds < 0) {
     std::fprintf(stderr,
-                 "usage: %s LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N]\n"
+                 "usage: %s LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N] [--routed-only]\n"
+                 "                            [--shadow-wait SECONDS] [--strip-response-format]\n"
                  "  LIBRARY.so \"-\" means $%s, else %s\n",
                  argc > 0 ? argv[0] : "quantclaw_agent_host", kPluginEnvironmentVariable, kPluginsDirectoryPath);
     return kExitUsage;
@@ -349,7 +460,7 @@ int main(int argc, char** argv) {
     library_path = from_environment != nullptr && *from_environment != '\0' ? from_environment : kPluginsDirectoryPath;
   }
   try {
-    return Run(library_path, positional[1], positional[2], max_tokens);
+    return Run(library_path, positional[1], positional[2], options);
   } catch (const std::exception& error) {
     // Boost.DLL reports a library that will not load, or a missing symbol, as a system_error.
     std::fprintf(stderr, "quantclaw_agent_host: %s: %s\n", library_path.c_str(), error.what());
