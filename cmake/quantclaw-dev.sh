@@ -5,6 +5,12 @@
 #                                  qc_complete on real f16 and q4_0 tiers, then route the example episodes
 #   cmake/quantclaw-dev.sh test    set up, build, run every test; then again under ASan and UBSan; then the
 #                                  threaded tests and a shorter soak under TSan
+#   cmake/quantclaw-dev.sh learn [OUT]
+#                                  set up, build, then the learning loop on real f16 and q4_0 tiers
+#                                  (cmake/quantclaw-learn.sh): generated training and evaluation episodes
+#                                  replayed with shadow sampling into traces, then quantclaw train, eval
+#                                  and report; OUT defaults to BUILD/learn. QUANTCLAW_LEARN_EPISODES and
+#                                  the other knobs are described in cmake/quantclaw-learn.sh
 #   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
 #   cmake/quantclaw-dev.sh setup   only install the packages
 #   cmake/quantclaw-dev.sh tsan    only the TSan part of test (packages and tiers already in)
@@ -131,6 +137,12 @@ case "${1:-}" in
     # Data races in the threaded paths (sessions, reloads, breakers, free while calls are in flight).
     tsan_tests
     ;;
+  learn)
+    setup
+    setup_tiers
+    configure_and_build RelWithDebInfo
+    "$root/cmake/quantclaw-learn.sh" "$build" "${2:-$build/learn}"
+    ;;
   tsan)
     # The TSan part of `test` alone, on a machine already set up.
     tsan_tests "${@:2}"
@@ -142,7 +154,7 @@ case "${1:-}" in
     "$build/tests/bench/quantclaw_bench" "${@:2}"
     ;;
   *)
-    echo "usage: $0 demo|test|bench|setup|tsan" >&2
+    echo "usage: $0 demo|test|learn|bench|setup|tsan" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,7 @@
 // job of `cmake/quantclaw-dev.sh demo`.
 //
 //   quantclaw_agent_host LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N] [--routed-only]
-//                        [--shadow-wait SECONDS] [--strip-response-format]
+//                        [--shadow-wait SECONDS] [--response-format]
 //
 // It replays a recorded episode: each step line's messages (the observations: user turns, tool
 // results, the agent's own recorded actions) extend the conversation, and each step is one OpenAI chat
@@ -17,10 +17,10 @@
 // collecting shadow-sampled traces needs (`cmake/quantclaw-dev.sh learn`).
 //
 // The file may hold many episodes (examples/episodes/make_episodes.py writes a corpus): each session id
-// has its own conversation. A step line's request carries its tools, response_format and tool_choice
-// into the body; max_tokens is this host's --max-tokens (short answers keep CPU tiers quick).
-// --strip-response-format leaves response_format out: llama-server turns it into a grammar, and a tier
-// that cannot build one (the tests' tiny generated model) answers HTTP 400 "Failed to initialize samplers".
+// has its own conversation. A step line's request carries its tools and tool_choice into the body, and
+// with --response-format its response_format (off by default: llama-server turns it into a grammar, and
+// a tier that cannot build one, as the tests' tiny generated model cannot, answers HTTP 400 "Failed to
+// initialize samplers"); max_tokens is this host's --max-tokens (short answers keep CPU tiers quick).
 //
 // With shadow sampling configured, the router scores sampled steps on its own thread after the step
 // returned; freeing the router drops what still waits. So before freeing it this host waits (at most
@@ -121,9 +121,9 @@ int32_t OnChunk(void* chunks, const uint8_t*, size_t) {
 class Agent {
  public:
   Agent(const qc_plugin& plugin, qc_router* router, std::map<std::string, TierCost> costs, int max_tokens,
-        bool mark_passes, bool strip_response_format)
+        bool mark_passes, bool send_response_format)
       : plugin_(plugin), router_(router), costs_(std::move(costs)), max_tokens_(max_tokens),
-        mark_passes_(mark_passes), strip_response_format_(strip_response_format) {}
+        mark_passes_(mark_passes), send_response_format_(send_response_format) {}
 
   // One pass over the episode. `force_tier` empty: routed; else every step goes there.
   std::optional<PassTotals> Run(const std::vector<json::object>& lines, const std::string& pass,
@@ -152,7 +152,7 @@ class Agent {
       json::object body;
       if (const json::value* request = line.if_contains("request"); request != nullptr && request->is_object()) {
         for (const char* key : {"tools", "response_format", "tool_choice"}) {
-          if (strip_response_format_ && std::string_view(key) == "response_format") continue;
+          if (!send_response_format_ && std::string_view(key) == "response_format") continue;
           if (const json::value* value = request->get_object().if_contains(key)) body[key] = *value;
         }
       }
@@ -261,7 +261,7 @@ class Agent {
   std::map<std::string, TierCost> costs_;
   int max_tokens_;
   bool mark_passes_;
-  bool strip_response_format_;
+  bool send_response_format_;
 };
 
 // One counter from qc_metrics' Prometheus text (an unlabelled sample), or -1 when it is not there.
@@ -327,7 +327,7 @@ struct Options {
   int max_tokens = 64;
   bool routed_only = false;
   double shadow_wait_seconds = 600;
-  bool strip_response_format = false;
+  bool send_response_format = false;
 };
 
 int Run(const std::string& library_path, const std::string& config_path, const std::string& episode_path,
@@ -391,7 +391,7 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     return kExitCallFailed;
   }
   Agent agent(plugin, router, costs, options.max_tokens, !options.routed_only,
-              options.strip_response_format);
+              options.send_response_format);
   std::printf("== routed by quantclaw\n");
   const auto start = std::chrono::steady_clock::now();
   std::optional<PassTotals> routed = agent.Run(lines, "routed", "", "");
@@ -440,8 +440,8 @@ int main(int argc, char** argv) {
       options.shadow_wait_seconds = std::atof(argv[++i]);
     } else if (argument == "--routed-only") {
       options.routed_only = true;
-    } else if (argument == "--strip-response-format") {
-      options.strip_response_format = true;
+    } else if (argument == "--response-format") {
+      options.send_response_format = true;
     } else {
       positional.emplace_back(argument);
     }
@@ -449,7 +449,7 @@ int main(int argc, char** argv) {
   if (positional.size() != 3 || options.max_tokens <= 0 || options.shadow_wait_seconds < 0) {
     std::fprintf(stderr,
                  "usage: %s LIBRARY.so CONFIG.json EPISODE.jsonl [--max-tokens N] [--routed-only]\n"
-                 "                            [--shadow-wait SECONDS] [--strip-response-format]\n"
+                 "                            [--shadow-wait SECONDS] [--response-format]\n"
                  "  LIBRARY.so \"-\" means $%s, else %s\n",
                  argc > 0 ? argv[0] : "quantclaw_agent_host", kPluginEnvironmentVariable, kPluginsDirectoryPath);
     return kExitUsage;

@@ -11,7 +11,7 @@ collections labelled:
 and the steps only one collection labelled. Exit 1 when the label agreement is below --min-agreement
 (default 0.95), 2 on bad input.
 
-Usage: compare_labels.py FIRST.tsv SECOND.tsv [--threshold T] [--min-agreement 0.95]
+Usage: compare_labels.py FIRST.tsv SECOND.tsv [--threshold T|median] [--min-agreement 0.95]
 """
 
 import argparse
@@ -38,7 +38,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("first")
     parser.add_argument("second")
-    parser.add_argument("--threshold", type=float, help="also compare the sides of this KL (nats)")
+    parser.add_argument("--threshold", help="also compare the sides of this KL (nats), or 'median': the first "
+                        "collection's median KL, where the most steps sit near the line")
     parser.add_argument("--kl-tolerance", type=float, default=0.05, help="relative (default 0.05)")
     parser.add_argument("--kl-floor", type=float, default=1e-3, help="absolute, nats (default 0.001)")
     parser.add_argument("--min-agreement", type=float, default=0.95)
@@ -58,8 +59,13 @@ def main():
     print(f"KL agreement (within {args.kl_tolerance:.0%} or {args.kl_floor} nats): {close}/{len(both)} = {close / len(both):.4f}")
     agreement = same_label / len(both)
     if args.threshold is not None:
+        if args.threshold == "median":
+            kls = sorted(first[key][0] for key in both)
+            args.threshold = kls[len(kls) // 2]
+        else:
+            args.threshold = float(args.threshold)
         sides = sum((first[key][0] >= args.threshold) == (second[key][0] >= args.threshold) for key in both)
-        print(f"agreement at KL threshold {args.threshold}: {sides}/{len(both)} = {sides / len(both):.4f}")
+        print(f"agreement at KL threshold {args.threshold:.4g}: {sides}/{len(both)} = {sides / len(both):.4f}")
     return 0 if agreement >= args.min_agreement else 1
 
 
