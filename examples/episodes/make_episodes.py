@@ -403,6 +403,8 @@ LANGUAGES = {
     "go": (go_function, "go", "go test ./...", "internal/{}/{}.go", "internal/{}/{}_test.go"),
     "rust": (rust_function, "rs", "cargo test --quiet", "src/{}.rs", "tests/{}.rs"),
 }
+# How a definition and a call of the function read in each language, for search hits.
+DEFINITION = {"python": "def {}(", "javascript": "export function {}(", "go": "func {}(", "rust": "pub fn {}("}
 
 
 CRASH_LINES = ("return sum(values) / len(values)", "result.append(item * 3)", 'key = row["id"]',
@@ -459,8 +461,9 @@ def coding(rng, episode, faults):
     limit_steps = rng.randint(9, 20)
     if rng.random() < 0.5:
         call_id = episode.call("search_code", {"pattern": target, "glob": f"**/*.{extension}"})
-        hits = "\n".join(f"{rng.choice((source, tests))}:{rng.randint(1, 200)}: {rng.choice(('def ', 'func ', 'fn ', 'function ', ''))}{target}(...)"
-                         for _ in range(rng.randint(2, 6)))
+        hits = "\n".join(f"{source}:{rng.randint(1, 200)}: {DEFINITION[language].format(target)}" if i == 0 else
+                         f"{rng.choice((source, tests))}:{rng.randint(1, 200)}:     {rng.choice(('result = ', 'assert ', 'let x = ', ''))}{target}({identifier(rng)})"
+                         for i in range(rng.randint(2, 6)))
         episode.result(call_id, hits)
         episode.step()
     call_id = episode.call("read_file", {"path": source}, rng.choice((None, f"Reading {source}.")))
@@ -497,8 +500,9 @@ def coding(rng, episode, faults):
             raw = json.dumps(arguments)
             raw = raw[:rng.randint(len(raw) // 3, len(raw) - 2)]
             call_id = episode.call("write_file", None, explanation, raw_arguments=raw)
+            column = raw.rfind('"') + 1
             episode.result(call_id, f"Error: tool arguments are not valid JSON: Unterminated string starting at: "
-                                    f"line 1 column {rng.randint(10, 60)} (char {rng.randint(9, 59)})")
+                                    f"line 1 column {column} (char {column - 1})")
             episode.outcome(episode.step_index - 1, tool_call_valid=False)
             episode.step()
         call_id = episode.call("write_file", arguments, explanation)
@@ -567,14 +571,26 @@ def data(rng, episode, faults):
         episode.say("user", f"Here is a table:\n\n{markdown_table(header, body)}\n\nReturn JSON with the total and "
                             f"the mean of {measure}, and the {header[0]} with the largest {measure}.")
         episode.step()
+        question = "summary"
         for _ in range(rng.randint(3, 7)):
             values = [float(row[header.index(measure)]) for row in body]
-            answer = {"total": round(sum(values), 2), "mean": round(sum(values) / len(values), 2),
-                      "max_" + header[0]: body[values.index(max(values))][0]}
+            if question == "median":
+                ordered = sorted(values)
+                middle = len(ordered) // 2
+                median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+                answer = {"measure": measure, "median": round(median, 2), "rows": len(values)}
+            elif question == "share":
+                answer = {"measure": measure, "top_two_share": round((values[0] + values[1]) / sum(values), 4)
+                          if sum(values) else None}
+            else:
+                answer = {"measure": measure, "total": round(sum(values), 2), "mean": round(sum(values) / len(values), 2),
+                          "max_" + header[0]: body[values.index(max(values))][0]}
             episode.say("assistant", json.dumps(answer))
             other = rng.choice(header[1:])
-            episode.say("user", rng.choice((f"Now the same for {other}.", f"Add the median of {other}.",
-                                            f"What share of the total {measure} comes from the top two rows?")))
+            question, text = rng.choice((("summary", f"Now the same for {other}."),
+                                         ("median", f"Add the median of {other}."),
+                                         ("share", f"What share of the total {other} comes from the top two rows?")))
+            episode.say("user", text)
             measure = other
             episode.step()
         return
