@@ -151,12 +151,12 @@ class TierSession {
                       {"post_sampling_probs", false}};
     if (absl::Status status = Post("/completion", body, &answer); !status.ok()) return status;
     boost::system::error_code ec;
-    const json::value* list = answer.find_pointer("/completion_probabilities/0/top_logprobs", ec);
-    if (list == nullptr || !list->is_array()) {
-      return absl::DataLossError(
-          StrCat(tier_.name, " /completion: no completion_probabilities[0].top_logprobs (is the tier llama-server?)"));
-    }
     top->clear();
+    const json::value* list = answer.find_pointer("/completion_probabilities/0/top_logprobs", ec);
+    // llama-server holds back a token that ends inside a UTF-8 character (a byte-fallback piece) until
+    // the character completes, and with n_predict 1 it never does: the answer then has no
+    // probabilities. That position is skipped (an empty *top), not the whole step.
+    if (list == nullptr || !list->is_array()) return absl::OkStatus();
     for (const json::value& entry : list->get_array()) {
       const json::object* object = entry.if_object();
       const json::value* id = object ? object->if_contains("id") : nullptr;
@@ -233,10 +233,21 @@ absl::Status ScoreOnLlamaServer(HttpClient& http, const ShadowJob& job, const st
       context.push_back(joint_tokens[common + position]);
     }
   }
+  // The mean over the positions both tiers gave probabilities for; a tier that never gives any is not a
+  // llama-server (or not one that reports n_probs).
   double sum = 0;
-  for (size_t position = 0; position < positions; ++position) sum += TopKKl(reference_top[position], low_top[position]);
-  score->kl = sum / double(positions);
-  score->positions = static_cast<uint32_t>(positions);
+  size_t scored = 0;
+  for (size_t position = 0; position < positions; ++position) {
+    if (reference_top[position].empty() || low_top[position].empty()) continue;
+    sum += TopKKl(reference_top[position], low_top[position]);
+    ++scored;
+  }
+  if (scored == 0) {
+    return absl::DataLossError(StrCat("no position of the action had completion_probabilities[0].top_logprobs on both ",
+                                      reference_tier.name, " and ", low_tier.name, " (are the tiers llama-server?)"));
+  }
+  score->kl = sum / double(scored);
+  score->positions = static_cast<uint32_t>(scored);
   return absl::OkStatus();
 }
 
