@@ -16,6 +16,7 @@
 #include "quantclaw/v1/learned_model.pb.h"
 #include "util/crc32c.h"
 #include "util/strings.h"
+#include "util/utf8.h"
 
 namespace quantclaw {
 namespace {
@@ -34,9 +35,10 @@ void PutU32(uint32_t value, std::string* out) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
 
-// protobuf says only that a message does not parse; this walk of the wire format, guided by the
-// descriptors, says where: the offset of the first field whose tag, length or value is malformed or cut
-// off. Empty when it finds nothing (then what failed is a check the walk does not make, such as UTF-8).
+// protobuf says only that a message does not parse (and logs a string that is not UTF-8 to stderr, the
+// host's); this walk of the wire format, guided by the descriptors, runs first and says where: the offset
+// of the first field whose tag, length or value is malformed or cut off, or of a string that is not
+// UTF-8. Empty when it finds nothing.
 std::string FindMalformed(const pb::Descriptor* type, std::string_view bytes, size_t base) {
   pb::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(bytes.data()), static_cast<int>(bytes.size()));
   while (static_cast<size_t>(input.CurrentPosition()) < bytes.size()) {
@@ -46,16 +48,21 @@ std::string FindMalformed(const pb::Descriptor* type, std::string_view bytes, si
     const int number = static_cast<int>(WireFormat::GetTagFieldNumber(tag));
     const pb::FieldDescriptor* field = type->FindFieldByNumber(number);
     const std::string name = field != nullptr ? StrCat(type->name(), ".", field->name()) : StrCat("field ", number);
-    if (field != nullptr && field->type() == pb::FieldDescriptor::TYPE_MESSAGE &&
-        WireFormat::GetTagWireType(tag) == WireFormat::WIRETYPE_LENGTH_DELIMITED) {
+    const bool message = field != nullptr && field->type() == pb::FieldDescriptor::TYPE_MESSAGE;
+    const bool text = field != nullptr && field->type() == pb::FieldDescriptor::TYPE_STRING;
+    if ((message || text) && WireFormat::GetTagWireType(tag) == WireFormat::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!input.ReadVarint32(&length)) return StrCat("offset ", at, ": ", name, ": malformed length");
       const size_t begin = static_cast<size_t>(input.CurrentPosition());
       if (length > bytes.size() - begin) {
         return StrCat("offset ", at, ": ", name, ": ", length, " bytes long, only ", bytes.size() - begin, " left");
       }
-      std::string inner = FindMalformed(field->message_type(), bytes.substr(begin, length), base + begin);
-      if (!inner.empty()) return inner;
+      const std::string_view value = bytes.substr(begin, length);
+      if (text && !IsValidUtf8(value)) return StrCat("offset ", at, ": ", name, " is not valid UTF-8");
+      if (message) {
+        std::string inner = FindMalformed(field->message_type(), value, base + begin);
+        if (!inner.empty()) return inner;
+      }
       input.Skip(static_cast<int>(length));
       continue;
     }
@@ -143,14 +150,14 @@ absl::StatusOr<std::shared_ptr<const LearnedModel>> LearnedModel::FromFileBytes(
         StrCat(name, ": offset ", kLearnedModelHeaderBytes, ": payload checksum ", absl::Hex(crc, absl::kZeroPad8),
                " does not match the header's ", absl::Hex(stored_crc, absl::kZeroPad8), ": the file is damaged"));
   }
+  if (std::string where = FindMalformed(v1::LearnedModel::descriptor(), payload, kLearnedModelHeaderBytes);
+      !where.empty()) {
+    return absl::InvalidArgumentError(StrCat(name, ": ", where));
+  }
   v1::LearnedModel message;
   if (!message.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    std::string where = FindMalformed(v1::LearnedModel::descriptor(), payload, kLearnedModelHeaderBytes);
-    if (where.empty()) {
-      where = StrCat("offset ", kLearnedModelHeaderBytes,
-                     ": the payload does not parse as quantclaw.v1.LearnedModel (a string field that is not UTF-8?)");
-    }
-    return absl::InvalidArgumentError(StrCat(name, ": ", where));
+    return absl::InvalidArgumentError(StrCat(name, ": offset ", kLearnedModelHeaderBytes,
+                                             ": the payload does not parse as quantclaw.v1.LearnedModel"));
   }
   return Compile(name, message);
 }
@@ -346,6 +353,9 @@ float LearnedModel::Score(const float* features) const {
     }
     std::swap(in, out);
   }
+  // Finite weights can still overflow on a large input (+inf and -inf meeting in one sum): a score
+  // that means nothing sends the step high, where it loses nothing, rather than low.
+  if (std::isnan(in[0])) return 1.0f;
   return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(in[0]))));
 }
 

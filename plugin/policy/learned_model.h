@@ -60,6 +60,7 @@ class LearnedModel {
 
   // The probability that the step needs the high tier: standardise, forward (ReLU between layers),
   // sigmoid. `features` holds feature_count() floats of feature_set(). Allocation-free, thread-safe.
+  // Always in [0, 1]: a sum that overflowed into NaN scores 1 (the high tier).
   float Score(const float* features) const;
 
   const std::string& feature_set() const { return feature_set_; }

@@ -156,6 +156,10 @@ TEST(LearnedModelFileTest, MalformedPayloadNamesTheOffsetOfTheField) {
   }
   file += payload;
   EXPECT_EQ(LoadError(file), "m.qcmodel: offset 20: LogisticModel.weights (wire type 2) is malformed or cut off");
+
+  ModelSpec latin1 = Logistic({}, 0);
+  latin1.feature_set = "quantclaw.step.v1\xE9";  // at byte 18: the field's tag
+  EXPECT_EQ(CompileError(latin1), "m.qcmodel: offset 18: LearnedModel.feature_set is not valid UTF-8");
 }
 
 TEST(LearnedModelFileTest, SizesThatDoNotFitAreErrorsNamingTheField) {
@@ -265,6 +269,19 @@ TEST(LearnedModelScoreTest, LogisticWithHandSetWeightsScoresExactly) {
   EXPECT_EQ(model->Score(x), Sigmoid(-1.25));
 }
 
+TEST(LearnedModelScoreTest, AnOverflowedSumScoresHigh) {
+  auto model = Compiled(Logistic({{0, 3e38f}, {1, -3e38f}}, 0.0f));
+  ASSERT_NE(model, nullptr);
+  float x[kStepFeaturesV1Size] = {};
+  x[0] = 10.0f;  // +inf
+  EXPECT_EQ(model->Score(x), 1.0f);
+  x[0] = 0.0f;
+  x[1] = 10.0f;  // -inf
+  EXPECT_EQ(model->Score(x), 0.0f);
+  x[0] = 10.0f;  // +inf - inf
+  EXPECT_EQ(model->Score(x), 1.0f);
+}
+
 TEST(LearnedModelScoreTest, StandardisationComesFirst) {
   ModelSpec spec = Logistic({{0, 1.0f}, {1, 1.0f}}, 0.0f);
   spec.mean.assign(kStepFeaturesV1Size, 1.0f);
@@ -344,8 +361,10 @@ TEST(LearnedFeatureVectorTest, LiveAndTraceVectorsAreEqual) {
   for (size_t s = 0; s < steps.size(); ++s) {
     UpdateFeatures(StepFromJson(steps[s]), &features, &prompt);
     // The steps exercise every part of the vector: numbers, JSON, tool errors, non-ASCII, an empty step.
-    if (s == 0) EXPECT_GT(features.char_classes[static_cast<int>(CharClass::kDigit)], 0.0f);
-    if (s == 0) EXPECT_TRUE(features.json_requested);
+    if (s == 0) {
+      EXPECT_GT(features.char_classes[static_cast<int>(CharClass::kDigit)], 0.0f);
+      EXPECT_TRUE(features.json_requested);
+    }
     for (std::string_view task_type : {"", "arithmetic", "a-task-type-of-thirty-one-bytes"}) {
       float live[kStepFeaturesV1Size];
       StepFeatureVector(features, task_type, live);
