@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -18,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "learned_model_file.h"
 #include "quantclaw/quantclaw.h"
 
 #ifndef QC_LIBRARY_PATH
@@ -1151,6 +1154,116 @@ TEST_F(AbiTest, TextFieldsAreCutBetweenCharacters) {
   EXPECT_TRUE(ValidUtf8(reason)) << reason;
   EXPECT_NE(reason.find("failover"), std::string::npos) << reason;
   EXPECT_EQ(api_->router_free(router), QC_OK);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The learned scorer: a model file on disk, named by the config, read when the config is (re)loaded.
+
+// Where quantclaw.step.v1 keeps the share of digits among the step's new bytes (features/feature_vector.h;
+// the unit tests pin the position by name).
+constexpr int kDigitShare = 163 - 10 + 2;
+
+// A logistic model that reads only the digits' share: score = sigmoid(bias + weight * share).
+quantclaw_test::ModelSpec DigitsModel(float weight, float bias) {
+  quantclaw_test::ModelSpec spec;
+  spec.logistic_weights.assign(163, 0.0f);
+  spec.logistic_weights[kDigitShare] = weight;
+  spec.logistic_bias = bias;
+  return spec;
+}
+
+std::string LearnedConfig(const std::string& model_path) {
+  return R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://127.0.0.1:1/v1","model":"m"},
+      {"name":"w4a16","format":"w4a16","base_url":"http://127.0.0.1:1/v1","model":"m-awq"}],
+      "policy":{"scorer":{"kind":"learned","model":")" + model_path + R"("}}})";
+}
+
+std::string ToolStep(std::string_view session, uint64_t step_index, std::string_view content) {
+  return StepJson(session, step_index, "act",
+                  std::string(R"([{"role": "tool", "content": ")").append(content).append("\"}]"));
+}
+
+constexpr std::string_view kNumbers = "| 12.50 | 7.25 | 1003.75 |\\n| 4.00 | 88.10 | 19.99 |";
+constexpr std::string_view kProse = "The committee met on a quiet afternoon and agreed to revisit the proposal.";
+
+class LearnedAbiTest : public AbiTest {
+ protected:
+  void SetUp() override {
+    AbiTest::SetUp();
+    path_ = (std::filesystem::path(testing::TempDir()) /
+             ("abi_learned_" + std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) +
+              ".qcmodel")).string();
+  }
+  void TearDown() override {
+    std::filesystem::remove(path_);
+    AbiTest::TearDown();
+  }
+
+  // Feeds one numeric and one prose step to fresh sessions and decides both.
+  void Decide(qc_router* router, uint64_t step_index, qc_decision* numbers, qc_decision* prose) {
+    ASSERT_EQ(OnStep(router, ToolStep("numbers", step_index, kNumbers)), QC_OK) << LastError();
+    ASSERT_EQ(OnStep(router, ToolStep("prose", step_index, kProse)), QC_OK) << LastError();
+    ASSERT_EQ(Choose(router, "numbers", numbers), QC_OK) << LastError();
+    ASSERT_EQ(Choose(router, "prose", prose), QC_OK) << LastError();
+  }
+
+  std::string path_;
+};
+
+TEST_F(LearnedAbiTest, RoutesANumericStepHighAndAProseStepLowAsTheWeightsSay) {
+  ASSERT_TRUE(quantclaw_test::WriteModelFile(path_, DigitsModel(20.0f, -5.0f)));
+  qc_router* router = NewRouter(LearnedConfig(path_));
+  ASSERT_NE(router, nullptr);
+  qc_decision numbers, prose;
+  Decide(router, 0, &numbers, &prose);
+  EXPECT_STREQ(numbers.tier_name, "bf16");
+  EXPECT_GT(numbers.score, 0.9);
+  EXPECT_EQ(std::string(numbers.reason).rfind("learned: scorer 0 logistic 163-1 scored ", 0), 0u) << numbers.reason;
+  EXPECT_STREQ(prose.tier_name, "w4a16");
+  EXPECT_NEAR(prose.score, 1.0 / (1.0 + std::exp(5.0)), 1e-6);  // no digits: sigmoid(bias)
+  EXPECT_EQ(api_->router_free(router), QC_OK);
+}
+
+TEST_F(LearnedAbiTest, ReloadReadsTheModelFileAgain) {
+  ASSERT_TRUE(quantclaw_test::WriteModelFile(path_, DigitsModel(20.0f, -5.0f)));
+  const std::string config = LearnedConfig(path_);
+  qc_router* router = NewRouter(config);
+  ASSERT_NE(router, nullptr);
+  qc_decision numbers, prose;
+  Decide(router, 0, &numbers, &prose);
+  EXPECT_STREQ(numbers.tier_name, "bf16");
+  EXPECT_STREQ(prose.tier_name, "w4a16");
+
+  // A new model at the same path, the same config: the reload swaps the model.
+  ASSERT_TRUE(quantclaw_test::WriteModelFile(path_, DigitsModel(-20.0f, 5.0f)));
+  ASSERT_EQ(api_->router_reload(router, config.data(), config.size()), QC_OK) << LastError();
+  Decide(router, 1, &numbers, &prose);
+  EXPECT_STREQ(numbers.tier_name, "w4a16");
+  EXPECT_STREQ(prose.tier_name, "bf16");
+
+  // A damaged file fails the reload, naming the pointer, the file and the offset; the last model stays.
+  const std::string good = ReadFile(path_);
+  {
+    std::ofstream cut(path_, std::ios::binary | std::ios::trunc);
+    cut.write(good.data(), static_cast<std::streamsize>(good.size() - 10));
+  }
+  EXPECT_EQ(api_->router_reload(router, config.data(), config.size()), QC_ERR_INVALID_CONFIG);
+  EXPECT_EQ(LastError(), "/policy/scorer/model: " + path_ + ": offset " + std::to_string(good.size() - 10) +
+                             ": truncated: the header promises " + std::to_string(good.size() - 16) +
+                             " payload bytes, " + std::to_string(good.size() - 26) + " are present");
+  Decide(router, 2, &numbers, &prose);
+  EXPECT_STREQ(numbers.tier_name, "w4a16");
+  EXPECT_STREQ(prose.tier_name, "bf16");
+  EXPECT_EQ(api_->router_free(router), QC_OK);
+}
+
+TEST_F(LearnedAbiTest, AMissingModelIsAConfigErrorAtItsPointer) {
+  const std::string config = LearnedConfig(path_);
+  qc_router* router = nullptr;
+  EXPECT_EQ(api_->router_new(config.data(), config.size(), &router), QC_ERR_INVALID_CONFIG);
+  EXPECT_EQ(router, nullptr);
+  EXPECT_EQ(LastError(), "/policy/scorer/model: " + path_ + ": No such file or directory");
 }
 
 }  // namespace

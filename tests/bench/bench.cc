@@ -4,18 +4,27 @@
 //   OnStepProtobuf/<bytes>       the same step in protobuf binary, side by side with JSON
 //   ChooseThreads                many threads, each with its own sessions
 //   SessionMemory                heap bytes per session (counter bytes_per_session)
+//   ChooseLearnedVsRules/<model> qc_choose_precision with the learned scorer (0: logistic, 1: MLP
+//                                163-64-32-1) and with the rules scorer, in pairs (paired.h's way):
+//                                p50 and p99 of each, in microseconds
 #include <malloc.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <new>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <benchmark/benchmark.h>
 
+#include "learned_model_file.h"
 #include "quantclaw/quantclaw.h"
 
 // Counts heap allocations in the whole process, the library's included: the executable's operator new
@@ -196,6 +205,95 @@ void SessionMemory(benchmark::State& state) {
   }
 }
 BENCHMARK(SessionMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// The same config with the scorer section replaced.
+std::string ConfigWithScorer(const std::string& scorer) {
+  std::string config = kConfig;
+  const size_t begin = config.find(R"("scorer":)");
+  const size_t end = config.find(R"("thresholds":)");
+  return config.substr(0, begin) + R"("scorer": )" + scorer + ",\n    " + config.substr(end);
+}
+
+double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return values[static_cast<size_t>(q * double(values.size() - 1))];
+}
+
+// The learned scorer beside the rules scorer: two routers, one session each with the same step (a tool
+// result of numbers and prose, so every part of the feature vector is live), decided in pairs in
+// alternating order so that drift in the machine's speed falls on both alike. Each call is timed on its
+// own (two clock reads, about 40 ns, are inside every figure) for the percentiles.
+void ChooseLearnedVsRules(benchmark::State& state) {
+  using Clock = std::chrono::steady_clock;
+  const bool mlp = state.range(0) == 1;
+  quantclaw_test::ModelSpec spec = mlp ? quantclaw_test::RandomMlp({163, 64, 32, 1}) : quantclaw_test::RandomMlp({163, 1});
+  if (!mlp) {
+    spec.mlp = false;
+    spec.logistic_weights = spec.layers[0].weights;
+    spec.logistic_bias = spec.layers[0].biases[0];
+    spec.layers.clear();
+  }
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("quantclaw_bench_" + std::to_string(::getpid()) + (mlp ? "_mlp" : "_logistic") + ".qcmodel"))
+                               .string();
+  if (!quantclaw_test::WriteModelFile(path, spec)) std::abort();
+  const std::string learned_config = ConfigWithScorer(R"({"kind": "learned", "model": ")" + path + R"("})");
+  qc_router* learned = nullptr;
+  if (qc_router_new(learned_config.data(), learned_config.size(), &learned) != QC_OK) {
+    state.SkipWithError(qc_last_error());
+    std::filesystem::remove(path);
+    return;
+  }
+  std::filesystem::remove(path);  // read once, at load
+  qc_router* rules = NewRouter();
+  const std::string content =
+      "Quarterly totals: | 12.50 | 7.25 | 1003.75 |\\n| 4.00 | 88.10 | 19.99 | as the ledger shows; "
+      "the review found two entries posted twice and asked for {\\\"fix\\\": true}.";
+  for (qc_router* router : {learned, rules}) Feed(router, StepJson("bench-session", content));
+  std::string request = R"({"session_id":"bench-session"})";
+  qc_bytes request_bytes = Bytes(request);
+  qc_decision decision;
+  decision.struct_size = sizeof(decision);
+  auto timed = [&](qc_router* router) {
+    const auto start = Clock::now();
+    if (qc_choose_precision(router, &request_bytes, QC_FORMAT_JSON, &decision) != QC_OK) std::abort();
+    benchmark::DoNotOptimize(decision.tier_index);
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+  };
+  timed(learned);  // warm the thread's reusable buffers
+  timed(rules);
+  std::vector<double> learned_us, rules_us, overhead_us;
+  learned_us.reserve(state.max_iterations);
+  rules_us.reserve(state.max_iterations);
+  overhead_us.reserve(state.max_iterations);
+  bool learned_first = false;
+  const uint64_t allocations_before = g_allocations.load();
+  for (auto _ : state) {
+    double l = 0, r = 0;
+    if (learned_first) {
+      l = timed(learned);
+      r = timed(rules);
+    } else {
+      r = timed(rules);
+      l = timed(learned);
+    }
+    learned_first = !learned_first;
+    learned_us.push_back(l);
+    rules_us.push_back(r);
+    overhead_us.push_back(l - r);
+  }
+  state.counters["allocations_per_call"] =
+      double(g_allocations.load() - allocations_before) / double(2 * state.iterations());
+  state.counters["learned_p50_us"] = Percentile(learned_us, 0.5);
+  state.counters["learned_p99_us"] = Percentile(learned_us, 0.99);
+  state.counters["rules_p50_us"] = Percentile(rules_us, 0.5);
+  state.counters["rules_p99_us"] = Percentile(rules_us, 0.99);
+  state.counters["overhead_p50_us"] = Percentile(overhead_us, 0.5);
+  qc_router_free(learned);
+  qc_router_free(rules);
+}
+BENCHMARK(ChooseLearnedVsRules)->Arg(0)->Arg(1);
 
 }  // namespace
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the fuzz seeds that are binary: protobuf-binary ABI inputs (corpus/*_proto) and trace files
-(corpus_trace/). Run from anywhere; needs protoc. The outputs are committed, so run it only to change them.
+"""Writes the fuzz seeds that are binary: protobuf-binary ABI inputs (corpus/*_proto), trace files
+(corpus_trace/) and learned model files (corpus_model/). Run from anywhere; needs protoc. The outputs are committed, so run it only to change them.
 """
 import os
 import struct
@@ -91,3 +91,41 @@ write('corpus_trace/not_a_record', header + record(b'\xff\xff\xff\xff') + record
 write('corpus_trace/header_only', header)
 write('corpus_trace/truncated_header', header[:5])
 write('corpus_trace/other_version', b'QCTRACE2' + records[0])
+
+# Learned model files (policy/learned_model.h): payloads (the target also reads each input as the payload
+# under a right header) and whole files.
+def encode_model(text):
+    return subprocess.run(
+        ['protoc', f'-I{PROTO}', '--encode=quantclaw.v1.LearnedModel', 'quantclaw/v1/learned_model.proto'],
+        input=text.encode(), capture_output=True, check=True).stdout
+
+
+def model_file(payload):
+    return b'QCMODEL1' + struct.pack('<II', len(payload), crc32c(payload)) + payload
+
+
+def floats(field, values):
+    return ' '.join(f'{field}: {value!r}' for value in values)
+
+
+def layer(inputs, outputs, seed):
+    weights = [((k * seed) % 13 - 6) / 20 for k in range(inputs * outputs)]
+    biases = [0.1 * (k % 3 - 1) for k in range(outputs)]
+    return f'layers {{ inputs: {inputs} outputs: {outputs} {floats("weights", weights)} {floats("biases", biases)} }}'
+
+
+FEATURES = 163
+MODEL_HEAD = f'format_version: 1 feature_set: "quantclaw.step.v1" feature_count: {FEATURES} '
+logistic = encode_model(MODEL_HEAD + floats('feature_mean', [0.1] * FEATURES) + ' ' +
+                        floats('feature_scale', [2.0] * FEATURES) +
+                        ' logistic { ' + floats('weights', [((i * 37) % 11 - 5) / 10 for i in range(FEATURES)]) +
+                        ' bias: 0.25 } provenance: "seed"')
+mlp = encode_model(MODEL_HEAD + 'mlp { ' + layer(FEATURES, 4, 7) + ' ' + layer(4, 2, 5) + ' ' + layer(2, 1, 3) +
+                   ' } label_kl_threshold: 0.05 calibrations { budget: 0.3 threshold: 0.6 }')
+write('corpus_model/logistic_payload', logistic)
+write('corpus_model/mlp_payload', mlp)
+write('corpus_model/logistic_file', model_file(logistic))
+write('corpus_model/mlp_file', model_file(mlp))
+write('corpus_model/version_2_payload', encode_model('format_version: 2') + logistic[2:])
+write('corpus_model/truncated_file', model_file(mlp)[:300])
+write('corpus_model/empty', b'')
