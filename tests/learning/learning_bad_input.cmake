@@ -13,6 +13,13 @@ if(NOT records EQUAL 599)
   message(FATAL_ERROR "expected the 599 whole records of 600 to read, got ${records}")
 endif()
 
+# A byte flipped mid-file: that record is skipped with a warning naming file and offset; the rest read.
+generate(${WORK}/corrupt --sessions 20 --steps 30 --seed 5 --corrupt)
+run_cli(0 eval ${WORK}/model.bin ${WORK}/corrupt --budget 0.3)
+expect_in("${LAST_STDERR}" "warning: ${GENERATED}: offset " "the damaged record's warning names file and offset")
+string(JSON steps GET "${LAST_JSON}" steps)
+expect_greater(${steps} 500 1.0 "the records around the damaged one still read")
+
 # A truncated model file.
 file(READ ${WORK}/model.bin model_hex HEX)
 string(LENGTH "${model_hex}" hex_length)

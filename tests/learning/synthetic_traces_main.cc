@@ -1,7 +1,8 @@
 // Writes synthetic trace files (synthetic_traces.h) for the command-line tests.
-//   quantclaw_synthetic_traces DIR [--sessions N] [--steps M] [--seed S] [--unlabelled] [--torn]
+//   quantclaw_synthetic_traces DIR [--sessions N] [--steps M] [--seed S] [--unlabelled] [--torn] [--corrupt]
 //                              [--foreign-model PATH] [--foreign-trace PATH]
-// --torn cuts the last record of the file in half, as a writer killed mid-record leaves it.
+// --torn cuts the last record of the file in half, as a writer killed mid-record leaves it; --corrupt
+// flips one byte in the middle of the file (a damaged record, followed by whole ones).
 // --foreign-model writes a LearnedModel with format_version 2; --foreign-trace a trace file of version '9'.
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   std::string directory = argv[1];
   int sessions = 60, steps = 40;
   uint64_t seed = 1;
-  bool torn = false;
+  bool torn = false, corrupt = false;
   quantclaw::testing::SyntheticOptions options;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     else if (arg == "--seed") seed = std::strtoull(next, nullptr, 10), ++i;
     else if (arg == "--unlabelled") options.labelled_share = 0;
     else if (arg == "--torn") torn = true;
+    else if (arg == "--corrupt") corrupt = true;
     else if (arg == "--foreign-model") {
       quantclaw::v1::LearnedModel model;
       model.set_format_version(2);
@@ -76,6 +78,15 @@ int main(int argc, char** argv) {
   if (torn) {
     const uintmax_t size = std::filesystem::file_size(path);
     if (truncate(path.c_str(), static_cast<off_t>(before_last + (size - before_last) / 2)) != 0) return 1;
+  }
+  if (corrupt) {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    const std::streamoff middle = static_cast<std::streamoff>(std::filesystem::file_size(path) / 2);
+    char byte = 0;
+    file.seekg(middle);
+    file.get(byte);
+    file.seekp(middle);
+    file.put(static_cast<char>(byte ^ 0x5A));
   }
   std::printf("%s\n", path.c_str());
   return 0;
