@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "features/feature_vector.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "util/crc32c.h"
 
 namespace quantclaw::learning {
 namespace {
@@ -37,6 +39,16 @@ bool AllFinite(const google::protobuf::RepeatedField<float>& values) {
     if (!std::isfinite(value)) return false;
   }
   return true;
+}
+
+uint32_t GetU32(std::string_view bytes, size_t at) {
+  uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+void PutU32(std::string* out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
 
 float Sigmoid(double logit) { return static_cast<float>(1.0 / (1.0 + std::exp(-logit))); }
@@ -103,11 +115,12 @@ absl::Status ValidateModel(const v1::LearnedModel& model, const std::string& nam
   if (!model.has_mlp()) return invalid("neither a logistic nor an mlp model");
   const auto& layers = model.mlp().layers();
   if (layers.empty()) return invalid("mlp has no layers");
+  if (layers.size() > kModelMaxLayers) return invalid("mlp has ", layers.size(), " layers, at most ", kModelMaxLayers);
   uint32_t inputs = static_cast<uint32_t>(count);
   for (int l = 0; l < layers.size(); ++l) {
     const v1::DenseLayer& layer = layers[l];
     if (layer.inputs() != inputs) return invalid("mlp layer ", l, " has ", layer.inputs(), " inputs, expected ", inputs);
-    if (layer.outputs() == 0 || layer.outputs() > 4096) return invalid("mlp layer ", l, " has ", layer.outputs(), " outputs");
+    if (layer.outputs() == 0 || layer.outputs() > static_cast<uint32_t>(kModelMaxWidth)) return invalid("mlp layer ", l, " has ", layer.outputs(), " outputs");
     if (static_cast<uint64_t>(layer.weights_size()) != static_cast<uint64_t>(layer.inputs()) * layer.outputs() ||
         layer.biases_size() != static_cast<int>(layer.outputs())) {
       return invalid("mlp layer ", l, " has ", layer.weights_size(), " weights and ", layer.biases_size(),
@@ -132,22 +145,62 @@ absl::StatusOr<v1::LearnedModel> ReadModelFile(const std::string& path) {
   std::ostringstream content;
   content << file.rdbuf();
   const std::string bytes = content.str();
+  auto invalid = [&](auto&&... parts) { return absl::InvalidArgumentError(StrCat(path, ": ", parts...)); };
+  const std::string_view magic = kModelFileHeader.substr(0, kModelFileHeader.size() - 1);
+  if (bytes.empty()) return invalid("offset 0: empty file, not a model");
+  const size_t compared = std::min(bytes.size(), magic.size());
+  if (bytes.compare(0, compared, magic.substr(0, compared)) != 0) {
+    return invalid("offset 0: not a quantclaw model file (it starts with \"", std::string(kModelFileHeader), "\")");
+  }
+  if (bytes.size() > magic.size() && bytes[magic.size()] != kModelFileHeader.back()) {
+    const unsigned char version = static_cast<unsigned char>(bytes[magic.size()]);
+    char shown[8];
+    std::snprintf(shown, sizeof(shown), version >= 0x20 && version < 0x7F ? "'%c'" : "0x%02X", version);
+    return invalid("offset ", magic.size(), ": model file version ", shown, ", this build reads '",
+                   std::string(kModelFileHeader.substr(magic.size())), "'");
+  }
+  if (bytes.size() < kModelHeaderBytes) {
+    return invalid("offset ", bytes.size(), ": truncated in the ", kModelHeaderBytes, "-byte header");
+  }
+  const uint32_t length = GetU32(bytes, 8), stored_crc = GetU32(bytes, 12);
+  const std::string_view payload = std::string_view(bytes).substr(kModelHeaderBytes);
+  if (length > payload.size()) {
+    return invalid("offset ", bytes.size(), ": truncated: the header promises ", length, " payload bytes, ",
+                   payload.size(), " are present");
+  }
+  if (length < payload.size()) {
+    return invalid("offset ", kModelHeaderBytes + length, ": ", payload.size() - length,
+                   " bytes past the payload the header declares");
+  }
+  if (const uint32_t crc = Crc32c(payload); crc != stored_crc) {
+    return invalid("offset ", kModelHeaderBytes, ": payload checksum ", absl::Hex(crc, absl::kZeroPad8),
+                   " does not match the header's ", absl::Hex(stored_crc, absl::kZeroPad8), ": the file is damaged");
+  }
   v1::LearnedModel model;
-  if (!model.ParseFromString(bytes)) {
-    const int64_t at = FirstBadOffset(bytes);
-    return absl::InvalidArgumentError(
-        at >= 0 ? StrCat(path, ": offset ", at, " of ", bytes.size(), ": truncated or damaged LearnedModel (protobuf)")
-                : StrCat(path, ": ", bytes.size(), " bytes that do not parse as a LearnedModel (protobuf)"));
+  if (!model.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    const int64_t at = FirstBadOffset(std::string(payload));
+    return at >= 0 ? invalid("offset ", kModelHeaderBytes + at, ": malformed LearnedModel (protobuf)")
+                   : invalid("payload does not parse as a LearnedModel (protobuf)");
   }
   if (absl::Status status = ValidateModel(model, path); !status.ok()) return status;
   return model;
+}
+
+std::string SerializeModelFile(const v1::LearnedModel& model) {
+  const std::string payload = model.SerializeAsString();
+  std::string bytes(kModelFileHeader);
+  PutU32(&bytes, static_cast<uint32_t>(payload.size()));
+  PutU32(&bytes, Crc32c(payload));
+  bytes += payload;
+  return bytes;
 }
 
 absl::Status WriteModelFile(const v1::LearnedModel& model, const std::string& path) {
   const std::string temporary = path + ".tmp";
   {
     std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file || !model.SerializeToOstream(&file) || !file.flush()) {
+    const std::string bytes = SerializeModelFile(model);
+    if (!file || !file.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !file.flush()) {
       return absl::UnavailableError(StrCat(temporary, ": cannot write: ", std::strerror(errno)));
     }
   }

@@ -81,8 +81,13 @@ int RunTrain(const std::vector<std::string>& args) {
     hidden.clear();
     for (absl::string_view part : absl::StrSplit(*text, ',')) {
       auto width = ParseCount("--hidden", std::string(part));
-      if (!width.ok() || *width == 0 || *width > 1024) return Fail(command, StrCat("--hidden ", *text, ": widths 1..1024"));
+      if (!width.ok() || *width == 0 || *width > static_cast<uint64_t>(learning::kModelMaxWidth)) {
+        return Fail(command, StrCat("--hidden ", *text, ": widths 1..", learning::kModelMaxWidth));
+      }
       hidden.push_back(static_cast<int>(*width));
+    }
+    if (hidden.size() + 1 > static_cast<size_t>(learning::kModelMaxLayers)) {
+      return Fail(command, StrCat("--hidden ", *text, ": at most ", learning::kModelMaxLayers - 1, " hidden layers"));
     }
   }
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <string>
 
+#include "learning/model_file.h"
 #include "quantclaw/v1/learned_model.pb.h"
 #include "synthetic_traces.h"
 #include "telemetry/trace_file.h"
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
       model.set_format_version(2);
       model.set_feature_set("quantclaw.step.v1");
       std::ofstream out(next, std::ios::binary);
-      model.SerializeToOstream(&out);
+      out << quantclaw::learning::SerializeModelFile(model);
       return 0;
     } else if (arg == "--foreign-trace") {
       std::ofstream out(next, std::ios::binary);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -203,16 +205,30 @@ TEST(LearningModelFile, RoundTripsAndRefusesDamage) {
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->SerializeAsString(), model.SerializeAsString());
 
-  // Truncated: the offset where the cut field starts.
-  const std::string bytes = model.SerializeAsString();
+  // Truncated, and one byte flipped: errors naming the file and the offset.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_EQ(bytes.substr(0, 8), "QCMODEL1");
   std::ofstream(dir + "/truncated.bin", std::ios::binary) << bytes.substr(0, bytes.size() - 7);
   absl::StatusOr<v1::LearnedModel> truncated = ReadModelFile(dir + "/truncated.bin");
   ASSERT_FALSE(truncated.ok());
   EXPECT_NE(truncated.status().message().find(dir + "/truncated.bin: offset "), std::string::npos) << truncated.status();
+  std::string flipped = bytes;
+  flipped[flipped.size() / 2] ^= 0x10;
+  std::ofstream(dir + "/flipped.bin", std::ios::binary) << flipped;
+  absl::StatusOr<v1::LearnedModel> damaged = ReadModelFile(dir + "/flipped.bin");
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("offset 16: payload checksum"), std::string::npos) << damaged.status();
+  // A bare protobuf (no header) is not a model file.
+  std::ofstream(dir + "/bare.bin", std::ios::binary) << model.SerializeAsString();
+  EXPECT_FALSE(ReadModelFile(dir + "/bare.bin").ok());
 
   v1::LearnedModel foreign = model;
   foreign.set_format_version(2);
-  std::ofstream(dir + "/foreign.bin", std::ios::binary) << foreign.SerializeAsString();
+  std::ofstream(dir + "/foreign.bin", std::ios::binary) << SerializeModelFile(foreign);
   absl::StatusOr<v1::LearnedModel> refused = ReadModelFile(dir + "/foreign.bin");
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("format_version 2, this build reads 1"), std::string::npos);
