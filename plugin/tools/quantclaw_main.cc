@@ -1,6 +1,11 @@
-// The `quantclaw` command line. It drives libquantclaw only through the C ABI, exactly as a host does.
+// The `quantclaw` command line. validate and route drive the router only through the C ABI, exactly as a
+// host does; the learning commands (train, eval, calibrate, report: tools/learning_cli.h) read traces and
+// models with the C++ inside. It links the library's static twin and the C ABI glue, not libquantclaw.so:
+// the .so registers the same protobuf descriptors in the shared libprotobuf pool, and two registrations
+// of one .proto file abort the process.
 //   quantclaw validate CONFIG            exit 0, or one "pointer: reason" line per problem and exit 1
 //   quantclaw route CONFIG EPISODE.jsonl replay an episode (one Step per line, JSON) and print decisions
+//   quantclaw train|eval|calibrate|report ...   see Usage()
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -11,15 +16,17 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/src.hpp>  // the CLI has its own copy; the library keeps its private
+#include <boost/json.hpp>  // compiled once, in util/boost_json.cc of the static twin
 
 #include "quantclaw/quantclaw.h"
+#include "tools/learning_cli.h"
 
 namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitInvalid = 1;  // the config or the episode is wrong
 constexpr int kExitUsage = 2;
+static_assert(kExitUsage == quantclaw::tools::kExitBadInput);
 
 int Usage() {
   std::fprintf(stderr,
@@ -29,7 +36,14 @@ int Usage() {
                "            \"JSON-pointer: reason\" and exit 1\n"
                "  route:    replay an episode (one quantclaw.v1.Step per line, JSON; a line\n"
                "            {\"outcome\": {...}} reports a quantclaw.v1.Outcome) through the C ABI\n"
-               "            and print one line per step, then a summary\n");
+               "            and print one line per step, then a summary\n"
+               "       quantclaw train TRACES... -o MODEL [--model logistic|mlp] [--seed N] [--holdout F]\n"
+               "                 [--budget K] [--hidden 32[,16]] [--kl-threshold X] [--label-quantile Q]\n"
+               "       quantclaw eval MODEL TRACES... --budget K\n"
+               "       quantclaw calibrate MODEL TRACES... --budget K [--per-task-type] [--min-steps N] [-o MODEL2]\n"
+               "       quantclaw report TRACES... [--model MODEL] [--budget K] -o DIR\n"
+               "  TRACES are .qctrace files or directories of them. The learning commands print one JSON\n"
+               "  object as their last stdout line; bad input exits 2 with the file (and offset) named\n");
   return kExitUsage;
 }
 
@@ -202,5 +216,12 @@ int main(int argc, char** argv) {
   }
   if (argc == 3 && std::strcmp(argv[1], "validate") == 0) return Validate(argv[2]);
   if (argc == 4 && std::strcmp(argv[1], "route") == 0) return Route(argv[2], argv[3]);
+  if (argc >= 2) {
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    if (std::strcmp(argv[1], "train") == 0) return quantclaw::tools::RunTrain(rest);
+    if (std::strcmp(argv[1], "eval") == 0) return quantclaw::tools::RunEval(rest);
+    if (std::strcmp(argv[1], "calibrate") == 0) return quantclaw::tools::RunCalibrate(rest);
+    if (std::strcmp(argv[1], "report") == 0) return quantclaw::tools::RunReport(rest);
+  }
   return Usage();
 }

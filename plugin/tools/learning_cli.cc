@@ -1,0 +1,152 @@
+#include "tools/learning_cli.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "learning/model_file.h"
+
+namespace quantclaw::tools {
+
+using absl::StrCat;
+
+std::optional<std::string> Arguments::Value(const std::string& name) const {
+  auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args, const std::vector<std::string>& with_value,
+                                         const std::vector<std::string>& flags) {
+  Arguments parsed;
+  auto known = [](const std::vector<std::string>& names, const std::string& name) {
+    for (const std::string& candidate : names) {
+      if (candidate == name) return true;
+    }
+    return false;
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-') {
+      parsed.positional.push_back(arg);
+      continue;
+    }
+    std::string name = arg, value;
+    bool inline_value = false;
+    if (size_t equals = arg.find('='); equals != std::string::npos) {
+      name = arg.substr(0, equals);
+      value = arg.substr(equals + 1);
+      inline_value = true;
+    }
+    if (known(flags, name) && !inline_value) {
+      parsed.flags[name] = true;
+    } else if (known(with_value, name)) {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) return absl::InvalidArgumentError(StrCat(name, " needs a value"));
+        value = args[++i];
+      }
+      parsed.values[name] = value;
+    } else {
+      return absl::InvalidArgumentError(StrCat("unknown option ", arg));
+    }
+  }
+  return parsed;
+}
+
+absl::StatusOr<double> ParseFraction(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || errno != 0 || !(value > 0 && value < 1)) {
+    return absl::InvalidArgumentError(StrCat(option, " ", text, ": expected a number in (0, 1)"));
+  }
+  return value;
+}
+
+absl::StatusOr<uint64_t> ParseCount(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || end != text.c_str() + text.size() || errno != 0) {
+    return absl::InvalidArgumentError(StrCat(option, " ", text, ": expected a whole number"));
+  }
+  return value;
+}
+
+Progress::Progress(std::string label) : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1) {}
+
+bool Progress::Due() {
+  if (!enabled_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (drawn_ && now - last_ < std::chrono::milliseconds(100)) return false;
+  last_ = now;
+  drawn_ = true;
+  return true;
+}
+
+void Progress::Update(uint64_t done, uint64_t total) {
+  if (!Due()) return;
+  constexpr int kWidth = 30;
+  const double share = total > 0 ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total)) : 1.0;
+  const int filled = static_cast<int>(share * kWidth);
+  std::fprintf(stderr, "\r\033[K%s [%s%s] %3.0f%% %.1f/%.1f MB", label_.c_str(), std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, ' ').c_str(), 100 * share, done / 1e6, total / 1e6);
+  std::fflush(stderr);
+}
+
+void Progress::Text(const std::string& text) {
+  if (!Due()) return;
+  std::fprintf(stderr, "\r\033[K%s: %s", label_.c_str(), text.c_str());
+  std::fflush(stderr);
+}
+
+void Progress::Finish() {
+  if (!drawn_) return;
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+  drawn_ = false;
+}
+
+void PrintWarnings(const std::string& command, const std::vector<std::string>& warnings) {
+  constexpr size_t kShown = 20;
+  for (size_t i = 0; i < warnings.size() && i < kShown; ++i) {
+    std::fprintf(stderr, "quantclaw %s: warning: %s\n", command.c_str(), warnings[i].c_str());
+  }
+  if (warnings.size() > kShown) {
+    std::fprintf(stderr, "quantclaw %s: warning: %zu more warnings\n", command.c_str(), warnings.size() - kShown);
+  }
+}
+
+void PrintJson(const boost::json::object& object) {
+  std::printf("%s\n", boost::json::serialize(object).c_str());
+  std::fflush(stdout);
+}
+
+int Fail(const std::string& command, const std::string& message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "quantclaw %s: %s\n", command.c_str(), message.c_str());
+  boost::json::object json;
+  json["command"] = command;
+  json["ok"] = false;
+  json["error"] = message;
+  PrintJson(json);
+  return kExitBadInput;
+}
+
+std::vector<bool> LabelsAbove(const std::vector<double>& kl, double threshold) {
+  std::vector<bool> labels(kl.size());
+  for (size_t i = 0; i < kl.size(); ++i) labels[i] = kl[i] > threshold;
+  return labels;
+}
+
+std::vector<double> ScoreAll(const v1::LearnedModel& model, const learning::StepTable& table) {
+  std::vector<double> scores(table.rows());
+  for (size_t i = 0; i < table.rows(); ++i) scores[i] = learning::ScoreWithModel(model, table.row(i));
+  return scores;
+}
+
+}  // namespace quantclaw::tools
