@@ -285,6 +285,9 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
       if (const auto* prompt_n = timings->get_object().if_contains("prompt_n")) described["decode_prompt_n"] = *prompt_n;
     }
     extra["handoff"] = std::move(described);
+    if (handoff.ok && handoff.kind == HandoffKind::kLlamaSlots && result.usage.cached_tokens * 2 < handoff.tokens) {
+      Increment(metrics_.handoff_cache_missed);
+    }
   }
   result.document.get_object()["quantclaw"] = std::move(extra);
   *response = boost::json::serialize(result.document);

@@ -82,6 +82,9 @@ inline constexpr size_t kMaxTierSlots = 16;
   COUNTER(handoff_tokens, "quantclaw_handoff_tokens_total", "Tokens of KV cache moved (llama-server's n_restored).") \
   COUNTER(handoff_microseconds, "quantclaw_handoff_microseconds_total",                                             \
           "Wall time of the hand-offs' save and restore requests, summed.")                                         \
+  COUNTER(handoff_cache_missed, "quantclaw_handoff_cache_missed_total",                                             \
+          "llama_slots hand-offs that arrived but whose decode call found under half the moved tokens cached "      \
+          "(another session took the slot in between, or the call failed over).")                                  \
   COUNTER(phase_splits_cold, "quantclaw_phase_splits_cold_total",                                                   \
           "Phase splits served by a cold call on the decode tier: the two tiers cannot hand off.")                  \
   COUNTER(invalid_tool_calls, "quantclaw_invalid_tool_calls_total", "Outcomes reporting an invalid tool call.")     \

@@ -152,6 +152,7 @@ TEST(HandoffTiers, TheSplitPrefillsOnQ4AndDecodesOnF16FromTheRestoredCache) {
   EXPECT_TRUE(router.Counts("quantclaw_decode_calls_total{tier=\"f16\"} 1"));
   EXPECT_TRUE(router.Counts("quantclaw_handoffs_succeeded_total{tier=\"f16\"} 1"));
   EXPECT_TRUE(router.Counts("quantclaw_handoff_tokens_total " + std::to_string(Int(handoff.if_contains("tokens")))));
+  EXPECT_TRUE(router.Counts("quantclaw_handoff_cache_missed_total 0"));
 }
 
 TEST(HandoffTiers, ASwitchingSessionCarriesItsCacheToTheNewTier) {
