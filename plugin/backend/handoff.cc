@@ -123,8 +123,7 @@ void KvHandoff::Split(const TierTable& tiers, const BackendConfig& backend, uint
   result->to = decode_tier;
   const TierConfig& prefill = tiers.tiers[prefill_tier];
   if (!tiers.CanHandOff(prefill_tier, decode_tier)) {
-    result->failure = StrCat("split served cold on ", tiers.tiers[decode_tier].name, ": ", prefill.name, " and ",
-                             tiers.tiers[decode_tier].name, " share no hand-off group");
+    result->failure = StrCat(prefill.name, " and ", tiers.tiers[decode_tier].name, " share no hand-off group");
     Increment(metrics_->phase_splits_cold);
     return;
   }

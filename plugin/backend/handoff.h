@@ -46,7 +46,7 @@ struct HandoffResult {
   uint64_t bytes = 0;      // llama-server's n_written
   uint64_t tokens = 0;     // llama-server's n_restored
   uint64_t prefill_prompt_tokens = 0;  // the prefill call's timings.prompt_n (tokens it computed)
-  std::string failure;     // why the decode call goes cold (empty when ok)
+  std::string failure;     // why the decode call goes cold (empty when ok); the reason adds "; split cold: "
   std::string request_id;  // vllm_disagg: X-Request-Id of both hops
   boost::json::object kv_transfer_params;  // vllm_disagg: for the decode call
 

@@ -304,8 +304,7 @@ void Router::RunHandoff(const RouterConfig& config, const CompletionCall& call, 
       handoff->use = "split";
       handoff->from = decision->prefill_tier;
       handoff->to = decode_tier;
-      handoff->failure = StrCat("split served cold on ", config.tiers[decode_tier].name, ": ",
-                                config.tiers[decision->prefill_tier].name, "'s circuit breaker is open");
+      handoff->failure = StrCat(config.tiers[decision->prefill_tier].name, "'s circuit breaker is open");
       Increment(metrics_.phase_splits_cold);
     } else {
       handoff_.Split(config, config.backend, decision->prefill_tier, decode_tier, call, handoff);
