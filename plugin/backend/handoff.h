@@ -20,6 +20,7 @@
 #ifndef QUANTCLAW_PLUGIN_BACKEND_HANDOFF_H_
 #define QUANTCLAW_PLUGIN_BACKEND_HANDOFF_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
