@@ -7,7 +7,8 @@
 #   cmake/llama-tiers.sh start DIR [TIER[=PORT]...]
 #                                       models, then one llama-server per tier (default: f16 q8_0 q4_0,
 #                                       free ports) on 127.0.0.1; writes DIR/tiers.env
-#                                       (QC_TIER_<NAME>_URL=...) and DIR/*.pid
+#                                       (QC_TIER_<NAME>_URL=...) and DIR/*.pid; the servers share
+#                                       DIR/slots for KV hand-off (--slot-save-path; QC_SLOT_DIR=...)
 #   cmake/llama-tiers.sh stop DIR       stop the servers started into DIR
 #   cmake/llama-tiers.sh bin            print the folder holding llama-server and llama-quantize
 #   cmake/llama-tiers.sh paths          models, then print QC_LLAMA_SERVER=... and QC_LLAMA_MODELS=...
@@ -86,11 +87,12 @@ start() {
   local wanted=("$@")
   [ "${#wanted[@]}" -gt 0 ] || wanted=(f16 q8_0 q4_0)
   models
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$dir/slots"
   local env="$dir/tiers.env"
   {
     echo "QC_LLAMA_SERVER=$llama/bin/llama-server"
     echo "QC_LLAMA_MODELS=$models"
+    echo "QC_SLOT_DIR=$(cd "$dir/slots" && pwd)"
   } >"$env.tmp"
   local name port upper tier
   local names=()
@@ -107,7 +109,7 @@ start() {
       exit 1
     fi
     "$llama/bin/llama-server" -m "$models/tiny-$name.gguf" --alias "tiny-$name" --host 127.0.0.1 \
-      --port "$port" -t 1 -tb 1 -c 16384 --parallel 1 --jinja --no-webui \
+      --port "$port" -t 1 -tb 1 -c 16384 --parallel 1 --jinja --no-webui --slot-save-path "$dir/slots" \
       >"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
     upper="$(echo "$name" | tr '[:lower:]' '[:upper:]')"

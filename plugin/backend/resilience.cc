@@ -13,7 +13,7 @@ namespace quantclaw {
 
 absl::Status ResilientCaller::Call(const TierTable& tiers, const BackendConfig& backend,
                                    bool escalate_invalid_tool_calls, uint32_t first_tier, const CompletionCall& call,
-                                   const SseSink* on_event, ServedCall* served) {
+                                   const SseSink* on_event, ServedCall* served, const TierCallExtras* extras) {
   size_t delivered = 0;  // events that reached the host: after the first, nothing may be retried
   absl::Status last_error;
   const bool tools_offered = call.body.contains("tools");
@@ -31,7 +31,7 @@ absl::Status ResilientCaller::Call(const TierTable& tiers, const BackendConfig& 
         // A tool call from a tier below the top is held back until it checks out, so that a broken one
         // can go to a higher tier before the host sees it.
         const bool hold = escalate_invalid_tool_calls && tools_offered && position + 1 < tiers.ladder.size();
-        absl::Status status = CallTier(*http_, tier, backend, call, on_event, hold, &delivered, &result);
+        absl::Status status = CallTier(*http_, tier, backend, call, on_event, hold, &delivered, &result, extras);
         RecordTransport(tier_index, status, result);
         if (status.ok() && !result.invalid_tool_call.empty()) {
           CloseBreaker(tier_index);  // the tier is up; its answer was wrong

@@ -37,7 +37,8 @@ class ResilientCaller {
   // call from a tier below the top is held back until it checks out. Returns the last failure when no
   // tier served.
   absl::Status Call(const TierTable& tiers, const BackendConfig& backend, bool escalate_invalid_tool_calls,
-                    uint32_t first_tier, const CompletionCall& call, const SseSink* on_event, ServedCall* served);
+                    uint32_t first_tier, const CompletionCall& call, const SseSink* on_event, ServedCall* served,
+                    const TierCallExtras* extras = nullptr);
 
   // Breakers follow their tiers by name into a reloaded config (-1: a new tier, whose breaker is closed).
   void RemapTiers(const std::array<int, kMaxTiers>& previous_index_of_new);

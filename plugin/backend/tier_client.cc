@@ -1,11 +1,13 @@
 #include "backend/tier_client.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 #include <boost/json.hpp>
 
 #include "backend/tool_calls.h"
+#include "util/hash.h"
 #include "util/strings.h"
 #include "util/url.h"
 
@@ -15,10 +17,18 @@ namespace {
 
 absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
                              const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls,
-                             size_t* delivered, TierCallResult* result, std::string_view key) {
+                             size_t* delivered, TierCallResult* result, std::string_view key,
+                             const TierCallExtras* extras) {
   const bool streaming = on_event != nullptr;
   boost::json::object body = call.body;
   body["model"] = tier.model;
+  if (tier.handoff.kind == HandoffKind::kLlamaSlots) {
+    body["id_slot"] = SessionSlot(tier, call.session_id);
+    body["cache_prompt"] = true;
+  }
+  if (extras != nullptr && extras->kv_transfer_params != nullptr && extras->kv_transfer_tier == tier.name) {
+    body["kv_transfer_params"] = *extras->kv_transfer_params;
+  }
   body["stream"] = streaming;
   if (streaming) {
     body["stream_options"] = boost::json::object{{"include_usage", true}};
@@ -33,6 +43,9 @@ absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, co
   request.max_response_bytes = backend.max_response_bytes;
   request.ca_file = tier.ca_file;
   if (!key.empty()) request.headers.push_back(StrCat("Authorization: Bearer ", key));
+  if (extras != nullptr && !extras->request_id.empty()) {
+    request.headers.push_back(StrCat("X-Request-Id: ", extras->request_id));
+  }
 
   StreamAggregator aggregator(call.chat);
   absl::Status stream_error;
@@ -106,9 +119,13 @@ absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, co
 
 }  // namespace
 
+uint32_t SessionSlot(const TierConfig& tier, std::string_view session_id) {
+  return static_cast<uint32_t>(Mix64(Fnv1a(session_id)) % std::max<uint32_t>(1, tier.handoff.slots));
+}
+
 absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
                       const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
-                      TierCallResult* result) {
+                      TierCallResult* result, const TierCallExtras* extras) {
   // Read at call time so a rotated key applies; never logged. A server may echo it back (an error body
   // listing the request's headers), and messages quote the server: the key is cut out of them.
   std::string_view key;
@@ -116,7 +133,7 @@ absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const Bac
     if (const char* value = std::getenv(tier.api_key_env.c_str()); value != nullptr) key = value;
   }
   absl::Status status =
-      CallTierWithKey(http_client, tier, backend, call, on_event, hold_tool_calls, delivered, result, key);
+      CallTierWithKey(http_client, tier, backend, call, on_event, hold_tool_calls, delivered, result, key, extras);
   if (key.empty()) return status;
   result->invalid_tool_call = RedactSecret(result->invalid_tool_call, key);
   if (status.ok()) return status;

@@ -29,6 +29,20 @@ struct TierCallResult {
   std::string invalid_tool_call;  // why the tool call was held back and not passed on (escalation)
 };
 
+// What a call carries besides the host's request, set by a KV hand-off (backend/handoff.h).
+struct TierCallExtras {
+  // vLLM disaggregated prefill: the prefill answer's kv_transfer_params, sent only to the tier named
+  // `kv_transfer_tier` (a failover to another tier goes without them: that tier holds no such transfer).
+  const boost::json::object* kv_transfer_params = nullptr;
+  std::string_view kv_transfer_tier;
+  std::string_view request_id;  // X-Request-Id, one for both hops of a split as vLLM's proxies send it
+};
+
+// The llama-server slot a session's calls to a llama_slots tier are pinned to (`id_slot`), so that a
+// hand-off knows which slot holds the session's cache. Sessions spread over the server's slots by a hash
+// of their id; two that share one take turns, as they would share an unpinned server's slots.
+uint32_t SessionSlot(const TierConfig& tier, std::string_view session_id);
+
 // Calls `tier`. Streamed events go to `on_event` (null: not streaming) as they arrive and are counted
 // in `*delivered`; with `hold_tool_calls`, tool-call events are held back until the whole tool call
 // checks out, so that a broken one can go to a higher tier before the host sees any of it (then
@@ -41,7 +55,7 @@ struct TierCallResult {
 // the host learns of it from the status (events passed before it stay passed).
 absl::Status CallTier(HttpClient& http_client, const TierConfig& tier, const BackendConfig& backend,
                       const CompletionCall& call, const SseSink* on_event, bool hold_tool_calls, size_t* delivered,
-                      TierCallResult* result);
+                      TierCallResult* result, const TierCallExtras* extras = nullptr);
 
 }  // namespace quantclaw
 

@@ -28,6 +28,56 @@ std::optional<std::string> TierNameProblem(std::string_view name) {
   return std::nullopt;
 }
 
+// /tiers/i/handoff: {"kind": "llama_slots", "group": "g1", "slot_dir": "/srv/slots", "slots": 2}
+// or {"kind": "vllm_disagg", "group": "g1"}.
+void ParseHandoff(const json::value& value, const std::string& pointer, Validator& v, TierHandoff* out) {
+  const json::object* object = v.AsObject(value, pointer, {"kind", "group", "slot_dir", "slots"});
+  if (object == nullptr) return;
+  const std::string kind = v.String(*object, "kind", pointer, true).value_or("");
+  if (kind == "llama_slots") {
+    out->kind = HandoffKind::kLlamaSlots;
+  } else if (kind == "vllm_disagg") {
+    out->kind = HandoffKind::kVllmDisagg;
+  } else if (object->contains("kind")) {
+    v.Error(JoinPointer(pointer, "kind"), StrCat("unknown hand-off kind ", Quote(kind), " (known: llama_slots, vllm_disagg)"));
+  }
+  out->group = v.String(*object, "group", pointer, true).value_or("");
+  out->slots = v.Integer32(*object, "slots", pointer, 1, 1024, out->slots);
+  if (out->kind == HandoffKind::kLlamaSlots) {
+    // Needed to delete the files once restored: llama-server has no request that removes one.
+    out->slot_dir = v.String(*object, "slot_dir", pointer, true).value_or("");
+    std::error_code ec;
+    if (!out->slot_dir.empty() && !std::filesystem::is_directory(out->slot_dir, ec)) {
+      v.Error(JoinPointer(pointer, "slot_dir"), StrCat("not a folder: ", Quote(out->slot_dir),
+                                                       " (the folder given to llama-server --slot-save-path)"));
+    }
+  } else if (out->kind == HandoffKind::kVllmDisagg && object->contains("slot_dir")) {
+    v.Error(JoinPointer(pointer, "slot_dir"), "only a llama_slots hand-off has a slot folder");
+  }
+}
+
+// Tiers of one group must agree on how they hand off: one kind, and for llama_slots one slot folder.
+void CheckHandoffGroups(const TierTable& table, Validator& v) {
+  for (size_t i = 0; i < table.tiers.size(); ++i) {
+    const TierHandoff& handoff = table.tiers[i].handoff;
+    if (handoff.kind == HandoffKind::kNone) continue;
+    for (size_t j = 0; j < i; ++j) {
+      const TierHandoff& earlier = table.tiers[j].handoff;
+      if (earlier.kind == HandoffKind::kNone || earlier.group != handoff.group) continue;
+      const std::string pointer = JoinPointer(JoinPointer("/tiers", i), "handoff");
+      if (earlier.kind != handoff.kind) {
+        v.Error(JoinPointer(pointer, "kind"), StrCat("group ", Quote(handoff.group), " mixes hand-off kinds (/tiers/", j,
+                                                     "/handoff/kind differs); one group, one kind"));
+      } else if (earlier.slot_dir != handoff.slot_dir) {
+        v.Error(JoinPointer(pointer, "slot_dir"),
+                StrCat("group ", Quote(handoff.group), " has two slot folders (/tiers/", j,
+                       "/handoff/slot_dir is ", Quote(earlier.slot_dir), "); the servers of a group share one"));
+      }
+      break;
+    }
+  }
+}
+
 void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
   TierTable& config = *table;
   const json::value* tiers_value = root.if_contains("tiers");
@@ -46,7 +96,7 @@ void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
     std::string pointer = JoinPointer("/tiers", i);
     const json::object* object = v.AsObject(
         (*tiers)[i], pointer,
-        {"name", "format", "bits", "base_url", "model", "api_key_env", "ca_file", "cost", "description"});
+        {"name", "format", "bits", "base_url", "model", "api_key_env", "ca_file", "cost", "description", "handoff"});
     TierConfig tier;
     if (object != nullptr) {
       tier.name = v.String(*object, "name", pointer, true).value_or("");
@@ -102,6 +152,9 @@ void ParseTierList(const json::object& root, Validator& v, TierTable* table) {
               v.Number(*cost_object, "output_per_mtok", cost_pointer, 0, 1e9, false).value_or(0);
         }
       }
+      if (const json::value* handoff = object->if_contains("handoff")) {
+        ParseHandoff(*handoff, JoinPointer(pointer, "handoff"), v, &tier.handoff);
+      }
       if (!tier.name.empty()) {
         auto [it, inserted] = config.tier_by_name.emplace(tier.name, static_cast<uint32_t>(i));
         if (!inserted) {
@@ -149,6 +202,7 @@ std::optional<json::value> ParseConfigDocument(std::string_view text, ConfigErro
 
 void ParseTiers(const json::object& root, Validator& v, TierTable* tiers) {
   ParseTierList(root, v, tiers);
+  CheckHandoffGroups(*tiers, v);
   BuildLadder(tiers);
   if (!tiers->tiers.empty()) tiers->reference_tier = tiers->ladder.back();
   if (auto reference = TierKey(*tiers, root, "reference_tier", "", false, v)) tiers->reference_tier = *reference;
@@ -218,6 +272,13 @@ int FormatBits(std::string_view format) {
     }
   }
   return 0;
+}
+
+bool TierTable::CanHandOff(uint32_t from, uint32_t to) const {
+  if (from >= tiers.size() || to >= tiers.size() || from == to) return false;
+  const TierHandoff& a = tiers[from].handoff;
+  const TierHandoff& b = tiers[to].handoff;
+  return a.kind != HandoffKind::kNone && a.kind == b.kind && a.group == b.group;
 }
 
 int TierTable::FindTier(std::string_view name) const {

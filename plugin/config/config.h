@@ -20,6 +20,22 @@ namespace quantclaw {
 inline constexpr size_t kMaxTiers = 16;
 inline constexpr size_t kMaxTierNameBytes = 63;  // qc_decision.tier_name holds 64 with the NUL
 
+// How a tier's KV cache can move to another tier (backend/handoff.h does it). Tiers hand off only within
+// one group: same model architecture, same KV layout, and for llama_slots one slot folder both servers
+// read and write (llama-server --slot-save-path).
+enum class HandoffKind : uint8_t {
+  kNone,
+  kLlamaSlots,   // llama-server: POST /slots/{id}?action=save on one server, ?action=restore on the other
+  kVllmDisagg,   // vLLM disaggregated prefill: kv_transfer_params from the prefill answer into the decode call
+};
+
+struct TierHandoff {
+  HandoffKind kind = HandoffKind::kNone;
+  std::string group;     // tiers of one group hand off to each other
+  std::string slot_dir;  // llama_slots: the folder given to --slot-save-path, as this process sees it
+  uint32_t slots = 1;    // llama_slots: the server's --parallel; a session's calls go to one of them
+};
+
 struct TierConfig {
   std::string name;
   std::string format;  // "bf16", "fp8", "w4a16", "nvfp4", ...
@@ -30,6 +46,7 @@ struct TierConfig {
   std::string ca_file;      // PEM CA certificates trusted for an https tier instead of the system's
   double input_per_mtok = 0;
   double output_per_mtok = 0;
+  TierHandoff handoff;
 };
 
 // The tiers, their ladder (lowest precision first) and the reference tier.
@@ -41,6 +58,8 @@ struct TierTable {
   absl::flat_hash_map<std::string, uint32_t> tier_by_name;
 
   int FindTier(std::string_view name) const;  // -1 when absent
+  // Whether `from`'s KV cache can move to `to`: both declare a hand-off of one kind in one group.
+  bool CanHandOff(uint32_t from, uint32_t to) const;
 };
 
 struct LimitsConfig {

@@ -227,6 +227,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
   if (absl::Status status = CheckCompletionCall(call); !status.ok()) return status;
   if (absl::Status status = ValidateStep(config, step); !status.ok()) return status;
   std::shared_ptr<Session> session = SessionFor(call.session_id, config);
+  int warm_tier = -1;
   std::optional<SessionFeatures> shadow_features;  // set when the shadow draw picks this step
   InlineName shadow_task_type;
   {
@@ -237,6 +238,9 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
     if (const boost::json::value* messages = call.body.if_contains("messages"); messages && messages->is_array()) {
       session->messages_seen = static_cast<uint32_t>(messages->get_array().size());
     }
+    // The tier whose cache holds the session before this step (none when the session's tier belongs to a
+    // newer config than this call's).
+    if (session->tier_generation <= current->generation) warm_tier = session->policy.last_tier;
     DecideLocked(*current, call.session_id, session.get(), choice);
     if (config.shadow.enabled() && ShadowDrawn(call.session_id, choice->step_index, config.shadow.rate)) {
       shadow_features = session->features;
@@ -244,12 +248,16 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
     }
   }
   // The session is free again while the tier answers: the next step's bookkeeping is the host's call.
+  HandoffResult handoff;
+  RunHandoff(config, call, warm_tier, &choice->decision, &handoff);
+  const TierCallExtras extras = handoff.Extras(config);
   ServedCall served;
   if (absl::Status status = caller_.Call(config, config.backend, config.policy.escalate_on_invalid_tool_call,
-                                         choice->decision.tier, call, on_event, &served);
+                                         choice->decision.tier, call, on_event, &served, &extras);
       !status.ok()) {
     return status;
   }
+  Increment(metrics_.decode_calls_by_tier[served.tier]);
   if (served.tier != choice->decision.tier) {
     // Failover or escalation served it elsewhere: that tier's cache now holds the session.
     std::lock_guard<std::mutex> lock(session->mutex);
@@ -267,10 +275,51 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
                             {"attempts", served.attempts}};
   if (served.failover_from >= 0) extra["failover_from"] = config.tiers[served.failover_from].name;
   if (served.escalated_from >= 0) extra["escalated_from"] = config.tiers[served.escalated_from].name;
+  if (choice->decision.flags & kDecisionPhaseSplit) extra["prefill_tier"] = config.tiers[choice->decision.prefill_tier].name;
+  if (handoff.attempted || !handoff.failure.empty()) {
+    boost::json::object described = handoff.ToJson(config);
+    // What the decode call found in its cache: the proof that the hand-off paid off (llama-server's
+    // timings; the OpenAI usage's cached tokens elsewhere).
+    described["decode_cached_tokens"] = result.usage.cached_tokens;
+    if (const auto* timings = result.document.get_object().if_contains("timings"); timings && timings->is_object()) {
+      if (const auto* prompt_n = timings->get_object().if_contains("prompt_n")) described["decode_prompt_n"] = *prompt_n;
+    }
+    extra["handoff"] = std::move(described);
+    if (handoff.ok && handoff.kind == HandoffKind::kLlamaSlots && result.usage.cached_tokens * 2 < handoff.tokens) {
+      Increment(metrics_.handoff_cache_missed);
+    }
+  }
   result.document.get_object()["quantclaw"] = std::move(extra);
   *response = boost::json::serialize(result.document);
   if (shadow_features) SampleShadowStep(current->config, call, *choice, served, *shadow_features, shadow_task_type.view());
   return absl::OkStatus();
+}
+
+void Router::RunHandoff(const RouterConfig& config, const CompletionCall& call, int warm_tier,
+                        RoutingDecision* decision, HandoffResult* handoff) {
+  const uint32_t decode_tier = decision->tier;
+  if ((decision->flags & kDecisionPhaseSplit) && decision->prefill_tier != decode_tier) {
+    if (caller_.BreakerOpen(decision->prefill_tier)) {
+      // A tier known to be down would only cost the prefill call's timeout.
+      handoff->use = "split";
+      handoff->from = decision->prefill_tier;
+      handoff->to = decode_tier;
+      handoff->failure = StrCat(config.tiers[decision->prefill_tier].name, "'s circuit breaker is open");
+      Increment(metrics_.phase_splits_cold);
+    } else {
+      handoff_.Split(config, config.backend, decision->prefill_tier, decode_tier, call, handoff);
+    }
+  } else if (warm_tier >= 0 && static_cast<uint32_t>(warm_tier) != decode_tier &&
+             config.CanHandOff(static_cast<uint32_t>(warm_tier), decode_tier) &&
+             !caller_.BreakerOpen(static_cast<uint32_t>(warm_tier))) {
+    handoff_.Carry(config, config.backend, static_cast<uint32_t>(warm_tier), decode_tier, call, handoff);
+  }
+  if (handoff->ok) {
+    AppendReason(decision, "; %s hand-off %s -> %s", handoff->use, config.tiers[handoff->from].name.c_str(),
+                 config.tiers[handoff->to].name.c_str());
+  } else if (!handoff->failure.empty()) {
+    AppendReason(decision, "; %s cold: %s", handoff->use, handoff->failure.c_str());
+  }
 }
 
 absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {

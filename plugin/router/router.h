@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "backend/http_client.h"
+#include "backend/handoff.h"
 #include "backend/judge_client.h"
 #include "backend/resilience.h"
 #include "backend/shadow.h"
@@ -73,6 +74,10 @@ class Router {
   // qc_choose_precision's failover: off a tier whose circuit breaker is open, up the ladder (qc_complete
   // fails over in its caller instead, trying each tier).
   void MoveOffOpenBreakerLocked(const ConfigSnapshot& current, Session* session, Choice* choice);
+  // qc_complete's KV hand-off before the call: the phase split's prefill and move, or the session's warm
+  // cache carried to the tier it switches to (`warm_tier`, -1: none). The decision's reason says how it went.
+  void RunHandoff(const RouterConfig& config, const CompletionCall& call, int warm_tier, RoutingDecision* decision,
+                  HandoffResult* handoff);
   // Queues a qc_complete step the shadow draw picked for scoring, with the features it was decided on.
   void SampleShadowStep(const std::shared_ptr<const RouterConfig>& config, const CompletionCall& call,
                         const Choice& choice, const ServedCall& served, const SessionFeatures& features,
@@ -95,6 +100,7 @@ class Router {
   mutable RouterMetrics metrics_;
   HttpClient http_;
   ResilientCaller caller_{&http_, &metrics_};
+  KvHandoff handoff_{&http_, &metrics_};
   HttpJudge judge_{&http_, &metrics_};
   // Last: destroyed first, so its thread has stopped before the client and counters it uses go.
   ShadowSampler shadow_{&metrics_, [this](const ShadowJob& job, const std::atomic<bool>& stopping, ShadowScore* score) {

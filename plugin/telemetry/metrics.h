@@ -66,6 +66,27 @@ inline constexpr size_t kMaxTierSlots = 16;
                "Calls to this tier that failed: qc_complete's after retries, and failures hosts reported.")                                         \
   TIER_COUNTER(breaker_rejections_by_tier, "quantclaw_breaker_rejections_total",                                    \
                "Calls not sent because the tier's breaker was open.")                                               \
+  /* Phases and KV hand-offs (backend/handoff.h): a split's prefill call, the decode call, and the cache */        \
+  /* moved between them or carried along when a session switches tiers. */                                          \
+  TIER_COUNTER(prefill_calls_by_tier, "quantclaw_prefill_calls_total",                                              \
+               "Prefill-only calls of executed phase splits, per prefill tier.")                                    \
+  TIER_COUNTER(decode_calls_by_tier, "quantclaw_decode_calls_total",                                                \
+               "qc_complete calls that decoded the answer, per tier that served it.")                               \
+  TIER_COUNTER(handoffs_attempted_by_tier, "quantclaw_handoffs_attempted_total",                                    \
+               "KV hand-offs tried into this tier (a split's or a switch's).")                                      \
+  TIER_COUNTER(handoffs_succeeded_by_tier, "quantclaw_handoffs_succeeded_total",                                    \
+               "KV hand-offs that arrived: the cache is in this tier's slot, or vLLM's transfer is set up.")        \
+  TIER_COUNTER(handoffs_fell_back_by_tier, "quantclaw_handoffs_fell_back_total",                                    \
+               "KV hand-offs that failed on the way; the call went to this tier cold.")                             \
+  COUNTER(handoff_bytes, "quantclaw_handoff_bytes_total", "KV cache bytes moved (llama-server's n_written).")        \
+  COUNTER(handoff_tokens, "quantclaw_handoff_tokens_total", "Tokens of KV cache moved (llama-server's n_restored).") \
+  COUNTER(handoff_microseconds, "quantclaw_handoff_microseconds_total",                                             \
+          "Wall time of the hand-offs' save and restore requests, summed.")                                         \
+  COUNTER(handoff_cache_missed, "quantclaw_handoff_cache_missed_total",                                             \
+          "llama_slots hand-offs that arrived but whose decode call found under half the moved tokens cached "      \
+          "(another session took the slot in between, or the call failed over).")                                  \
+  COUNTER(phase_splits_cold, "quantclaw_phase_splits_cold_total",                                                   \
+          "Phase splits served by a cold call on the decode tier: the two tiers cannot hand off.")                  \
   COUNTER(invalid_tool_calls, "quantclaw_invalid_tool_calls_total", "Outcomes reporting an invalid tool call.")     \
   COUNTER(tool_call_escalations, "quantclaw_tool_call_escalations_total",                                           \
           "qc_complete steps re-issued on a higher tier because a tool call was invalid.")                          \

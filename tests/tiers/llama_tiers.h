@@ -20,6 +20,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <curl/curl.h>
 
@@ -88,8 +89,10 @@ inline bool Healthy(int port) {
 // One llama-server serving one tier's model on 127.0.0.1, one thread (more thrash on 2 cores).
 class LlamaServer {
  public:
-  LlamaServer(std::string binary, std::string model, std::string alias)
-      : binary_(std::move(binary)), model_(std::move(model)), alias_(std::move(alias)) {}
+  // `extra_arguments` go after the usual ones (e.g. --slot-save-path DIR for KV hand-off).
+  LlamaServer(std::string binary, std::string model, std::string alias, std::vector<std::string> extra_arguments = {})
+      : binary_(std::move(binary)), model_(std::move(model)), alias_(std::move(alias)),
+        extra_arguments_(std::move(extra_arguments)) {}
   // The log stays behind only when the server failed to start, for the error message to point at.
   ~LlamaServer() {
     Kill();
@@ -102,7 +105,7 @@ class LlamaServer {
   // in error() if it did not come up within 60 s.
   bool Start(int port = 0) {
     port_ = port != 0 ? port : FreePort();
-    log_ = "/tmp/quantclaw-llama-" + std::to_string(getpid()) + "-" + alias_ + ".log";
+    log_ = "/tmp/quantclaw-llama-" + std::to_string(getpid()) + "-" + alias_ + "-" + std::to_string(port_) + ".log";
     const std::string port_text = std::to_string(port_);
     const pid_t parent = getpid();
     pid_ = fork();
@@ -111,9 +114,12 @@ class LlamaServer {
       if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
       FILE* log = std::freopen(log_.c_str(), "w", stdout);
       if (log != nullptr) dup2(fileno(stdout), 2);
-      execl(binary_.c_str(), binary_.c_str(), "-m", model_.c_str(), "--alias", alias_.c_str(), "--host",
-            "127.0.0.1", "--port", port_text.c_str(), "-t", "1", "-tb", "1", "-c", "16384", "--parallel", "2",
-            "--jinja", "--no-webui", static_cast<char*>(nullptr));
+      std::vector<const char*> argv = {binary_.c_str(), "-m", model_.c_str(), "--alias", alias_.c_str(), "--host",
+                                       "127.0.0.1", "--port", port_text.c_str(), "-t", "1", "-tb", "1", "-c", "16384",
+                                       "--parallel", "2", "--jinja", "--no-webui"};
+      for (const std::string& argument : extra_arguments_) argv.push_back(argument.c_str());
+      argv.push_back(nullptr);
+      execv(binary_.c_str(), const_cast<char* const*>(argv.data()));
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -146,6 +152,7 @@ class LlamaServer {
 
  private:
   std::string binary_, model_, alias_, log_, error_;
+  std::vector<std::string> extra_arguments_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

@@ -73,6 +73,47 @@ TEST(ConfigTest, DuplicateTierNames) {
             "/tiers/1/name: duplicate tier name \"a\" (also /tiers/0/name)\n");
 }
 
+TEST(ConfigTest, HandoffGroupsAreDeclaredPerTierAndChecked) {
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(R"({"tiers":[
+      {"name":"q4","format":"q4_0","base_url":"http://h:1/v1","model":"m",
+       "handoff":{"kind":"llama_slots","group":"g","slot_dir":"/tmp","slots":4}},
+      {"name":"f16","format":"fp16","base_url":"http://h:2/v1","model":"m",
+       "handoff":{"kind":"llama_slots","group":"g","slot_dir":"/tmp"}},
+      {"name":"q8","format":"q8_0","base_url":"http://h:3/v1","model":"m"}]})",
+                                  &errors);
+  ASSERT_NE(config, nullptr) << errors.front().pointer << ": " << errors.front().reason;
+  EXPECT_EQ(config->tiers[0].handoff.kind, HandoffKind::kLlamaSlots);
+  EXPECT_EQ(config->tiers[0].handoff.slots, 4u);
+  EXPECT_EQ(config->tiers[1].handoff.slots, 1u);
+  EXPECT_TRUE(config->CanHandOff(0, 1));
+  EXPECT_TRUE(config->CanHandOff(1, 0));
+  EXPECT_FALSE(config->CanHandOff(0, 2));  // q8 declares no hand-off
+  EXPECT_FALSE(config->CanHandOff(0, 0));
+
+  const std::string problems = Problems(R"({"tiers":[
+      {"name":"a","format":"q4_0","base_url":"http://h/v1","model":"m","handoff":{"kind":"llama_slot","group":"g"}},
+      {"name":"b","format":"q8_0","base_url":"http://h/v1","model":"m","handoff":{"kind":"vllm_disagg","group":"g","slot_dir":"/tmp"}},
+      {"name":"c","format":"fp16","base_url":"http://h/v1","model":"m","handoff":{"kind":"llama_slots","group":"g","slots":0}},
+      {"name":"d","format":"bf16","base_url":"http://h/v1","model":"m","handoff":{"kind":"llama_slots","group":"h","slot_dir":"/no/such/dir"}},
+      {"name":"e","format":"fp32","base_url":"http://h/v1","model":"m","handoff":{"kind":"vllm_disagg"}}]})");
+  EXPECT_NE(problems.find("/tiers/0/handoff/kind: unknown hand-off kind \"llama_slot\" (known: llama_slots, vllm_disagg)"),
+            std::string::npos) << problems;
+  EXPECT_NE(problems.find("/tiers/1/handoff/slot_dir: only a llama_slots hand-off has a slot folder"), std::string::npos)
+      << problems;
+  EXPECT_NE(problems.find("/tiers/2/handoff/slot_dir: "), std::string::npos) << problems;  // required for llama_slots
+  EXPECT_NE(problems.find("/tiers/2/handoff/slots: "), std::string::npos) << problems;
+  EXPECT_NE(problems.find("/tiers/2/handoff/kind: group \"g\" mixes hand-off kinds"), std::string::npos) << problems;
+  EXPECT_NE(problems.find("/tiers/3/handoff/slot_dir: not a folder: \"/no/such/dir\""), std::string::npos) << problems;
+  EXPECT_NE(problems.find("/tiers/4/handoff/group: "), std::string::npos) << problems;
+
+  EXPECT_NE(Problems(R"({"tiers":[
+      {"name":"a","format":"q4_0","base_url":"http://h/v1","model":"m","handoff":{"kind":"llama_slots","group":"g","slot_dir":"/tmp"}},
+      {"name":"b","format":"fp16","base_url":"http://h/v1","model":"m","handoff":{"kind":"llama_slots","group":"g","slot_dir":"/"}}]})")
+                .find("/tiers/1/handoff/slot_dir: group \"g\" has two slot folders (/tiers/0/handoff/slot_dir is \"/tmp\")"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, ReferencesToMissingTiers) {
   std::string problems = Problems(R"({"tiers":[{"name":"a","format":"bf16","base_url":"http://h/v1","model":"m"}],
       "reference_tier":"b","policy":{"force":[{"when":{"step_kind":"search"},"tier":"c"}],"default_tier":"d"}})");

@@ -230,7 +230,9 @@ typedef int32_t (*qc_chunk_fn)(void *user_data, const uint8_t *chunk, size_t siz
  * tier's, sends it to the tier's base_url with its API key, and returns the response. With on_chunk, the
  * call streams: each event reaches on_chunk as it arrives and *out_response still receives the aggregated
  * response (message, tool calls, usage, logprobs). The response has an extra object "quantclaw" with the
- * tier, step index and reason.
+ * tier, step index and reason (and, for a phase split or a switch between tiers that can hand off their
+ * KV cache, "prefill_tier" and "handoff"; README "KV hand-off"). A phase split first sends a prefill-only
+ * request to the prefill tier; streamed events come from the decode tier only.
  * The body's max_tokens and max_completion_tokens, when present and not null, must be whole numbers from 0 to
  * 4294967295; anything else is QC_ERR_INVALID_ARGUMENT naming the field (/body/max_tokens), before any call.
  * Errors beyond the common ones: QC_ERR_UNAVAILABLE, QC_ERR_TIMEOUT, QC_ERR_CANCELLED, QC_ERR_UPSTREAM,
