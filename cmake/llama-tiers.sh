@@ -177,8 +177,9 @@ start() {
   [ "${QUANTCLAW_TIER_SPEEDS:-1}" = 0 ] || speeds "$dir"
 }
 
-# Prefill and decode tokens/s of each started tier, one tier at a time (tests/tiers/tier_speeds.py):
-# printed, and written to DIR/speeds.json for the demo. A failed measurement warns and leaves the tiers up.
+# Prefill and decode tokens/s (of wall time and per CPU-second) of each started tier, one request at a
+# time (tests/tiers/tier_speeds.py): printed, and written to DIR/speeds.json for the demo. A failed
+# measurement warns and leaves the tiers up.
 speeds() {
   local dir="$1" specs=() line name url
   while IFS= read -r line; do
@@ -187,7 +188,9 @@ speeds() {
         name="${line#QC_TIER_}"
         name="$(echo "${name%%_URL=*}" | tr '[:upper:]' '[:lower:]')"
         url="${line#*=}"
-        specs+=("$name=$url")
+        # With the process id, the figures include tokens per CPU-second, which other work on the
+        # machine barely moves.
+        specs+=("$name=$url@$(cat "$dir/$name.pid")")
         ;;
     esac
   done <"$dir/tiers.env"
