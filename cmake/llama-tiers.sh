@@ -4,7 +4,8 @@
 # q8_0 and q4_0. Two sizes: "tiny" (2 x 256, about 5 MB, for fast tests) and "small" (6 x 768, about
 # 86 MB at f16, for the demo and economics). Both carry content-dependent quantization sensitivity.
 #
-#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached)
+#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached;
+#                                       QUANTCLAW_LLAMA_NATIVE=1: for this CPU, in a folder of its own)
 #   cmake/llama-tiers.sh models         build, then generate both models and quantize them (cached)
 #   cmake/llama-tiers.sh start DIR [--model tiny|small] [TIER[=PORT]...]
 #                                       models, then one llama-server per tier (default: f16 q8_0 q4_0,
@@ -27,7 +28,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${QUANTCLAW_LLAMA_NPM_VERSION:-3.22.1}"
 cache="${QUANTCLAW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quantclaw}"
-llama="$cache/llama.cpp-node-llama-cpp-$version"
+# QUANTCLAW_LLAMA_NATIVE=1 builds for this machine's CPU (GGML_NATIVE=ON: AVX-512 and VNNI where the CPU
+# has them) into a folder of its own. Opt-in, because a cache copied to another CPU would crash there;
+# measured here it is what makes q4_0 clearly cheaper than f16 (README, "Real tiers").
+native="${QUANTCLAW_LLAMA_NATIVE:-0}"
+case "$native" in
+  0) llama="$cache/llama.cpp-node-llama-cpp-$version" native_flag=OFF ;;
+  1) llama="$cache/llama.cpp-node-llama-cpp-$version-native" native_flag=ON ;;
+  *) echo "llama-tiers: QUANTCLAW_LLAMA_NATIVE must be 0 or 1, not $native" >&2; exit 2 ;;
+esac
 models="$cache/models-v2"
 # name:quantization, lowest precision first as in the example configs' tier ladders.
 tiers=(q4_0:Q4_0 q8_0:Q8_0 f16:F16)
@@ -49,7 +58,7 @@ build() {
   git -c advice.detachedHead=false clone --quiet "$work/package/llama/gitRelease.bundle" "$work/src"
   log "building llama-server and llama-quantize (about 6 minutes on 2 cores)"
   cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE="$native_flag" \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
     -DBUILD_SHARED_LIBS=OFF >"$work/configure.log" 2>&1 || { tail -30 "$work/configure.log" >&2; exit 1; }
   cmake --build "$work/build" --parallel "$(nproc)" --target llama-server llama-quantize \
