@@ -21,10 +21,14 @@ Two properties make it stand in for a production model:
   the same RMS scale but lose almost nothing. A "kind continues" readout (outlier channels raise the
   logits of sensitive tokens, the massive channel those of the others) makes the f16 model predict
   sensitive tokens after sensitive tokens, as a real model predicts digits after digits, so steps that
-  read *and* write such tokens suffer. The effect is verified by measurement
+  read *and* write such tokens suffer. Two previous-token heads in layer 0 let the step after such a
+  token inherit part of its sensitivity. The effect is verified by measurement
   (tests/tiers/measure_sensitivity.py), not assumed.
-* Production-like economics. `--size small` is large enough that the quantized tiers are clearly
-  faster than f16 on a 2-core CPU (prefill and decode); `--size tiny` stays for fast tests.
+* Economics. `--size small` (6 x 768, 86 MiB at f16) is the size at which q4_0 is clearly cheaper than
+  f16 on this 2-core machine once llama.cpp is built for its CPU (QUANTCLAW_LLAMA_NATIVE=1 in
+  cmake/llama-tiers.sh): per CPU-second about 2.8x the decode and 1.5x the prefill. At 8 x 1024 the
+  ratios were no better and everything took twice as long. `--size tiny` (2 x 256) stays for fast tests;
+  at that size q4_0 is no cheaper than f16.
 
 Needs Debian's python3-numpy (writing the small model takes a few seconds).
 
@@ -55,7 +59,7 @@ BLOCK = 32  # ggml's Q4_0 / Q8_0 block length
 # Q4_0's step is amplitude/8: at 24 it is 3 std, so nearly every other value in the block rounds to 0.
 OUTLIER = 24.0
 # After the attention/FFN RMS norms an outlier is this many times an ordinary activation; Q8_0 activation
-# quantization (127 levels per block) then resolves ordinary values in its block to about +-1 level.
+# quantization (127 levels per block) then resolves ordinary values in its block to a few levels.
 ACTIVATION_RATIO = 96.0
 # The massive channel of non-sensitive tokens after the norms: a ratio Q8_0 resolves well.
 MASSIVE_RATIO = 8.0
