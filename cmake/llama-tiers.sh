@@ -1,30 +1,47 @@
 #!/usr/bin/env bash
 # Real model tiers on this machine: llama.cpp's llama-server, built from the source bundle that the npm
-# package node-llama-cpp ships, serving a tiny generated llama model at f16, q8_0 and q4_0.
+# package node-llama-cpp ships, serving a generated llama model (tests/tiers/make_model_gguf.py) at f16,
+# q8_0 and q4_0. Two sizes: "tiny" (2 x 256, about 5 MB, for fast tests) and "small" (6 x 768, about
+# 86 MB at f16, for the demo and economics). Both carry content-dependent quantization sensitivity.
 #
-#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached)
-#   cmake/llama-tiers.sh models         build, then generate the model and quantize it (cached)
-#   cmake/llama-tiers.sh start DIR [TIER[=PORT]...]
+#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached;
+#                                       QUANTCLAW_LLAMA_NATIVE=1: for this CPU, in a folder of its own)
+#   cmake/llama-tiers.sh models         build, then generate both models and quantize them (cached)
+#   cmake/llama-tiers.sh start DIR [--model tiny|small] [TIER[=PORT]...]
 #                                       models, then one llama-server per tier (default: f16 q8_0 q4_0,
-#                                       free ports) on 127.0.0.1; writes DIR/tiers.env
-#                                       (QC_TIER_<NAME>_URL=...) and DIR/*.pid; the servers share
+#                                       free ports) on 127.0.0.1 serving the model named by --model (else
+#                                       $QUANTCLAW_TIER_MODEL, else tiny); writes DIR/tiers.env
+#                                       (QC_TIER_<NAME>_URL=...) and DIR/*.pid, then measures each tier's
+#                                       prefill and decode tokens/s, prints them and writes DIR/speeds.json
+#                                       (QUANTCLAW_TIER_SPEEDS=0 skips the measurement); the servers share
 #                                       DIR/slots for KV hand-off (--slot-save-path; QC_SLOT_DIR=...)
 #   cmake/llama-tiers.sh stop DIR       stop the servers started into DIR
 #   cmake/llama-tiers.sh bin            print the folder holding llama-server and llama-quantize
 #   cmake/llama-tiers.sh paths          models, then print QC_LLAMA_SERVER=... and QC_LLAMA_MODELS=...
+#                                       (the folder holds <model>-<tier>.gguf, e.g. tiny-q4_0.gguf)
 #
 # Nothing of this lands in the repository: sources, binaries and models live in the cache folder
-# ($QUANTCLAW_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/quantclaw), keyed by the package version, so a
-# second run on the same machine reuses them.
+# ($QUANTCLAW_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/quantclaw), keyed by the package version and the
+# model generation (models-v2; models-v1 held the pure-Python tiny model), so a second run on the same
+# machine reuses them.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${QUANTCLAW_LLAMA_NPM_VERSION:-3.22.1}"
 cache="${QUANTCLAW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quantclaw}"
-llama="$cache/llama.cpp-node-llama-cpp-$version"
-models="$cache/models-v1"
+# QUANTCLAW_LLAMA_NATIVE=1 builds for this machine's CPU (GGML_NATIVE=ON: AVX-512 and VNNI where the CPU
+# has them) into a folder of its own. Opt-in, because a cache copied to another CPU would crash there;
+# measured here it is what makes q4_0 clearly cheaper than f16 (README, "Real tiers").
+native="${QUANTCLAW_LLAMA_NATIVE:-0}"
+case "$native" in
+  0) llama="$cache/llama.cpp-node-llama-cpp-$version" native_flag=OFF ;;
+  1) llama="$cache/llama.cpp-node-llama-cpp-$version-native" native_flag=ON ;;
+  *) echo "llama-tiers: QUANTCLAW_LLAMA_NATIVE must be 0 or 1, not $native" >&2; exit 2 ;;
+esac
+models="$cache/models-v2"
 # name:quantization, lowest precision first as in the example configs' tier ladders.
 tiers=(q4_0:Q4_0 q8_0:Q8_0 f16:F16)
+model_sizes=(tiny small)
 
 log() { echo "llama-tiers: $*" >&2; }
 
@@ -42,7 +59,7 @@ build() {
   git -c advice.detachedHead=false clone --quiet "$work/package/llama/gitRelease.bundle" "$work/src"
   log "building llama-server and llama-quantize (about 6 minutes on 2 cores)"
   cmake -S "$work/src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE="$native_flag" \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
     -DBUILD_SHARED_LIBS=OFF >"$work/configure.log" 2>&1 || { tail -30 "$work/configure.log" >&2; exit 1; }
   cmake --build "$work/build" --parallel "$(nproc)" --target llama-server llama-quantize \
@@ -55,23 +72,49 @@ build() {
   log "built into $llama/bin"
 }
 
-# The tiny model at f16 (the reference tier) and quantized with llama.cpp's own llama-quantize.
+# A python3 that imports numpy (the generator needs it): the first python3 on PATH, else Debian's own
+# (a pyenv or venv python3 first on PATH may lack the python3-numpy package).
+python_numpy() {
+  local candidate
+  for candidate in python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import numpy' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  log "no python3 with numpy (install python3-numpy; cmake/quantclaw-dev.sh setup does)"
+  return 1
+}
+
+# Both model sizes at f16 (the reference tier) and quantized with llama.cpp's own llama-quantize;
+# regenerated when the generator is newer than the files.
 models() {
   build
-  local script="$root/tests/tiers/make_tiny_gguf.py"
-  if [ -f "$models/tiny-f16.gguf" ] && [ -f "$models/tiny-q8_0.gguf" ] && [ -f "$models/tiny-q4_0.gguf" ] &&
-    [ "$models/tiny-f16.gguf" -nt "$script" ]; then
-    return 0
-  fi
+  local script="$root/tests/tiers/make_model_gguf.py"
+  local size tier name type fresh=1
+  for size in "${model_sizes[@]}"; do
+    for tier in "${tiers[@]}"; do
+      name="${tier%%:*}"
+      [ -f "$models/$size-$name.gguf" ] && [ "$models/$size-$name.gguf" -nt "$script" ] || fresh=0
+    done
+  done
+  [ "$fresh" -eq 0 ] || return 0
+  local python
+  python="$(python_numpy)"
   mkdir -p "$models"
-  python3 "$script" "$models/tiny-f16.gguf.tmp"
-  mv "$models/tiny-f16.gguf.tmp" "$models/tiny-f16.gguf"
-  local tier name type
-  for tier in "${tiers[@]}"; do
-    name="${tier%%:*}" type="${tier##*:}"
-    [ "$name" = f16 ] && continue
-    "$llama/bin/llama-quantize" "$models/tiny-f16.gguf" "$models/tiny-$name.gguf" "$type" \
-      >"$models/quantize-$name.log" 2>&1 || { tail -20 "$models/quantize-$name.log" >&2; exit 1; }
+  for size in "${model_sizes[@]}"; do
+    local started=$SECONDS
+    "$python" "$script" "$models/$size-f16.gguf.tmp" --size "$size"
+    for tier in "${tiers[@]}"; do
+      name="${tier%%:*}" type="${tier##*:}"
+      [ "$name" = f16 ] && continue
+      "$llama/bin/llama-quantize" "$models/$size-f16.gguf.tmp" "$models/$size-$name.gguf.tmp" "$type" \
+        >"$models/quantize-$size-$name.log" 2>&1 || { tail -20 "$models/quantize-$size-$name.log" >&2; exit 1; }
+      mv "$models/$size-$name.gguf.tmp" "$models/$size-$name.gguf"
+    done
+    # The f16 file last: its date says the set is complete.
+    mv "$models/$size-f16.gguf.tmp" "$models/$size-f16.gguf"
+    log "model $size generated and quantized in $((SECONDS - started)) s"
   done
   log "models in $models: $(cd "$models" && ls -1 ./*.gguf | xargs -n1 basename | tr '\n' ' ')"
 }
@@ -84,6 +127,16 @@ free_port() {
 start() {
   local dir="$1"
   shift
+  local model="${QUANTCLAW_TIER_MODEL:-tiny}"
+  if [ "${1:-}" = --model ]; then
+    [ -n "${2:-}" ] || { log "--model needs a size (${model_sizes[*]})"; exit 2; }
+    model="$2"
+    shift 2
+  fi
+  case " ${model_sizes[*]} " in
+    *" $model "*) ;;
+    *) log "no model size named $model (${model_sizes[*]})"; exit 2 ;;
+  esac
   local wanted=("$@")
   [ "${#wanted[@]}" -gt 0 ] || wanted=(f16 q8_0 q4_0)
   models
@@ -93,6 +146,7 @@ start() {
     echo "QC_LLAMA_SERVER=$llama/bin/llama-server"
     echo "QC_LLAMA_MODELS=$models"
     echo "QC_SLOT_DIR=$(cd "$dir/slots" && pwd)"
+    echo "QC_TIER_MODEL=$model"
   } >"$env.tmp"
   local name port upper tier
   local names=()
@@ -102,13 +156,13 @@ start() {
     port="${tier#*=}"
     [ "$port" != "$tier" ] || port="$(free_port)"
     names+=("$name")
-    [ -f "$models/tiny-$name.gguf" ] || { log "no tier named $name (f16, q8_0, q4_0)"; stop "$dir"; exit 2; }
+    [ -f "$models/$model-$name.gguf" ] || { log "no tier named $name (f16, q8_0, q4_0)"; stop "$dir"; exit 2; }
     if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
       log "port $port is taken: something already listens there"
       stop "$dir"
       exit 1
     fi
-    "$llama/bin/llama-server" -m "$models/tiny-$name.gguf" --alias "tiny-$name" --host 127.0.0.1 \
+    "$llama/bin/llama-server" -m "$models/$model-$name.gguf" --alias "$model-$name" --host 127.0.0.1 \
       --port "$port" -t 1 -tb 1 -c 16384 --parallel 1 --jinja --no-webui --slot-save-path "$dir/slots" \
       >"$dir/$name.log" 2>&1 &
     echo $! >"$dir/$name.pid"
@@ -130,7 +184,33 @@ start() {
     done
   done
   mv "$env.tmp" "$env"
-  log "tiers up: $(grep -c _URL= "$env") ($dir/tiers.env)"
+  log "tiers up: $(grep -c _URL= "$env"), model $model ($dir/tiers.env)"
+  [ "${QUANTCLAW_TIER_SPEEDS:-1}" = 0 ] || speeds "$dir"
+}
+
+# Prefill and decode tokens/s (of wall time and per CPU-second) of each started tier, one request at a
+# time (tests/tiers/tier_speeds.py): printed, and written to DIR/speeds.json for the demo. A failed
+# measurement warns and leaves the tiers up.
+speeds() {
+  local dir="$1" specs=() line name url
+  while IFS= read -r line; do
+    case "$line" in
+      QC_TIER_*_URL=*)
+        name="${line#QC_TIER_}"
+        name="$(echo "${name%%_URL=*}" | tr '[:upper:]' '[:lower:]')"
+        url="${line#*=}"
+        # With the process id, the figures include tokens per CPU-second, which other work on the
+        # machine barely moves.
+        specs+=("$name=$url@$(cat "$dir/$name.pid")")
+        ;;
+    esac
+  done <"$dir/tiers.env"
+  local started=$SECONDS
+  if python3 "$root/tests/tiers/tier_speeds.py" "${specs[@]}" --json "$dir/speeds.json" >/dev/null; then
+    log "speeds measured in $((SECONDS - started)) s ($dir/speeds.json)"
+  else
+    log "warning: could not measure the tiers' speeds"
+  fi
 }
 
 stop() {

@@ -28,7 +28,7 @@ packages=(
   libabsl-dev
   libpcre2-dev
   googletest libgtest-dev libbenchmark-dev
-  binutils python3 python3-pytest python3-pip python3-venv curl git openssl
+  binutils python3 python3-numpy python3-pytest python3-pip python3-venv curl git openssl
 )
 
 setup() {
