@@ -45,7 +45,7 @@ if(QUANTCLAW_PRIVATE_PROTOBUF)
                     OUTPUT_VARIABLE quantclaw_protobuf_archive OUTPUT_STRIP_TRAILING_WHITESPACE
                     ERROR_VARIABLE quantclaw_protobuf_error RESULT_VARIABLE quantclaw_protobuf_result)
     if(NOT quantclaw_protobuf_result EQUAL 0)
-      set(quantclaw_protobuf_archive "")
+      string(STRIP "${quantclaw_protobuf_error}" quantclaw_protobuf_archive)
     endif()
   endif()
   if(NOT quantclaw_protobuf_archive STREQUAL "" AND EXISTS "${quantclaw_protobuf_archive}")
@@ -57,8 +57,8 @@ if(QUANTCLAW_PRIVATE_PROTOBUF)
       INTERFACE_LINK_LIBRARIES Threads::Threads)
     message(STATUS "libquantclaw.so: private protobuf ${quantclaw_protobuf_archive}")
   else()
-    message(WARNING "libquantclaw.so links the shared libprotobuf: no private archive at "
-            "\"${quantclaw_protobuf_archive}\" ${quantclaw_protobuf_error}. Two copies of the library loaded "
+    message(WARNING "libquantclaw.so links the shared libprotobuf: no private archive "
+            "(${quantclaw_protobuf_archive}). Two copies of the library loaded "
             "side by side from different paths will abort their host. Build the archive with "
             "`cmake/protobuf-pic.sh build` (cmake/quantclaw-dev.sh setup does) and configure again, or "
             "-DQUANTCLAW_PRIVATE_PROTOBUF=OFF to silence this.")

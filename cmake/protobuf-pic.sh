@@ -47,10 +47,14 @@ build() {
   work="$prefix.tmp"
   rm -rf "$work"
   mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
-  # Bookworm's deb-src, for this run only: its own sources file, lists and package cache.
-  printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \
-    "${QUANTCLAW_DEBIAN_MIRROR:-http://deb.debian.org/debian}" "${QUANTCLAW_DEBIAN_SUITE:-bookworm}" \
-    /usr/share/keyrings/debian-archive-keyring.gpg >"$work/apt/src.sources"
+  # Bookworm's deb-src (with its updates and security suites, where a newer libprotobuf-dev may come
+  # from), for this run only: its own sources file, lists and package cache.
+  local mirror="${QUANTCLAW_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  printf 'Types: deb-src\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: %s\n\n' \
+    "$mirror" "$keyring" >"$work/apt/src.sources"
+  printf 'Types: deb-src\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: %s\n' \
+    "${QUANTCLAW_DEBIAN_SECURITY_MIRROR:-${mirror}-security}" "$keyring" >>"$work/apt/src.sources"
   local apt=(apt-get -q -o Dir::Etc::sourcelist="$work/apt/src.sources" -o Dir::Etc::sourceparts=-
              -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache"
              -o APT::Get::List-Cleanup=0)
