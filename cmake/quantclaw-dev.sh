@@ -42,7 +42,8 @@ setup() {
 }
 
 # libquantclaw.so's private protobuf (cmake/protobuf-pic.sh says why): Debian's source of the installed
-# version, built once per machine into the cache (about 9 minutes on 2 busy cores the first time).
+# version, built once per machine into the cache (the first time about 2.5 minutes on 2 idle cores, 5 on
+# busy ones).
 setup_protobuf() {
   "$root/cmake/protobuf-pic.sh" build
 }
