@@ -12,7 +12,7 @@
 #                                  and report; OUT defaults to BUILD/learn. QUANTCLAW_LEARN_EPISODES and
 #                                  the other knobs are described in cmake/quantclaw-learn.sh
 #   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
-#   cmake/quantclaw-dev.sh setup   only install the packages
+#   cmake/quantclaw-dev.sh setup   only install the packages and build the private protobuf
 #   cmake/quantclaw-dev.sh tsan    only the TSan part of test (packages and tiers already in)
 set -euo pipefail
 
@@ -29,6 +29,7 @@ packages=(
   libpcre2-dev
   googletest libgtest-dev libbenchmark-dev
   binutils python3 python3-numpy python3-pytest python3-pip python3-venv curl git openssl
+  patch xz-utils debian-archive-keyring
 )
 
 setup() {
@@ -44,6 +45,13 @@ setup() {
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# libquantclaw.so's private protobuf (cmake/protobuf-pic.sh says why): Debian's source of the installed
+# version, built once per machine into the cache (the first time about 2.5 minutes on 2 idle cores, 5 on
+# busy ones).
+setup_protobuf() {
+  "$root/cmake/protobuf-pic.sh" build
 }
 
 # The Node binding's one dependency, koffi, from the npm registry (a prebuilt binary inside the package).
@@ -77,7 +85,8 @@ configure_and_build() {
 }
 
 # ThreadSanitizer, a build of its own (it cannot share a process with ASan): only what the threaded tests
-# need, and only those tests. A threaded test says so in its name (Concurrent, Thread, InFlight,
+# need, and only those tests, plus the two tests of copies side by side (two private protobufs, and a
+# host's own protobuf next to the library's, in one process). A threaded test says so in its name (Concurrent, Thread, InFlight,
 # DuringTraffic); the soak (tests/soak) runs shorter here. -O1 keeps TSan's cost down with usable stacks.
 tsan_tests() {
   local tsan_build="${QUANTCLAW_TSAN_BUILD_DIR:-$root/build-tsan}"
@@ -85,7 +94,7 @@ tsan_tests() {
     -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DQUANTCLAW_TSAN=ON -DQUANTCLAW_BUILD_TESTS=ON -DQUANTCLAW_BUILD_EXAMPLES=OFF \
     -DQUANTCLAW_BUILD_BENCH=OFF "$@" >/dev/null
   cmake --build "$tsan_build" --parallel "$(nproc)" --target quantclaw quantclaw_unit_tests quantclaw_abi_test \
-    quantclaw_complete_test quantclaw_soak_test
+    quantclaw_complete_test quantclaw_soak_test quantclaw_abi_two_copies_test quantclaw_abi_protobuf_host_test
   # A race fails the test (halt_on_error) with both stacks. Kernels with more mmap entropy than TSan's
   # memory layout allows ("unexpected memory mapping") need ASLR off for the run: setarch -R.
   local no_aslr=()
@@ -94,16 +103,18 @@ tsan_tests() {
   fi
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" QUANTCLAW_SOAK_SECONDS=12 "${no_aslr[@]}" \
     ctest --test-dir "$tsan_build" --output-on-failure --parallel "$(nproc)" --timeout 300 \
-    -R 'Concurrent|Thread|InFlight|DuringTraffic|^soak$'
+    -R 'Concurrent|Thread|InFlight|DuringTraffic|^soak$|^abi_two_copies_side_by_side$|^abi_host_with_its_own_protobuf$'
 }
 
 case "${1:-}" in
   setup)
     setup
+    setup_protobuf
     setup_node
     ;;
   demo)
     setup
+    setup_protobuf
     setup_tiers
     configure_and_build RelWithDebInfo
     # Two real tiers on the ports examples/configs/llama-tiers.json names, stopped whatever happens.
@@ -124,6 +135,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    setup_protobuf
     setup_tiers
     # The real-tier tests fail, rather than skip, when the tiers are missing.
     export QUANTCLAW_REQUIRE_REAL_TIERS=1
@@ -149,6 +161,7 @@ case "${1:-}" in
     ;;
   bench)
     setup
+    setup_protobuf
     build="${QUANTCLAW_BUILD_DIR:-$root/build-release}"
     configure_and_build Release
     "$build/tests/bench/quantclaw_bench" "${@:2}"

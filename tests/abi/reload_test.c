@@ -1,8 +1,9 @@
 /* A host that unloads the plugin and loads it again, as plugin hosts do on reload, three times over.
- * The library holds protobuf's generated descriptors, which register into libprotobuf's global pool;
- * were the library really unmapped by dlclose, the next dlopen would register them again and protobuf
- * would abort the host ("File already exists in database"). It is linked -z nodelete, so dlclose keeps
- * it mapped and each dlopen finds the same library. Prints "OK: ..." on success. */
+ * Built against the shared libprotobuf (the fallback without the private archive), the library's
+ * generated descriptors register into libprotobuf's global pool; were the library really unmapped by
+ * dlclose, the next dlopen would register them again and protobuf would abort the host ("File already
+ * exists in database"). It is linked -z nodelete, so dlclose keeps it mapped and each dlopen finds the
+ * same library, whichever protobuf it carries. Prints "OK: ..." on success. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
