@@ -4,8 +4,8 @@
 # q8_0 and q4_0. Two sizes: "tiny" (2 x 256, about 5 MB, for fast tests) and "small" (6 x 768, about
 # 86 MB at f16, for the demo and economics). Both carry content-dependent quantization sensitivity.
 #
-#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize (cached;
-#                                       QUANTCLAW_LLAMA_NATIVE=1: for this CPU, in a folder of its own)
+#   cmake/llama-tiers.sh build          fetch and build llama-server and llama-quantize for this CPU
+#                                       (cached; QUANTCLAW_LLAMA_NATIVE=0: the portable build)
 #   cmake/llama-tiers.sh models         build, then generate both models and quantize them (cached)
 #   cmake/llama-tiers.sh start DIR [--model tiny|small] [TIER[=PORT]...]
 #                                       models, then one llama-server per tier (default: f16 q8_0 q4_0,
@@ -29,15 +29,18 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${QUANTCLAW_LLAMA_NPM_VERSION:-3.22.1}"
 cache="${QUANTCLAW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quantclaw}"
-# QUANTCLAW_LLAMA_NATIVE=1 builds for this machine's CPU (GGML_NATIVE=ON: AVX-512 and VNNI where the CPU
-# has them) into a folder of its own. Opt-in, because a cache copied to another CPU would crash there;
-# measured here it is what makes q4_0 clearly cheaper than f16 (README, "Real tiers").
-native="${QUANTCLAW_LLAMA_NATIVE:-0}"
+# llama.cpp is built for this machine's CPU (GGML_NATIVE=ON: AVX-512 and VNNI where the CPU has them), as
+# a deployment builds it: measured here, that is what makes q4_0 clearly cheaper than f16 (README, "Real
+# tiers"); the portable build's q4_0 prefills no faster than f16. The binaries remember the CPU flags they
+# were built for and are rebuilt when the cache finds itself on another CPU, where they could crash.
+# QUANTCLAW_LLAMA_NATIVE=0 builds the portable binaries instead, in a folder of their own.
+native="${QUANTCLAW_LLAMA_NATIVE:-1}"
 case "$native" in
   0) llama="$cache/llama.cpp-node-llama-cpp-$version" native_flag=OFF ;;
   1) llama="$cache/llama.cpp-node-llama-cpp-$version-native" native_flag=ON ;;
   *) echo "llama-tiers: QUANTCLAW_LLAMA_NATIVE must be 0 or 1, not $native" >&2; exit 2 ;;
 esac
+cpu_flags() { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | sort | tr '\n' ' '; }
 models="$cache/models-v2"
 # name:quantization, lowest precision first as in the example configs' tier ladders.
 tiers=(q4_0:Q4_0 q8_0:Q8_0 f16:F16)
@@ -47,7 +50,11 @@ log() { echo "llama-tiers: $*" >&2; }
 
 build() {
   if [ -x "$llama/bin/llama-server" ] && [ -x "$llama/bin/llama-quantize" ]; then
-    return 0
+    if [ "$native_flag" = OFF ] || [ "$(cat "$llama/cpu-flags" 2>/dev/null)" = "$(cpu_flags)" ]; then
+      return 0
+    fi
+    log "the cached native llama.cpp was built for another CPU: rebuilding"
+    rm -rf "$llama"
   fi
   command -v git >/dev/null || { log "git is missing (cmake/quantclaw-dev.sh setup installs it)"; exit 1; }
   local work="$llama.tmp"
@@ -67,6 +74,7 @@ build() {
   mkdir -p "$work/bin"
   cp "$work/build/bin/llama-server" "$work/build/bin/llama-quantize" "$work/bin/"
   mkdir -p "$llama"
+  cpu_flags >"$llama/cpu-flags"
   mv "$work/bin" "$llama/bin"
   rm -rf "$work"
   log "built into $llama/bin"
