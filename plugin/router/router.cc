@@ -195,7 +195,7 @@ absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
   std::lock_guard<std::mutex> lock(session->mutex);
   DecideLocked(*current, session_id, session.get(), choice);
   MoveOffOpenBreakerLocked(*current, session.get(), choice);
-  DrawShadowLocked(config, session_id, session.get(), choice);
+  DrawShadowLocked(*current, session_id, session.get(), choice);
   return absl::OkStatus();
 }
 
@@ -318,7 +318,7 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
       metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
                           outcome.cached_tokens(), outcome.output_tokens());
     }
-    shadow_job = ReportedShadowJobLocked(current->config, outcome, payload, session.get());
+    shadow_job = ReportedShadowJobLocked(*current, outcome, payload, session.get());
   }
   // Queued outside the session's lock; never blocks (dropped and counted when the queue is full).
   if (shadow_job != nullptr) shadow_.Enqueue(std::move(shadow_job));

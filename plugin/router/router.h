@@ -93,10 +93,10 @@ class Router {
                         const Choice& choice, const ServedCall& served, const SessionFeatures& features,
                         std::string_view task_type);
   // Hosts making their own calls: marks the step as drawn (flag and session) when the shadow draw picks it.
-  void DrawShadowLocked(const RouterConfig& config, std::string_view session_id, Session* session, Choice* choice);
+  void DrawShadowLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session, Choice* choice);
   // The shadow job a reported outcome completes, or null (counted) when it completes none. `request`
   // and `action` are the outcome's, parsed before the session was locked.
-  std::unique_ptr<ShadowJob> ReportedShadowJobLocked(const std::shared_ptr<const RouterConfig>& config,
+  std::unique_ptr<ShadowJob> ReportedShadowJobLocked(const ConfigSnapshot& current,
                                                      const v1::Outcome& outcome, ShadowPayload& payload,
                                                      Session* session);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.

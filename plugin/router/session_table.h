@@ -30,6 +30,7 @@ struct Session {
   bool shadow_pending = false;
   uint64_t shadow_step = 0;
   RoutingDecision shadow_decision;  // as returned for that step, for its trace record
+  uint64_t shadow_generation = 0;   // the config generation whose tier indices shadow_decision holds
   // Guarded by the shard's mutex:
   int64_t last_used_ns = 0;
   Session* lru_newer = nullptr;

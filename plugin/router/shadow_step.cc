@@ -169,18 +169,20 @@ void Router::SampleShadowStep(const std::shared_ptr<const RouterConfig>& config,
   shadow_.Enqueue(std::move(job));
 }
 
-void Router::DrawShadowLocked(const RouterConfig& config, std::string_view session_id, Session* session,
+void Router::DrawShadowLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session,
                               Choice* choice) {
+  const RouterConfig& config = *current.config;
   if (!config.shadow.enabled() || !ShadowDrawn(session_id, choice->step_index, config.shadow.rate)) return;
   choice->decision.flags |= kDecisionShadowSampled;
   session->shadow_pending = true;
   session->shadow_step = choice->step_index;
   session->shadow_decision = choice->decision;
+  session->shadow_generation = current.generation;
 }
 
-std::unique_ptr<ShadowJob> Router::ReportedShadowJobLocked(const std::shared_ptr<const RouterConfig>& config,
-                                                           const v1::Outcome& outcome, ShadowPayload& payload,
-                                                           Session* session) {
+std::unique_ptr<ShadowJob> Router::ReportedShadowJobLocked(const ConfigSnapshot& current, const v1::Outcome& outcome,
+                                                           ShadowPayload& payload, Session* session) {
+  const std::shared_ptr<const RouterConfig>& config = current.config;
   // The outcome is the drawn step's when it names that step, or names none while that step is still
   // the session's latest (a step_index of 0 is "not given" in proto3).
   const bool drawn_step = session->shadow_pending && session->features.step_index == session->shadow_step &&
@@ -196,13 +198,20 @@ std::unique_ptr<ShadowJob> Router::ReportedShadowJobLocked(const std::shared_ptr
     Increment(metrics_.shadow_missing_request);
     return nullptr;
   }
+  if (session->shadow_generation != current.generation) {
+    // A reload between the decision and its outcome: the decision's tier indices belong to the old
+    // ladder, and the step is no longer the one the new config would score. Dropped, counted as drawn
+    // and dropped, like a step the queue had no room for.
+    Increment(metrics_.shadow_sampled);
+    Increment(metrics_.shadow_dropped);
+    return nullptr;
+  }
   Choice choice;
   choice.decision = session->shadow_decision;
   choice.step_index = session->shadow_step;
   choice.step_kind = session->features.step_kind;
   int served_tier = outcome.tier_name().empty() ? -1 : config->FindTier(outcome.tier_name());
   if (served_tier < 0) served_tier = static_cast<int>(choice.decision.tier);
-  if (static_cast<size_t>(served_tier) >= config->tiers.size()) return nullptr;  // decided under a longer ladder
   std::unique_ptr<ShadowJob> job =
       NewShadowJob(config, session->id, choice, static_cast<uint32_t>(served_tier), payload.chat, std::move(payload.request),
                    std::move(payload.action), session->features, session->policy.task_type.view());

@@ -78,7 +78,8 @@ inline constexpr size_t kMaxTierSlots = 16;
   COUNTER(shadow_sampled, "quantclaw_shadow_sampled_total",                                                      \
           "Steps queued for shadow scoring (queued or dropped): qc_complete's, and hosts' own calls' reported outcomes.")                                        \
   COUNTER(shadow_dropped, "quantclaw_shadow_dropped_total",                                                      \
-          "Shadow samples dropped: the queue was full, or the router closed before they were scored.")             \
+          "Shadow samples dropped: the queue was full, the router closed before they were scored, or "        \
+          "the config was reloaded between a host's decision and its outcome.")                                    \
   COUNTER(shadow_scored, "quantclaw_shadow_scored_total",                                                        \
           "Shadow samples scored on the reference and low tiers (KL measured).")                                   \
   COUNTER(shadow_failed, "quantclaw_shadow_failed_total",                                                        \

@@ -290,6 +290,34 @@ TEST_F(ShadowServerTest, HostMakingItsOwnCallsGetsTracesOnLlamaServer) {
 
 TEST_F(ShadowServerTest, HostMakingItsOwnCallsGetsTracesOnVllm) { HostMakesItsOwnCallsAndTracesAppear("vllm"); }
 
+TEST_F(ShadowServerTest, AReloadBetweenTheDecisionAndItsOutcomeDropsTheStep) {
+  // The decision's tier indices belong to the config it was made under; after a reload the step is
+  // dropped and counted, never labelled with another ladder's tier names.
+  const std::string directory = testing::TempDir() + "/shadow-reload-" + std::to_string(getpid());
+  auto router = Router::Create(RouterConfigJson(directory, "llama_server"));
+  ASSERT_TRUE(router.ok()) << router.status();
+  v1::Step step;
+  step.set_session_id("host");
+  v1::ChatMessage* message = step.add_messages();
+  message->set_role("user");
+  message->mutable_content()->set_string_value("add 2 and 3");
+  ASSERT_TRUE((*router)->OnStep(step).ok());
+  Choice choice;
+  ASSERT_TRUE((*router)->Choose("host", &choice).ok());
+  ASSERT_TRUE(choice.decision.flags & kDecisionShadowSampled);
+  ASSERT_TRUE((*router)->Reload(RouterConfigJson(directory, "llama_server")).ok());
+  v1::Outcome outcome;
+  outcome.set_session_id("host");
+  outcome.set_request_json(R"({"messages": [{"role": "user", "content": "add 2 and 3"}]})");
+  outcome.set_action_text("sum: 5");
+  ASSERT_TRUE((*router)->ReportOutcome(outcome).ok());
+  ASSERT_TRUE((*router)->WaitShadowIdle(std::chrono::seconds(10)));
+  EXPECT_EQ((*router)->metrics().shadow_sampled.load(), 1u);
+  EXPECT_EQ((*router)->metrics().shadow_dropped.load(), 1u);
+  EXPECT_EQ((*router)->metrics().trace_records_written.load(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(directory));
+}
+
 TEST(ShadowMethodConfig, OnlyTheTwoServersAreNamed) {
   const std::string tiers = R"("tiers":[{"name":"a","format":"bf16","base_url":"http://h/v1","model":"m"}])";
   ConfigErrors errors;

@@ -198,7 +198,8 @@ QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, u
  * reference and low tiers off the host's path (dropped and counted when the queue is full) and keeps
  * none of the text once queued. Such fields on an outcome of a step that was not drawn are ignored and
  * counted (quantclaw_shadow_unrequested_total); a drawn step's outcome without them is counted
- * (quantclaw_shadow_missing_request_total). A request_json that is not a JSON object with "messages" or
+ * (quantclaw_shadow_missing_request_total), and one whose outcome comes after qc_router_reload is
+ * dropped (quantclaw_shadow_dropped_total). A request_json that is not a JSON object with "messages" or
  * a string "prompt" is QC_ERR_INVALID_ARGUMENT; the whole outcome is bounded by limits.max_message_bytes
  * (QC_ERR_TOO_LARGE). Only the status, not the scoring, is the call's.
  * OWNERSHIP: outcome bytes are borrowed for the call.
