@@ -22,7 +22,9 @@ const Status = Object.freeze({
 });
 const FORMAT_PROTOBUF = 1;
 const FORMAT_JSON = 2;
-const Flags = Object.freeze({ FORCED: 1, ESCALATED: 2, BUDGET_HELD: 4, DEFAULTED: 8, PHASE_SPLIT: 16 });
+const Flags = Object.freeze({ FORCED: 1, ESCALATED: 2, BUDGET_HELD: 4, DEFAULTED: 8, PHASE_SPLIT: 16, CACHE_HELD: 32,
+  // The step is shadow-sampled: put requestJson and actionText (or responseJson) in its outcome.
+  SHADOW_SAMPLED: 64 });
 const ABI_MAJOR = 1;
 const PLUGIN_ENVIRONMENT_VARIABLE = 'QUANTCLAW_PLUGIN';
 const PLUGINS_DIRECTORY_PATH = path.join('plugins', 'libquantclaw.so.1');
@@ -182,6 +184,7 @@ class Router {
       forced: (decision.flags & Flags.FORCED) !== 0,
       escalated: (decision.flags & Flags.ESCALATED) !== 0,
       budgetHeld: (decision.flags & Flags.BUDGET_HELD) !== 0,
+      shadowSampled: (decision.flags & Flags.SHADOW_SAMPLED) !== 0,
     };
   }
 

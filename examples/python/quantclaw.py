@@ -42,6 +42,9 @@ QC_DECISION_ESCALATED = 2
 QC_DECISION_BUDGET_HELD = 4
 QC_DECISION_DEFAULTED = 8
 QC_DECISION_PHASE_SPLIT = 16
+QC_DECISION_CACHE_HELD = 32
+# The step is shadow-sampled: put request_json and action_text (or response_json) in its outcome.
+QC_DECISION_SHADOW_SAMPLED = 64
 
 ABI_MAJOR = 1
 PLUGIN_ENVIRONMENT_VARIABLE = "QUANTCLAW_PLUGIN"
@@ -123,6 +126,11 @@ class Decision:
     @property
     def budget_held(self) -> bool:
         return bool(self.flags & QC_DECISION_BUDGET_HELD)
+
+    @property
+    def shadow_sampled(self) -> bool:
+        """Report this step's request_json and action_text (or response_json) in its outcome."""
+        return bool(self.flags & QC_DECISION_SHADOW_SAMPLED)
 
 
 def find_library() -> str:

@@ -33,6 +33,7 @@ static_assert(QC_DECISION_BUDGET_HELD == quantclaw::kDecisionBudgetHeld);
 static_assert(QC_DECISION_DEFAULTED == quantclaw::kDecisionDefaulted);
 static_assert(QC_DECISION_PHASE_SPLIT == quantclaw::kDecisionPhaseSplit);
 static_assert(QC_DECISION_CACHE_HELD == quantclaw::kDecisionCacheHeld);
+static_assert(QC_DECISION_SHADOW_SAMPLED == quantclaw::kDecisionShadowSampled);
 static_assert(offsetof(qc_decision, reason) + sizeof(qc_decision{}.reason) == QC_DECISION_SIZE_V1,
               "qc_decision of ABI 1.0 ends with reason");
 static_assert(sizeof(qc_buffer) == QC_BUFFER_SIZE_V1, "qc_buffer of ABI 1.0");

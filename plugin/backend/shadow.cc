@@ -1,6 +1,8 @@
 #include "backend/shadow.h"
 
 #include <algorithm>
+#include <charconv>
+#include <tuple>
 #include <cmath>
 #include <cstdlib>
 #include <utility>
@@ -249,6 +251,144 @@ absl::Status ScoreOnLlamaServer(HttpClient& http, const ShadowJob& job, const st
   score->kl = sum / double(scored);
   score->positions = static_cast<uint32_t>(scored);
   return absl::OkStatus();
+}
+
+namespace {
+
+// vLLM's /tokenize: {"model", "messages", "add_generation_prompt"} (its chat form, by the model's own
+// template) or {"model", "prompt", "add_special_tokens"} -> {"count", "max_model_len", "tokens": [...]}.
+absl::Status VllmTokenize(TierSession& tier, const TierConfig& config, json::object body, std::vector<int64_t>* tokens) {
+  body["model"] = config.model;
+  json::value answer;
+  if (absl::Status status = tier.Post("/tokenize", body, &answer); !status.ok()) return status;
+  const json::value* list = answer.get_object().if_contains("tokens");
+  if (list == nullptr || !list->is_array()) {
+    return absl::DataLossError(StrCat(config.name, " /tokenize: no \"tokens\" array (is the tier vLLM?)"));
+  }
+  tokens->clear();
+  for (const json::value& token : list->get_array()) {
+    if (!token.is_int64() && !token.is_uint64()) {
+      return absl::DataLossError(StrCat(config.name, " /tokenize: a token is not an integer"));
+    }
+    tokens->push_back(token.to_number<int64_t>());
+  }
+  return absl::OkStatus();
+}
+
+// vLLM's top-k at every position of `prompt` from one /v1/completions call with prompt_logprobs:
+// choices[0].prompt_logprobs holds, per prompt token, null (the first) or {"<token id>": {"logprob",
+// "rank", "decoded_token"}}: the k likeliest next tokens there plus the prompt's own token (so up to
+// k + 1 entries; an extra lower one only tightens TopKKl's cap on the unlisted). `tops` gets the
+// positions from `first` on; a null or empty entry leaves its position empty (skipped).
+absl::Status VllmPromptTopK(TierSession& tier, const TierConfig& config, const ShadowJob& job,
+                            const std::vector<int64_t>& prompt, size_t first, std::vector<std::vector<TokenLogprob>>* tops) {
+  json::array ids;
+  ids.reserve(prompt.size());
+  for (int64_t token : prompt) ids.push_back(token);
+  json::object body{{"model", config.model},
+                    {"prompt", std::move(ids)},
+                    {"max_tokens", 1},
+                    {"temperature", 0},
+                    {"prompt_logprobs", job.shadow->top_logprobs}};
+  json::value answer;
+  if (absl::Status status = tier.Post("/v1/completions", body, &answer); !status.ok()) return status;
+  boost::system::error_code ec;
+  const json::value* list = answer.find_pointer("/choices/0/prompt_logprobs", ec);
+  if (list == nullptr || !list->is_array()) {
+    return absl::DataLossError(StrCat(config.name, " /v1/completions: no choices[0].prompt_logprobs array (is the tier vLLM?)"));
+  }
+  const json::array& positions = list->get_array();
+  if (positions.size() != prompt.size()) {
+    return absl::DataLossError(StrCat(config.name, " /v1/completions: prompt_logprobs has ", positions.size(),
+                                      " entries for a prompt of ", prompt.size(), " tokens"));
+  }
+  tops->assign(prompt.size() - first, {});
+  for (size_t i = first; i < prompt.size(); ++i) {
+    const json::object* entries = positions[i].if_object();
+    if (entries == nullptr) continue;
+    std::vector<TokenLogprob>& top = (*tops)[i - first];
+    for (const auto& [key, entry] : *entries) {
+      const json::object* object = entry.if_object();
+      const json::value* logprob = object ? object->if_contains("logprob") : nullptr;
+      int64_t token = 0;
+      const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), token);
+      if (logprob == nullptr || !logprob->is_number() || error != std::errc() || end != key.data() + key.size()) {
+        return absl::DataLossError(StrCat(config.name, " /v1/completions: prompt_logprobs[", i,
+                                          "] has an entry that is not \"<token id>\": {\"logprob\": <number>}"));
+      }
+      top.push_back({token, logprob->to_number<double>()});
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ScoreOnVllm(HttpClient& http, const ShadowJob& job, const std::atomic<bool>& stopping, ShadowScore* score) {
+  const TierConfig& reference_tier = job.tiers->tiers[job.reference_tier];
+  const TierConfig& low_tier = job.tiers->tiers[job.low_tier];
+  TierSession reference(http, reference_tier, job);
+  TierSession low(http, low_tier, job);
+
+  // vLLM's chat /tokenize gives the templated prompt's tokens but not its text, so the prompt and the
+  // action are tokenised apart and joined: a tokenizer that would merge the prompt's last characters
+  // with the action's first ones (rare after a chat template's assistant header) shifts the first
+  // position by a token.
+  std::vector<int64_t> prompt, action;
+  json::object prompt_body;
+  if (job.chat) {
+    for (std::string_view key : {"messages", "tools", "chat_template_kwargs"}) {
+      if (const json::value* value = job.request.if_contains(key)) prompt_body[key] = *value;
+    }
+    prompt_body["add_generation_prompt"] = true;
+    prompt_body["add_special_tokens"] = false;
+  } else {
+    const json::value* text = job.request.if_contains("prompt");
+    if (text == nullptr || !text->is_string()) {
+      return absl::InvalidArgumentError("a legacy completion is scored only with one string prompt");
+    }
+    prompt_body["prompt"] = *text;
+    prompt_body["add_special_tokens"] = true;
+  }
+  if (absl::Status status = VllmTokenize(reference, reference_tier, std::move(prompt_body), &prompt); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = VllmTokenize(reference, reference_tier,
+                                         json::object{{"prompt", job.action}, {"add_special_tokens", false}}, &action);
+      !status.ok()) {
+    return status;
+  }
+  const size_t positions = std::min<size_t>(action.size(), job.shadow->action_tokens);
+  if (positions == 0) return absl::InvalidArgumentError("the action has no tokens to score");
+  const size_t first = prompt.size();
+  prompt.insert(prompt.end(), action.begin(), action.begin() + static_cast<std::ptrdiff_t>(positions));
+
+  std::vector<std::vector<TokenLogprob>> reference_top, low_top;
+  for (auto [tier, config, tops] : {std::tuple{&reference, &reference_tier, &reference_top},
+                                    std::tuple{&low, &low_tier, &low_top}}) {
+    if (stopping.load(std::memory_order_relaxed)) return absl::CancelledError("the router is closing");
+    if (absl::Status status = VllmPromptTopK(*tier, *config, job, prompt, first, tops); !status.ok()) return status;
+  }
+  double sum = 0;
+  size_t scored = 0;
+  for (size_t position = 0; position < positions; ++position) {
+    if (reference_top[position].empty() || low_top[position].empty()) continue;
+    sum += TopKKl(reference_top[position], low_top[position]);
+    ++scored;
+  }
+  if (scored == 0) {
+    return absl::DataLossError(StrCat("no position of the action had prompt_logprobs on both ", reference_tier.name,
+                                      " and ", low_tier.name));
+  }
+  score->kl = sum / double(scored);
+  score->positions = static_cast<uint32_t>(scored);
+  return absl::OkStatus();
+}
+
+absl::Status ScoreShadowJob(HttpClient& http, const ShadowJob& job, const std::atomic<bool>& stopping,
+                            ShadowScore* score) {
+  return job.shadow->method == ShadowMethod::kVllm ? ScoreOnVllm(http, job, stopping, score)
+                                                   : ScoreOnLlamaServer(http, job, stopping, score);
 }
 
 bool ShadowSampler::Enqueue(std::unique_ptr<ShadowJob> job) {

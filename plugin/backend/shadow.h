@@ -15,6 +15,12 @@
 //                         the prompt cache makes each request evaluate one new token.
 // llama-server gives logprobs only for tokens it generates (no prompt_logprobs), hence N requests per
 // tier; they are cheap, and the tokenisation is done once, on the reference tier (tiers are one model).
+// On vLLM (shadow.method "vllm") one /v1/completions call per tier with prompt_logprobs gives every
+// position at once (ScoreOnVllm).
+//
+// Steps come from qc_complete (the router builds the job from the call it served) and from hosts that
+// make their own calls (the decision says QC_DECISION_SHADOW_SAMPLED and the step's outcome brings the
+// request and the action; router/shadow_step.cc).
 #ifndef QUANTCLAW_PLUGIN_BACKEND_SHADOW_H_
 #define QUANTCLAW_PLUGIN_BACKEND_SHADOW_H_
 
@@ -97,6 +103,16 @@ using ShadowScorer = std::function<absl::Status(const ShadowJob& job, const std:
 // The scorer for llama-server tiers, over `http`.
 absl::Status ScoreOnLlamaServer(HttpClient& http, const ShadowJob& job, const std::atomic<bool>& stopping,
                                 ShadowScore* score);
+
+// The scorer for vLLM tiers: per tier, one /v1/completions call whose prompt is the templated
+// conversation plus the action's first N tokens, with prompt_logprobs = k (every position at once).
+// Untested against a real vLLM: written to its documented wire shapes and tested on a loopback double.
+absl::Status ScoreOnVllm(HttpClient& http, const ShadowJob& job, const std::atomic<bool>& stopping,
+                         ShadowScore* score);
+
+// The one of the two that job->shadow->method names.
+absl::Status ScoreShadowJob(HttpClient& http, const ShadowJob& job, const std::atomic<bool>& stopping,
+                            ShadowScore* score);
 
 // The queue and its thread, started on the first step enqueued. Counts in `metrics`: shadow_sampled
 // (every Enqueue), shadow_dropped, shadow_scored, shadow_failed, trace_records_written.

@@ -12,7 +12,7 @@ void ParseShadowConfig(const json::object& root, Validator& v, ShadowConfig* con
   const json::object* shadow =
       v.AsObject(*shadow_value, "/shadow",
                  {"rate", "top_logprobs", "trace_path", "action_tokens", "queue", "max_file_bytes", "kl_threshold",
-                  "timeout_ms"});
+                  "timeout_ms", "method"});
   if (shadow == nullptr) return;
   ShadowConfig& out = *config;
   out.rate = v.Number(*shadow, "rate", "/shadow", 0, 1, false).value_or(out.rate);
@@ -25,6 +25,16 @@ void ParseShadowConfig(const json::object& root, Validator& v, ShadowConfig* con
       v.Integer(*shadow, "max_file_bytes", "/shadow", 4096, uint64_t(1) << 40).value_or(out.max_file_bytes);
   out.kl_threshold = v.Number(*shadow, "kl_threshold", "/shadow", 0, 1e6, false).value_or(out.kl_threshold);
   out.timeout_ms = v.Integer32(*shadow, "timeout_ms", "/shadow", 100, 600000, out.timeout_ms);
+  if (const json::value* method = shadow->if_contains("method")) {
+    const json::string* name = method->if_string();
+    if (name != nullptr && *name == "llama_server") {
+      out.method = ShadowMethod::kLlamaServer;
+    } else if (name != nullptr && *name == "vllm") {
+      out.method = ShadowMethod::kVllm;
+    } else {
+      v.Error("/shadow/method", "must be \"llama_server\" or \"vllm\" (the kind of server every tier is)");
+    }
+  }
   const json::value* trace_path = shadow->if_contains("trace_path");
   if (out.rate > 0 && out.trace_path.empty() && (trace_path == nullptr || trace_path->is_string())) {
     v.Error("/shadow/trace_path", "required (a directory) when rate is above 0: the labelled steps are written there");

@@ -12,6 +12,12 @@
 
 namespace quantclaw {
 
+// How the tiers are asked for their logprobs (every tier of the ladder is the same kind of server).
+enum class ShadowMethod {
+  kLlamaServer,  // llama-server's /apply-template, /tokenize and /completion with n_probs, per position
+  kVllm,         // vLLM's /tokenize and /v1/completions with prompt_logprobs, one call per tier
+};
+
 struct ShadowConfig {
   double rate = 0;                  // share of steps scored; 0 (or no /shadow): none
   uint32_t top_logprobs = 20;       // k of the top-k logprobs each tier returns per position
@@ -23,6 +29,7 @@ struct ShadowConfig {
   // number for now: learning it from the KL histogram (DMR 5.5) is `quantclaw train`'s job, later.
   double kl_threshold = 0.05;
   uint32_t timeout_ms = 30000;      // each scoring request's total time
+  ShadowMethod method = ShadowMethod::kLlamaServer;  // /shadow/method: "llama_server" or "vllm"
 
   bool enabled() const { return rate > 0; }
 };

@@ -18,6 +18,7 @@ inline constexpr uint32_t kDecisionBudgetHeld = 4u;
 inline constexpr uint32_t kDecisionDefaulted = 8u;
 inline constexpr uint32_t kDecisionPhaseSplit = 16u;
 inline constexpr uint32_t kDecisionCacheHeld = 32u;
+inline constexpr uint32_t kDecisionShadowSampled = 64u;
 
 // What the policy remembers about a session between steps, besides its features.
 struct SessionPolicyState {

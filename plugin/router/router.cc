@@ -116,6 +116,12 @@ absl::Status Router::ApplyStepLocked(const RouterConfig& config, const v1::Step&
     return absl::FailedPreconditionError(StrCat("session \"", step.session_id(), "\" is at step_index ",
                                                 kLastStepIndex, ", the last one; no step can follow it"));
   }
+  if (session->shadow_pending) {
+    // The drawn step's outcome never came (or came without its request): the next step moves the
+    // features on, so that step can no longer be scored.
+    session->shadow_pending = false;
+    Increment(metrics_.shadow_missing_request);
+  }
   std::string prompt;
   bool new_turn = UpdateFeatures(step, &features, &prompt);
   SessionPolicyState& policy = session->policy;
@@ -189,6 +195,7 @@ absl::Status Router::Choose(std::string_view session_id, Choice* choice) {
   std::lock_guard<std::mutex> lock(session->mutex);
   DecideLocked(*current, session_id, session.get(), choice);
   MoveOffOpenBreakerLocked(*current, session.get(), choice);
+  DrawShadowLocked(*current, session_id, session.get(), choice);
   return absl::OkStatus();
 }
 
@@ -243,6 +250,7 @@ absl::Status Router::Complete(const CompletionCall& call, const SseSink* on_even
     if (session->tier_generation <= current->generation) warm_tier = session->policy.last_tier;
     DecideLocked(*current, call.session_id, session.get(), choice);
     if (config.shadow.enabled() && ShadowDrawn(call.session_id, choice->step_index, config.shadow.rate)) {
+      choice->decision.flags |= kDecisionShadowSampled;  // the library itself reports this one's outcome
       shadow_features = session->features;
       shadow_task_type = session->policy.task_type;
     }
@@ -324,6 +332,8 @@ void Router::RunHandoff(const RouterConfig& config, const CompletionCall& call, 
 
 absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
   if (absl::Status status = CheckOutcomeTimes(outcome); !status.ok()) return status;
+  ShadowPayload payload;  // parsed before the session is locked: other calls of the session need not wait
+  if (absl::Status status = ParseShadowPayload(outcome, &payload); !status.ok()) return status;
   auto current = snapshot();
   const RouterConfig& config = *current->config;
   int tier = -1;
@@ -340,21 +350,27 @@ absl::Status Router::ReportOutcome(const v1::Outcome& outcome) {
   if (session == nullptr) {
     return UnknownSession(outcome.session_id());
   }
-  std::lock_guard<std::mutex> lock(session->mutex);
-  if (outcome.has_tool_call_valid() && !outcome.tool_call_valid()) {
-    Increment(metrics_.invalid_tool_calls);
-    if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
-  }
-  if (tier >= 0) {
-    // A host that makes its own calls feeds the breakers qc_complete uses, so that its next decisions
-    // move off a tier that is down.
-    if (!caller_.RecordReportedOutcome(static_cast<uint32_t>(tier), outcome.status(), outcome.http_status(),
-                                       config.backend)) {
-      current->SetLastTier(session.get(), tier);  // the tier that really served: its cache is the warm one
+  std::unique_ptr<ShadowJob> shadow_job;
+  {
+    std::lock_guard<std::mutex> lock(session->mutex);
+    if (outcome.has_tool_call_valid() && !outcome.tool_call_valid()) {
+      Increment(metrics_.invalid_tool_calls);
+      if (config.policy.escalate_on_invalid_tool_call) session->policy.escalate_next = true;
     }
-    metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
-                        outcome.cached_tokens(), outcome.output_tokens());
+    if (tier >= 0) {
+      // A host that makes its own calls feeds the breakers qc_complete uses, so that its next decisions
+      // move off a tier that is down.
+      if (!caller_.RecordReportedOutcome(static_cast<uint32_t>(tier), outcome.status(), outcome.http_status(),
+                                         config.backend)) {
+        current->SetLastTier(session.get(), tier);  // the tier that really served: its cache is the warm one
+      }
+      metrics_.RecordCall(static_cast<uint32_t>(tier), outcome.latency_ms(), outcome.ttft_ms(), outcome.input_tokens(),
+                          outcome.cached_tokens(), outcome.output_tokens());
+    }
+    shadow_job = ReportedShadowJobLocked(*current, outcome, payload, session.get());
   }
+  // Queued outside the session's lock; never blocks (dropped and counted when the queue is full).
+  if (shadow_job != nullptr) shadow_.Enqueue(std::move(shadow_job));
   return absl::OkStatus();
 }
 

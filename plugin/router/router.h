@@ -37,6 +37,19 @@ class Outcome;
 
 inline constexpr size_t kMaxSessionIdBytes = 256;
 
+// What an Outcome brings for shadow scoring (request_json, action_text / response_json), checked and
+// parsed before the session is locked. Empty when the outcome carries none of it.
+struct ShadowPayload {
+  bool present = false;
+  bool chat = true;
+  boost::json::object request;
+  std::string action;
+};
+// Parses and checks the outcome's shadow fields: a request that is no JSON object with "messages" (an
+// array) or "prompt" (a string), or a response_json that is no JSON object, is InvalidArgument naming
+// the field.
+absl::Status ParseShadowPayload(const v1::Outcome& outcome, ShadowPayload* payload);
+
 // What qc_choose_precision returns, in C++ terms.
 struct Choice {
   RoutingDecision decision;
@@ -64,6 +77,8 @@ class Router {
   uint64_t max_message_bytes() const { return max_message_bytes_.load(std::memory_order_relaxed); }
   size_t session_count() const { return sessions_.size(); }
   RouterMetrics& metrics() { return metrics_; }
+  // Until no shadow step waits or is being scored (tests); false on timeout.
+  bool WaitShadowIdle(std::chrono::milliseconds timeout) { return shadow_.WaitIdle(timeout); }
 
  private:
   explicit Router(std::shared_ptr<const ConfigSnapshot> snapshot);
@@ -82,6 +97,13 @@ class Router {
   void SampleShadowStep(const std::shared_ptr<const RouterConfig>& config, const CompletionCall& call,
                         const Choice& choice, const ServedCall& served, const SessionFeatures& features,
                         std::string_view task_type);
+  // Hosts making their own calls: marks the step as drawn (flag and session) when the shadow draw picks it.
+  void DrawShadowLocked(const ConfigSnapshot& current, std::string_view session_id, Session* session, Choice* choice);
+  // The shadow job a reported outcome completes, or null (counted) when it completes none. `request`
+  // and `action` are the outcome's, parsed before the session was locked.
+  std::unique_ptr<ShadowJob> ReportedShadowJobLocked(const ConfigSnapshot& current,
+                                                     const v1::Outcome& outcome, ShadowPayload& payload,
+                                                     Session* session);
   // Breakers and per-tier metrics follow their tiers into a reloaded config.
   void RemapTierState(const ConfigSnapshot& next);
   std::shared_ptr<const ConfigSnapshot> snapshot() const {
@@ -104,7 +126,7 @@ class Router {
   HttpJudge judge_{&http_, &metrics_};
   // Last: destroyed first, so its thread has stopped before the client and counters it uses go.
   ShadowSampler shadow_{&metrics_, [this](const ShadowJob& job, const std::atomic<bool>& stopping, ShadowScore* score) {
-                          return ScoreOnLlamaServer(http_, job, stopping, score);
+                          return ScoreShadowJob(http_, job, stopping, score);
                         }};
 };
 

@@ -24,6 +24,13 @@ struct Session {
   SessionPolicyState policy;
   uint32_t messages_seen = 0;  // qc_complete: the full request's messages already fed as steps
   uint64_t tier_generation = 0;  // the config generation policy.last_tier indexes (Router::Snapshot)
+  // Shadow sampling for hosts that make their own calls: qc_choose_precision drew step shadow_step, and
+  // its outcome (which brings the request and the action) has not come yet. Fixed-size, like the rest
+  // of the session: the text arrives with the outcome and goes straight into the queued job.
+  bool shadow_pending = false;
+  uint64_t shadow_step = 0;
+  RoutingDecision shadow_decision;  // as returned for that step, for its trace record
+  uint64_t shadow_generation = 0;   // the config generation whose tier indices shadow_decision holds
   // Guarded by the shard's mutex:
   int64_t last_used_ns = 0;
   Session* lru_newer = nullptr;

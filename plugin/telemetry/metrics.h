@@ -97,13 +97,18 @@ inline constexpr size_t kMaxTierSlots = 16;
   COUNTER(pattern_budget_exhausted, "quantclaw_pattern_budget_exhausted_total",                                     \
           "Messages whose QuantClaw patterns ran out the step budget (the rest: no match).")                        \
   COUNTER(shadow_sampled, "quantclaw_shadow_sampled_total",                                                      \
-          "qc_complete steps drawn for shadow scoring (queued or dropped).")                                        \
+          "Steps queued for shadow scoring (queued or dropped): qc_complete's, and hosts' own calls' reported outcomes.")                                        \
   COUNTER(shadow_dropped, "quantclaw_shadow_dropped_total",                                                      \
-          "Shadow samples dropped: the queue was full, or the router closed before they were scored.")             \
+          "Shadow samples dropped: the queue was full, the router closed before they were scored, or "        \
+          "the config was reloaded between a host's decision and its outcome.")                                    \
   COUNTER(shadow_scored, "quantclaw_shadow_scored_total",                                                        \
           "Shadow samples scored on the reference and low tiers (KL measured).")                                   \
   COUNTER(shadow_failed, "quantclaw_shadow_failed_total",                                                        \
           "Shadow samples whose scoring or trace write failed.")                                                   \
+  COUNTER(shadow_missing_request, "quantclaw_shadow_missing_request_total",                                    \
+          "Shadow-sampled steps of hosts making their own calls whose outcome brought no request and action.")   \
+  COUNTER(shadow_unrequested, "quantclaw_shadow_unrequested_total",                                            \
+          "Outcomes carrying a request or action for a step that was not shadow-sampled (ignored).")            \
   COUNTER(trace_records_written, "quantclaw_trace_records_written_total", "Labelled steps appended to trace files.") \
   COUNTER(sessions_created, "quantclaw_sessions_created_total", "Sessions created on first sight.")                 \
   COUNTER(sessions_evicted, "quantclaw_sessions_evicted_total", "Sessions evicted over limits.max_sessions.")       \

@@ -88,6 +88,7 @@ std::string FlagLetters(uint32_t flags) {
   if (flags & QC_DECISION_DEFAULTED) letters += 'D';
   if (flags & QC_DECISION_PHASE_SPLIT) letters += 'P';
   if (flags & QC_DECISION_CACHE_HELD) letters += 'C';
+  if (flags & QC_DECISION_SHADOW_SAMPLED) letters += 'S';
   return letters.empty() ? "-" : letters;
 }
 

@@ -1,6 +1,7 @@
 // The C ABI as a host meets it: the library is dlopened (no link to libquantclaw) and every call goes
 // through the qc_plugin table, so these tests see exactly the exported contract of quantclaw.h.
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -443,6 +444,69 @@ TEST_F(AbiTest, MessageOverMaxMessageBytesIsTooLarge) {
   std::string outcome = R"({"session_id": "s", "error_message": ")" + std::string(1100, 'e') + "\"}";
   EXPECT_EQ(ReportOutcome(outcome), QC_ERR_TOO_LARGE);
   EXPECT_NE(LastError().find("qc_report_outcome: outcome is"), std::string::npos) << LastError();
+}
+
+TEST_F(AbiTest, ShadowSampledFlagAndTheOutcomesRequest) {
+  // rate 1: every step is drawn; the decision says so, and the step's outcome may bring its request.
+  // Nothing listens on the tiers: the queued job fails in the background, which is not the call's.
+  std::string config = TestConfig("0.2", "4096");
+  std::string dir = testing::TempDir() + "/abi-shadow-" + std::to_string(getpid());
+  config.insert(config.rfind('}'), R"(, "shadow": {"rate": 1, "trace_path": ")" + dir + R"(", "timeout_ms": 100})");
+  qc_router* sampled = NewRouter(config);
+  ASSERT_NE(sampled, nullptr);
+  ASSERT_EQ(OnStep(sampled, StepJson("h", 1, "plan")), QC_OK) << LastError();
+  qc_decision decision;
+  ASSERT_EQ(Choose(sampled, "h", &decision), QC_OK) << LastError();
+  EXPECT_TRUE(decision.flags & QC_DECISION_SHADOW_SAMPLED);
+  auto report = [&](const std::string& outcome) {
+    qc_bytes bytes = Bytes(outcome);
+    return api_->report_outcome(sampled, &bytes, QC_FORMAT_JSON);
+  };
+  // A request that is no OpenAI request body is refused, naming the field; nothing of it is recorded.
+  EXPECT_EQ(report(R"({"session_id": "h", "step_index": 1, "request_json": "[1, 2]", "action_text": "ok"})"),
+            QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(LastError().find("outcome.request_json"), std::string::npos) << LastError();
+  EXPECT_EQ(report(R"({"session_id": "h", "step_index": 1, "request_json": "{\"model\": \"m\"}"})"),
+            QC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(LastError().find("/messages"), std::string::npos) << LastError();
+  // A request over limits.max_message_bytes is refused with a clear status before anything is parsed.
+  std::string huge = R"({"session_id": "h", "step_index": 1, "request_json": "{\"messages\": [{\"role\": \"user\", \"content\": \")" +
+                     std::string(8u << 20, 'x') + R"(\"}]}", "action_text": "ok"})";
+  EXPECT_EQ(report(huge), QC_ERR_TOO_LARGE);
+  EXPECT_NE(LastError().find("over limits.max_message_bytes (4096)"), std::string::npos) << LastError();
+  // The drawn step's outcome with its request and action: queued (quantclaw_shadow_sampled_total).
+  EXPECT_EQ(report(R"({"session_id": "h", "step_index": 1, "tier_name": "w4a16", "status": 1,
+      "request_json": "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}", "action_text": "hi"})"),
+            QC_OK) << LastError();
+  std::string metrics = MetricsText(sampled);
+  EXPECT_NE(metrics.find("quantclaw_shadow_sampled_total 1\n"), std::string::npos) << metrics;
+  // The same request again, for a step no longer pending: ignored and counted.
+  EXPECT_EQ(report(R"({"session_id": "h", "step_index": 1, "action_text": "hi"})"), QC_OK) << LastError();
+  metrics = MetricsText(sampled);
+  EXPECT_NE(metrics.find("quantclaw_shadow_unrequested_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_shadow_sampled_total 1\n"), std::string::npos) << metrics;
+  // A drawn step whose outcome brings no request, and one whose outcome never comes: both counted.
+  ASSERT_EQ(OnStep(sampled, StepJson("h", 2, "plan")), QC_OK) << LastError();
+  ASSERT_EQ(Choose(sampled, "h", &decision), QC_OK) << LastError();
+  EXPECT_EQ(report(R"({"session_id": "h", "step_index": 2, "status": 1, "output_tokens": 3})"), QC_OK);
+  ASSERT_EQ(OnStep(sampled, StepJson("h", 3, "plan")), QC_OK) << LastError();
+  ASSERT_EQ(Choose(sampled, "h", &decision), QC_OK) << LastError();
+  ASSERT_EQ(OnStep(sampled, StepJson("h", 4, "plan")), QC_OK) << LastError();
+  metrics = MetricsText(sampled);
+  EXPECT_NE(metrics.find("quantclaw_shadow_missing_request_total 2\n"), std::string::npos) << metrics;
+  EXPECT_EQ(api_->router_free(sampled), QC_OK) << LastError();
+
+  // Without shadow sampling the flag is never set, and a request in an outcome is ignored and counted.
+  ASSERT_EQ(OnStep(StepJson("u", 1, "plan")), QC_OK) << LastError();
+  ASSERT_EQ(Choose("u", &decision), QC_OK) << LastError();
+  EXPECT_FALSE(decision.flags & QC_DECISION_SHADOW_SAMPLED);
+  EXPECT_EQ(ReportOutcome(R"({"session_id": "u", "step_index": 1,
+      "request_json": "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}", "action_text": "hi"})"),
+            QC_OK) << LastError();
+  metrics = MetricsText(router_);
+  EXPECT_NE(metrics.find("quantclaw_shadow_unrequested_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("quantclaw_shadow_sampled_total 0\n"), std::string::npos) << metrics;
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AbiTest, UnknownSessionInChoosePrecision) {

@@ -17,7 +17,8 @@ int header_test_uses_every_type(void) {
   buffer.struct_size = (uint32_t)sizeof(buffer);
   decision.struct_size = QC_DECISION_SIZE_V1;
   decision.flags = QC_DECISION_FORCED | QC_DECISION_ESCALATED | QC_DECISION_BUDGET_HELD |
-                   QC_DECISION_DEFAULTED | QC_DECISION_PHASE_SPLIT | QC_DECISION_CACHE_HELD;
+                   QC_DECISION_DEFAULTED | QC_DECISION_PHASE_SPLIT | QC_DECISION_CACHE_HELD |
+                   QC_DECISION_SHADOW_SAMPLED;
   table.struct_size = (uint32_t)sizeof(table);
   (void)entry;
   (void)plugin;

@@ -54,6 +54,7 @@ _Static_assert(QC_DECISION_BUDGET_HELD == 4u, "QC_DECISION_BUDGET_HELD");
 _Static_assert(QC_DECISION_DEFAULTED == 8u, "QC_DECISION_DEFAULTED");
 _Static_assert(QC_DECISION_PHASE_SPLIT == 16u, "QC_DECISION_PHASE_SPLIT");
 _Static_assert(QC_DECISION_CACHE_HELD == 32u, "QC_DECISION_CACHE_HELD");
+_Static_assert(QC_DECISION_SHADOW_SAMPLED == 64u, "QC_DECISION_SHADOW_SAMPLED");
 
 _Static_assert(sizeof(((qc_decision *)0)->tier_name) == 64, "qc_decision.tier_name capacity");
 _Static_assert(sizeof(((qc_decision *)0)->step_kind) == 32, "qc_decision.step_kind capacity");

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include "llama_tiers.h"
@@ -29,6 +30,8 @@
 #include "messages/completion_request.h"
 #include "router/router.h"
 #include "telemetry/trace_file.h"
+#include "quantclaw/v1/outcome.pb.h"
+#include "quantclaw/v1/step.pb.h"
 #include "quantclaw/v1/trace.pb.h"
 
 namespace {
@@ -144,6 +147,121 @@ TEST(ShadowRealTiers, KlOfQ4IsAboveKlOfQ8AndTracesReadBack) {
               mean(q4), q4.size(), mean(q8), q8.size());
   EXPECT_GT(mean(q4), mean(q8));
   EXPECT_GT(mean(q4), 2 * mean(q8));
+  std::filesystem::remove_all(trace_dir);
+}
+
+// The host's own call, as a host that does not use qc_complete makes it: libcurl, no quantclaw code.
+std::string PostJson(const std::string& url, const std::string& body, long* http_status) {
+  std::string answer;
+  CURL* curl = curl_easy_init();
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 120000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  *http_status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http_status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return answer;
+}
+
+TEST(ShadowRealTiers, HostMakingItsOwnCallsReportsSampledStepsAndGetsKlTraces) {
+  // qc_on_step, qc_choose_precision, the host's own POST to the chosen tier, qc_report_outcome with the
+  // request and the response when the decision says the step is shadow-sampled (rate 1: every step).
+  const std::string trace_dir = ::testing::TempDir() + "/quantclaw-host-shadow-" + std::to_string(getpid());
+  std::filesystem::remove_all(trace_dir);
+  const std::string config = R"({"tiers":[)" + TierJson("q4_0", "q4_0", tiers->q4_0->base_url()) + "," +
+                             TierJson("f16", "fp16", tiers->f16->base_url()) +
+                             R"(],"shadow":{"rate":1,"top_logprobs":20,"action_tokens":16,"trace_path":")" +
+                             trace_dir + R"("}})";
+  auto created = quantclaw::Router::Create(config);
+  ASSERT_TRUE(created.ok()) << created.status();
+  quantclaw::Router& router = **created;
+  const char* kPrompts[] = {"What is 17 times 23?", "Write a JSON object with keys name and age.",
+                            "Tell me a short story about a cat."};
+  uint64_t step_index = 0;
+  std::vector<std::string> served_on;
+  for (const char* prompt : kPrompts) {
+    ++step_index;
+    quantclaw::v1::Step step;
+    step.set_session_id("own-calls");
+    step.set_step_index(step_index);
+    quantclaw::v1::ChatMessage* message = step.add_messages();
+    message->set_role("user");
+    message->mutable_content()->set_string_value(prompt);
+    if (step_index == 2) step.mutable_hints()->set_force_tier("q4_0");  // one step served low, the others on f16
+    ASSERT_TRUE(router.OnStep(step).ok());
+    quantclaw::Choice choice;
+    ASSERT_TRUE(router.Choose("own-calls", &choice).ok());
+    served_on.push_back(choice.tier_name);
+    ASSERT_TRUE(choice.decision.flags & quantclaw::kDecisionShadowSampled);
+    const std::string tier = choice.tier_name;
+    const std::string base_url = tier == "f16" ? tiers->f16->base_url() : tiers->q4_0->base_url();
+    // Only this step's message: the session's features carry the rest, the request is the host's own.
+    const std::string body = json::serialize(json::object{
+        {"model", tier},
+        {"max_tokens", 16},
+        {"temperature", 0},
+        {"messages", json::array{json::object{{"role", "user"}, {"content", prompt}}}}});
+    long http_status = 0;
+    const auto begin = std::chrono::steady_clock::now();
+    const std::string response = PostJson(base_url + "/chat/completions", body, &http_status);
+    ASSERT_EQ(http_status, 200) << response;
+    quantclaw::v1::Outcome outcome;
+    outcome.set_session_id("own-calls");
+    outcome.set_step_index(step_index);
+    outcome.set_tier_name(tier);
+    outcome.set_status(quantclaw::v1::OUTCOME_STATUS_OK);
+    outcome.set_http_status(200);
+    outcome.set_latency_ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count());
+    outcome.set_request_json(body);
+    outcome.set_response_json(response);
+    ASSERT_TRUE(router.ReportOutcome(outcome).ok());
+  }
+  ASSERT_TRUE(router.WaitShadowIdle(std::chrono::minutes(5))) << router.MetricsText();
+  using quantclaw::RouterMetrics;
+  const std::string metrics = router.MetricsText();
+  EXPECT_EQ(Counter(router, &RouterMetrics::shadow_sampled), std::size(kPrompts)) << metrics;
+  EXPECT_EQ(Counter(router, &RouterMetrics::shadow_failed), 0u) << metrics;
+  EXPECT_EQ(Counter(router, &RouterMetrics::shadow_missing_request), 0u) << metrics;
+  EXPECT_EQ(Counter(router, &RouterMetrics::trace_records_written), std::size(kPrompts)) << metrics;
+
+  auto files = quantclaw::ListTraceFiles(trace_dir);
+  ASSERT_TRUE(files.ok()) << files.status();
+  std::vector<uint64_t> steps;
+  for (const std::string& file : *files) {
+    auto reader = quantclaw::TraceReader::Open(file);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    quantclaw::v1::TraceRecord record;
+    while (reader->Next(&record)) {
+      steps.push_back(record.step_index());
+      EXPECT_EQ(record.session_id(), "own-calls");
+      EXPECT_TRUE(record.decision().shadow_sampled());
+      EXPECT_EQ(record.features().step_index(), record.step_index());
+      EXPECT_GT(record.features().context_tokens(), 0u);
+      EXPECT_EQ(record.reference_tier(), "f16");
+      EXPECT_EQ(record.low_tier(), "q4_0");
+      EXPECT_EQ(record.outcome().http_status(), 200u);
+      EXPECT_EQ(record.outcome().tier_name(), served_on[record.step_index() - 1]);
+      EXPECT_EQ(record.decision().tier_name(), served_on[record.step_index() - 1]);
+      EXPECT_TRUE(record.outcome().request_json().empty());
+      EXPECT_GE(record.scored_tokens(), 1u);
+      EXPECT_TRUE(std::isfinite(record.kl_divergence()));
+      EXPECT_GE(record.kl_divergence(), 0.0);
+      std::printf("own call, step %llu served on %s: KL(f16 || q4_0) = %.6f nats over %u tokens\n",
+                  static_cast<unsigned long long>(record.step_index()), record.outcome().tier_name().c_str(),
+                  record.kl_divergence(), record.scored_tokens());
+    }
+  }
+  EXPECT_EQ(steps, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(served_on[1], "q4_0");
   std::filesystem::remove_all(trace_dir);
 }
 

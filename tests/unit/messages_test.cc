@@ -68,7 +68,8 @@ TEST(MessagesTest, DecisionHasABoolForEveryFlagOfQcDecision) {
     const char* field;
   } kFlags[] = {{QC_DECISION_FORCED, "forced"},           {QC_DECISION_ESCALATED, "escalated"},
                 {QC_DECISION_BUDGET_HELD, "budget_held"}, {QC_DECISION_DEFAULTED, "defaulted"},
-                {QC_DECISION_PHASE_SPLIT, "phase_split"}, {QC_DECISION_CACHE_HELD, "cache_held"}};
+                {QC_DECISION_PHASE_SPLIT, "phase_split"}, {QC_DECISION_CACHE_HELD, "cache_held"},
+                {QC_DECISION_SHADOW_SAMPLED, "shadow_sampled"}};
   uint32_t covered = 0;
   for (const auto& [flag, name] : kFlags) {
     const google::protobuf::FieldDescriptor* field = v1::Decision::descriptor()->FindFieldByName(name);
@@ -77,7 +78,7 @@ TEST(MessagesTest, DecisionHasABoolForEveryFlagOfQcDecision) {
     covered |= flag;
   }
   // The flags are the low bits, one each: a new QC_DECISION_* bit needs its bool here and in the proto.
-  EXPECT_EQ(covered, (QC_DECISION_CACHE_HELD << 1) - 1);
+  EXPECT_EQ(covered, (QC_DECISION_SHADOW_SAMPLED << 1) - 1);
   ExpectSameAsProtobuf<v1::Decision>(R"({"session_id":"s","tier_index":1,"prefill_tier_index":0,
       "phase_split":true,"cacheHeld":true,"forced":false})");
 }

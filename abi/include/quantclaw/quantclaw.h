@@ -89,6 +89,10 @@ extern "C" {
 #define QC_DECISION_DEFAULTED 8u   /* every scorer declined; the policy's default tier applies */
 #define QC_DECISION_PHASE_SPLIT 16u /* prefill_tier_index differs from tier_index (prefill/decode split) */
 #define QC_DECISION_CACHE_HELD 32u  /* since 1.1: the governor kept a long session on its warm-cache tier */
+#define QC_DECISION_SHADOW_SAMPLED 64u /* since 1.1: shadow sampling drew this step (config "shadow"); a host
+                                          * that makes its own calls reports the request it sent and the action
+                                          * it got in this step's Outcome (request_json, action_text or
+                                          * response_json): see qc_report_outcome */
 
 /* Borrowed bytes. A fixed pair (pointer, length) that never grows, so it has no struct_size. */
 typedef struct qc_bytes {
@@ -187,6 +191,17 @@ QC_API int32_t qc_choose_precision(qc_router *router, const qc_bytes *request, u
  * http_status (the tier refused the request) and CANCELLED leave it as it was. latency_ms and ttft_ms must be finite and
  * from 0 to 1e9, episode_reward finite; anything else is QC_ERR_INVALID_ARGUMENT naming the field, and
  * nothing of the outcome is recorded.
+ * Shadow sampling for hosts that make their own calls: when qc_choose_precision set
+ * QC_DECISION_SHADOW_SAMPLED, the outcome of that step (same step_index, or none: the session's latest)
+ * may carry request_json (the OpenAI request body the host sent) and action_text (what the tier
+ * answered) or response_json (its response body). The library queues the step for scoring on the
+ * reference and low tiers off the host's path (dropped and counted when the queue is full) and keeps
+ * none of the text once queued. Such fields on an outcome of a step that was not drawn are ignored and
+ * counted (quantclaw_shadow_unrequested_total); a drawn step's outcome without them is counted
+ * (quantclaw_shadow_missing_request_total), and one whose outcome comes after qc_router_reload is
+ * dropped (quantclaw_shadow_dropped_total). A request_json that is not a JSON object with "messages" or
+ * a string "prompt" is QC_ERR_INVALID_ARGUMENT; the whole outcome is bounded by limits.max_message_bytes
+ * (QC_ERR_TOO_LARGE). Only the status, not the scoring, is the call's.
  * OWNERSHIP: outcome bytes are borrowed for the call.
  * [session-serial] */
 QC_API int32_t qc_report_outcome(qc_router *router, const qc_bytes *outcome, uint32_t format);
