@@ -495,6 +495,43 @@ def verify(work, answers, costs, received, high, low, gateway=None):
         check("ls" in request["tools"], f"step {step}: OpenClaw offered no ls tool: {request['tools']}")
 
 
+def check_metrics_route(work, gateway):
+    """GET /quantclaw/metrics, the plugin's route on the gateway: behind the gateway's token, answered with
+    the gateway process's per-tier step counts and the library's metrics, without a model call."""
+    lines = (work / "decisions.jsonl").read_text().splitlines()
+    decisions = [json.loads(line) for line in lines if json.loads(line)["event"] == "decision"]
+    counts = {}
+    for decision in decisions:
+        counts[decision["tier"]] = counts.get(decision["tier"], 0) + 1
+    url = f"http://127.0.0.1:{gateway.port}/quantclaw/metrics"
+    try:
+        urllib.request.urlopen(url, timeout=30).close()
+        check(False, f"GET {url} without the gateway's token was answered")
+    except urllib.error.HTTPError as error:
+        check(error.code == 401, f"GET {url} without the gateway's token: HTTP {error.code}, expected 401")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        raise Failure(f"GET {url}: HTTP {error.code}: {error.read()[:2000]}")
+    expected = f"quantclaw (process {decisions[0]['pid']}): steps per tier: " + ", ".join(
+        f"{name} {count}" for name, count in counts.items())
+    check(status == 200 and text.startswith(expected + "\n"), f"GET {url}: {status}, expected {expected!r}: {text[:2000]}")
+    # The library's Prometheus text counts an outcome per step on the tier it went to (the refused call
+    # included), and the calls moved off the low tier's open breaker (quantclaw_decisions_by_tier_total
+    # counts the policy's tier, before failover).
+    for name, count in counts.items():
+        check(f'quantclaw_outcomes_total{{tier="{name}"}} {count}\n' in text,
+              f"GET {url}: the library's metrics do not count {count} outcomes for {name}: {text[:3000]}")
+    failovers = sum("failover: low's circuit breaker is open" in decision["reason"] for decision in decisions)
+    check(f'quantclaw_decision_failovers_total{{tier="low"}} {failovers}\n' in text,
+          f"GET {url}: the library's metrics do not count {failovers} failovers off low: {text[:3000]}")
+    after = (work / "decisions.jsonl").read_text().splitlines()
+    check(len(after) == len(lines), f"reading the metrics made model calls: {after[len(lines):]}")
+    log(f"GET /quantclaw/metrics on the gateway: {text.splitlines()[0]} ({len(text)} bytes)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", required=True, help="libquantclaw.so.1 to test")
@@ -574,6 +611,8 @@ def main():
             except (Failure, KeyError, FileNotFoundError) as error:
                 raise Failure(f"{error}\n--- openclaw stderr of the last turn (tail) ---\n{stderrs[-1][-5000:]}"
                               + (f"\n{gateway.output()}" if gateway else ""))
+            if gateway is not None:
+                check_metrics_route(work, gateway)
             failed = False
     except Failure as error:
         log(f"FAIL: {error}")
