@@ -26,6 +26,11 @@
 // Per-process state (escalation after an invalid tool call, the breakers, budgets) does not survive a
 // process.
 //
+// Loading: openclaw.plugin.json asks for activation at gateway startup (activation.onStartup), so that a
+// gateway checks the config and loads the library when it starts, not at the first model call, and the
+// /quantclaw/metrics route is served (without it, OpenClaw 2026.9.6 loads a provider plugin at its first
+// model call, and the route of a plugin loaded that way was not served: the Control UI answered it).
+//
 // Failover: every call's outcome goes back to the library with its status (connection refused ->
 // UNAVAILABLE, a timeout -> TIMEOUT, an HTTP error -> ERROR with its http_status), which feeds the tier's
 // circuit breaker; once it opens, the library moves the next call (OpenClaw's own retry) up the ladder.
@@ -42,6 +47,7 @@ import quantclaw from 'quantclaw';
 const PLUGIN_ID = 'quantclaw';
 const PROVIDER_ID = 'quantclaw';
 const PLUGIN_KEYS = ['libraryPath', 'decisionLog', 'debug'];
+const METRICS_ROUTE = '/quantclaw/metrics';
 // Sessions whose fed-message count the plugin remembers (the library's own default limit).
 const MAX_SESSIONS = 10000;
 
@@ -416,6 +422,19 @@ function metricsText(routing) {
   return `quantclaw (process ${process.pid}): steps per tier: ${counts || 'none yet'}\n\n${routing.router.metrics()}`;
 }
 
+// OpenClaw 2026.9.6 registers the plugin more than once in one gateway process (its startup registry,
+// which serves HTTP routes, and the registry its agent runs use), from separate loads of this module, and
+// each registration makes its own router. The command and the route report the registration that routed
+// the latest call (before any call, the latest registered), so that they show the router the turns went
+// through: kept on globalThis under a registered symbol, which every load of the module shares.
+const ACTIVE = Symbol.for('quantclaw.openclaw.activeRegistration');
+const setActive = (registration) => { globalThis[ACTIVE] = registration; };
+
+function activeText() {
+  const active = globalThis[ACTIVE];
+  return active.failure !== null ? active.failure.message : metricsText(active.routing);
+}
+
 export default {
   id: PLUGIN_ID,
   name: 'quantclaw',
@@ -436,14 +455,20 @@ export default {
         ? `quantclaw: plugins.entries.quantclaw.config has problems; every call fails until they are fixed:\n${error.message}`
         : `${error.message.startsWith('quantclaw: ') ? '' : 'quantclaw: '}${error.message}`);
     }
+    const registration = { routing, failure };
+    setActive(registration);
     api.registerProvider({
       id: PROVIDER_ID,
       label: 'quantclaw',
       auth: [],
       wrapStreamFn: (ctx) => {
         if (!ctx.streamFn) return undefined;
-        if (failure !== null) return () => { throw failure; };
-        return routing.wrap(ctx.streamFn);
+        if (failure !== null) return () => { setActive(registration); throw failure; };
+        const routed = routing.wrap(ctx.streamFn);
+        return (model, context, options) => {
+          setActive(registration);
+          return routed(model, context, options);
+        };
       },
     });
     // /quantclaw in a chat (or the gateway's command surfaces): what this process routed so far.
@@ -452,7 +477,31 @@ export default {
         name: 'quantclaw',
         description: 'quantclaw: steps per tier and the router\'s metrics (this process)',
         acceptsArgs: false,
-        handler: () => ({ text: failure !== null ? failure.message : metricsText(routing) }),
+        handler: () => ({ text: activeText() }),
+      });
+    }
+    // GET /quantclaw/metrics on the gateway's HTTP port, behind the gateway's own auth (its token or
+    // password as a Bearer header): the same text, for scripts and monitoring. OpenClaw's `agent` CLI
+    // sends a message to the model, not to a plugin's command, so this is how a shell reads the metrics
+    // of a running gateway. 503 with the load error when the plugin did not load.
+    if (typeof api.registerHttpRoute === 'function') {
+      api.registerHttpRoute({
+        path: METRICS_ROUTE,
+        auth: 'gateway',
+        match: 'exact',
+        handler: (request, response) => {
+          if (request.method !== 'GET' && request.method !== 'HEAD') {
+            response.statusCode = 405;
+            response.setHeader('Allow', 'GET, HEAD');
+            response.end();
+            return true;
+          }
+          response.statusCode = globalThis[ACTIVE].failure !== null ? 503 : 200;
+          response.setHeader('Content-Type', 'text/plain; charset=utf-8');
+          response.setHeader('Cache-Control', 'no-store');
+          response.end(request.method === 'HEAD' ? undefined : `${activeText()}\n`);
+          return true;
+        },
       });
     }
   },

@@ -24,6 +24,17 @@ never "first"), the failover in the decisions' reasons, and on the wire that eac
 the plugin's decision log says the library chose (port, path, model, API key), in order, and that the
 outcomes went back to the library.
 
+With --gateway the same four turns go through OpenClaw's gateway: `openclaw gateway run` on a free
+loopback port (gateway.mode local, token auth, the same fresh state folder), ready when its /readyz
+answers 200 (polled until a deadline), and `openclaw agent --agent main --json -m ...` without --local,
+which asks that gateway to run each turn. The session then lives in one process: every step is in the
+gateway's process group, and each turn feeds the library only the previous answer and the new user
+message (step indexes 0,1 | 2 | 3,4 | 5,6,..., never restarted, also after the plain chat turn).
+
+Both ways, each tier's model id has its own entry in models.providers.quantclaw.models with its own
+price (quantclaw/auto another), and OpenClaw's reported cost of the turns must be the tiers' prices of
+the calls the decision log shows.
+
 Exit 0: passed; 1: failed; 77: skipped (the npm registry cannot be reached and the cache is incomplete).
 Every child process runs under a time limit and is killed with its process group.
 """
@@ -36,10 +47,12 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -52,6 +65,14 @@ PROVIDER_KEY = "quantclaw-local"
 TURNS = ["List the files in your workspace.", "Just chat: thanks, that is all I needed.",
          "List the files in your workspace again."]
 LAST_TURN = "List the files in your workspace once more."  # after the low tier is stopped
+GATEWAY_TOKEN = "quantclaw-e2e-gateway-token"
+# USD per million tokens, per models.providers.quantclaw.models entry.
+PRICES = {"auto": {"input": 100000, "output": 100000, "cacheRead": 100000, "cacheWrite": 0},
+          "agent-high": {"input": 1000, "output": 2000, "cacheRead": 100, "cacheWrite": 0},
+          "agent-low": {"input": 10, "output": 20, "cacheRead": 1, "cacheWrite": 0}}
+# Deadlines, not sleeps: a loaded 2-core machine is slow, a hung process must still end the test.
+GATEWAY_START_DEADLINE_S = 180
+TURN_DEADLINE_S = 300
 NPM_FLAGS = ["--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"]
 
 
@@ -165,6 +186,63 @@ class TierServer:
             self.process.wait()
 
 
+def free_port():
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Gateway:
+    """`openclaw gateway run` in its own process group, its output in files; ready once its /readyz says so
+    (startup complete, agents admitted), polled until a deadline."""
+
+    def __init__(self, cache, env, work, port, deadline_s):
+        self.port = port
+        self.stdout_path = work / "gateway.stdout"
+        self.stderr_path = work / "gateway.stderr"
+        started = time.monotonic()
+        with open(self.stdout_path, "w") as stdout, open(self.stderr_path, "w") as stderr:
+            self.process = subprocess.Popen([str(openclaw_bin(cache)), "gateway", "run", "--port", str(port),
+                                             "--bind", "loopback"], env=env, cwd=str(work), stdout=stdout,
+                                            stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True)
+        status = None
+        while time.monotonic() < started + deadline_s:
+            if self.process.poll() is not None:
+                raise Failure(f"openclaw gateway exited {self.process.returncode} before it was ready\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+                    status = response.status
+                    if status == 200:
+                        break
+            except urllib.error.HTTPError as error:
+                status = error.code  # 503 while starting
+            except (OSError, urllib.error.URLError):
+                pass  # not listening yet
+            time.sleep(0.25)
+        else:
+            self.stop()
+            raise Failure(f"openclaw gateway not ready after {deadline_s} s (last /readyz: {status})\n{self.output()}")
+        self.start_s = time.monotonic() - started
+
+    def output(self):
+        return (f"--- gateway stdout (tail) ---\n{self.stdout_path.read_text()[-3000:]}\n"
+                f"--- gateway stderr (tail) ---\n{self.stderr_path.read_text()[-3000:]}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever it left in its group (workers, tool processes) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
 @contextlib.contextmanager
 def shared_tmp_cleanup():
     """OpenClaw also writes to /tmp/openclaw (its preferred temp folder) and /tmp/openclaw-state-locks-<uid>
@@ -190,15 +268,21 @@ def shared_tmp_cleanup():
                         path.unlink()
 
 
-def openclaw_config(work, library, high, low):
+def openclaw_config(work, library, high, low, gateway_port=None):
     tier_model = {"reasoning": False, "input": ["text"], "contextWindow": 128000, "maxTokens": 4096,
                   "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}
-    return {
-        "agents": {"defaults": {"model": {"primary": "quantclaw/auto"}, "workspace": str(work / "workspace")}},
+    config = {
+        # No heartbeat: a gateway's heartbeat turn would be a model call of its own.
+        "agents": {"defaults": {"model": {"primary": "quantclaw/auto"}, "workspace": str(work / "workspace"),
+                                "heartbeat": {"every": "0m"}}},
         # Needed for auth: without a models.providers entry OpenClaw finds no API key for quantclaw.
         "models": {"mode": "merge", "providers": {"quantclaw": {
             "baseUrl": f"http://127.0.0.1:{high.port}/v1", "apiKey": PROVIDER_KEY, "api": "openai-completions",
-            "models": [{"id": "auto", "name": "quantclaw auto", **tier_model}]}}},
+            # An entry per tier model id, each priced apart (and quantclaw/auto at a price no tier has): the
+            # plugin prices and sizes each routed call by its tier's entry, so OpenClaw's cost is the tiers'.
+            "models": [{"id": "auto", "name": "quantclaw auto", **tier_model, "cost": PRICES["auto"]},
+                       {"id": "agent-high", "name": "quantclaw high", **tier_model, "cost": PRICES["agent-high"]},
+                       {"id": "agent-low", "name": "quantclaw low", **tier_model, "cost": PRICES["agent-low"]}]}}},
         "logging": {"file": str(work / "openclaw.log")},
         # The plugin's entry before `openclaw plugins install`, so the install keeps it enabled.
         "plugins": {"entries": {"quantclaw": {"enabled": True, "config": {
@@ -219,6 +303,12 @@ def openclaw_config(work, library, high, low):
             "backend": {"breaker_failures": 1, "breaker_open_ms": 600000},
         }}}},
     }
+    if gateway_port is not None:
+        # What `openclaw gateway run` asks for: gateway.mode local (else it refuses to start), loopback
+        # only, and a token, which the `openclaw agent` client reads from the same config.
+        config["gateway"] = {"mode": "local", "port": gateway_port, "bind": "loopback",
+                             "auth": {"mode": "token", "token": GATEWAY_TOKEN}}
+    return config
 
 
 def pack_plugin(source, work, npm):
@@ -248,8 +338,15 @@ def install_plugin(tarball, env, cache):
     """`openclaw plugins install` of the tarball, as a user runs it, with npm offline: the binding must come
     from the tarball's bundle, not from a registry."""
     offline = dict(env, npm_config_offline="true")
-    _, stdout, stderr = run([str(openclaw_bin(cache)), "plugins", "install", str(tarball), "--force",
-                             "--accept-capabilities"], timeout=300, env=offline)
+    command = [str(openclaw_bin(cache)), "plugins", "install", str(tarball), "--force", "--accept-capabilities"]
+    code, stdout, stderr = run(command, timeout=300, env=offline, check=False)
+    if code != 0 and "archive destination changed during extraction" in stdout + stderr:
+        # OpenClaw 2026.9.6 sometimes extracts the archive twice at once on a loaded machine and then
+        # refuses its own result; the same command again installs it.
+        log("openclaw plugins install: 'archive destination changed during extraction', installing again")
+        code, stdout, stderr = run(command, timeout=300, env=offline, check=False)
+    if code != 0:
+        raise Failure(f"exit {code}: {' '.join(command)}\n{stdout[-2000:]}\n{stderr[-4000:]}")
     installed = pathlib.Path(env["OPENCLAW_STATE_DIR"]) / "extensions" / "quantclaw"
     check((installed / "node_modules" / "quantclaw" / "quantclaw.js").is_file(),
           f"openclaw plugins install left no node_modules/quantclaw in {installed}\n{stdout[-2000:]}\n"
@@ -262,16 +359,35 @@ def check(condition, message):
         raise Failure(message)
 
 
-def answer_of(stdout):
+def result_of(stdout):
     try:
         result = json.loads(stdout)
     except json.JSONDecodeError as error:
         raise Failure(f"openclaw --json printed no JSON ({error}): {stdout[:2000]}")
-    return [payload.get("text", "") for payload in result.get("payloads") or []]
+    # `--local` prints the run's result ({"payloads": [...], "meta": ...}); through the gateway it is the
+    # gateway's response, with that result under "result".
+    if isinstance(result, dict) and "payloads" not in result and isinstance(result.get("result"), dict):
+        result = result["result"]
+    payloads = result.get("payloads") if isinstance(result, dict) else None
+    check(isinstance(payloads, list), f"openclaw --json printed no payloads: {stdout[:2000]}")
+    agent_meta = (result.get("meta") or {}).get("agentMeta") or {}
+    cost = ((agent_meta.get("usage") or {}).get("cost") or {}).get("total")
+    return [payload.get("text", "") for payload in payloads], cost
 
 
-def verify(work, answers, received, high, low):
-    """answers: each turn's payload texts; received: port -> the requests that tier got."""
+def price(model, outcome):
+    """What OpenClaw charges for a call by its catalog entry: input without the cache reads, cache reads and
+    output at their prices per million tokens."""
+    rates = PRICES[model]
+    fresh = outcome["input_tokens"] - outcome["cached_tokens"]
+    return (fresh * rates["input"] + outcome["cached_tokens"] * rates["cacheRead"]
+            + outcome["output_tokens"] * rates["output"]) / 1e6
+
+
+def verify(work, answers, costs, received, high, low, gateway=None):
+    """answers: each turn's payload texts; costs: each turn's cost as OpenClaw reports it (USD);
+    received: port -> the requests that tier got; gateway: the
+    Gateway the turns ran through (None: each turn was its own `--local` process)."""
     check(any(text.startswith("done: ") for text in answers[0]), f"turn 1's answer is not a tool loop's: {answers[0]}")
     check(any(text == "chat: ok" for text in answers[1]), f"turn 2's answer is not a plain one: {answers[1]}")
     check(any(text.startswith("done: ") for text in answers[2]), f"turn 3's answer is not a tool loop's: {answers[2]}")
@@ -292,7 +408,19 @@ def verify(work, answers, received, high, low):
         log(f"pid {outcome['pid']} step {outcome['step']} on {outcome['tier']}: {outcome['status']} "
             f"http_status={outcome.get('http_status')} error_code={outcome.get('error_code')}")
     check(len({decision["session"] for decision in decisions}) == 1, "the steps are not of one session")
-    check(len({decision["pid"] for decision in decisions}) == 4, "expected four processes, one per turn")
+    pids = {decision["pid"] for decision in decisions}
+    if gateway is None:
+        check(len(pids) == 4, f"expected four processes, one per turn: {pids}")
+    else:
+        # Every step in the gateway's process (the CLI only asks the gateway to run the turn).
+        check(len(pids) == 1, f"expected one process, the gateway's: {pids}")
+        pid = next(iter(pids))
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            group = None
+        check(group == gateway.process.pid, f"the steps ran in process {pid}, not in the gateway "
+              f"(process group {gateway.process.pid})")
     steps = [(decision["step"], decision["kind"], decision["tier"]) for decision in decisions]
     expected = [(0, "first", "high"), (1, "tool_followup", "low"),     # turn 1, a tool loop
                 (2, "user_turn", "low"),                              # turn 2, plain chat, resumed
@@ -303,11 +431,20 @@ def verify(work, answers, received, high, low):
           f"step 1 did not hand the library the system prompt and the user message: {decisions[0]['fed']}")
     check(decisions[1]["fed"] == ["assistant", "tool"],
           f"step 2 did not hand the library the tool call and its result: {decisions[1]['fed']}")
-    # A resumed session's first step holds the whole history, ending with the new user message.
     for index in (2, 3, 5):
-        check(decisions[index]["fed"][0] == "system" and decisions[index]["fed"][-1] == "user"
-              and decisions[index].get("session_start") == "resumed",
-              f"step {index} did not resume with the history: {decisions[index]}")
+        if gateway is None:
+            # A resumed session's first step holds the whole history, ending with the new user message.
+            check(decisions[index]["fed"][0] == "system" and decisions[index]["fed"][-1] == "user"
+                  and decisions[index].get("session_start") == "resumed",
+                  f"step {index} did not resume with the history: {decisions[index]}")
+        else:
+            # The gateway's process keeps the session: a turn feeds the previous turn's answer and the new
+            # user message, nothing more, and never starts the session over (after a plain chat turn too).
+            check(decisions[index]["fed"] == ["assistant", "user"] and "session_start" not in decisions[index],
+                  f"step {index} did not continue the session: {decisions[index]}")
+    if gateway is not None:
+        check(all("session_start" not in decision for decision in decisions),
+              f"the session restarted inside the gateway: {[d for d in decisions if 'session_start' in d]}")
     # Turn 4 after the refused call: OpenClaw's retry and the tool follow-up, on the high tier because the
     # low tier's breaker is open.
     rest = decisions[6:]
@@ -330,6 +467,17 @@ def verify(work, answers, received, high, low):
     check(all((outcome["input_tokens"], outcome["cached_tokens"], outcome["output_tokens"]) == (11, 5, 3)
               for outcome in ok), f"the tiers' usage did not come back: {ok}")
 
+    # OpenClaw's cost of each turn is its calls priced by their tiers' catalog entries, never by
+    # quantclaw/auto's: turn 2 is one call on the low tier, and the four turns are the tiers' sum.
+    model_of = {decision["step"]: decision["model"] for decision in decisions}
+    check(all(isinstance(cost, (int, float)) for cost in costs), f"OpenClaw reported no cost for a turn: {costs}")
+    turn2 = price("agent-low", by_step[2])
+    check(abs(costs[1] - turn2) <= 1e-9, f"turn 2 cost {costs[1]} USD, its low-tier call costs {turn2}")
+    total = sum(price(model_of[outcome["step"]], outcome) for outcome in ok)
+    check(abs(sum(costs) - total) <= 1e-9, f"the turns cost {costs} USD (sum {sum(costs)}), the tiers' prices "
+          f"make {total}")
+    log(f"OpenClaw's cost per turn (USD): {costs}, the tiers' prices make {total:.6f} in all")
+
     # On the wire: each step, in order, at the tier the library chose; the refused one reached nothing.
     reached = [decision for decision in decisions if decision["step"] != 5]
     check(sum(len(requests) for requests in received.values()) == len(reached),
@@ -347,6 +495,43 @@ def verify(work, answers, received, high, low):
         check("ls" in request["tools"], f"step {step}: OpenClaw offered no ls tool: {request['tools']}")
 
 
+def check_metrics_route(work, gateway):
+    """GET /quantclaw/metrics, the plugin's route on the gateway: behind the gateway's token, answered with
+    the gateway process's per-tier step counts and the library's metrics, without a model call."""
+    lines = (work / "decisions.jsonl").read_text().splitlines()
+    decisions = [json.loads(line) for line in lines if json.loads(line)["event"] == "decision"]
+    counts = {}
+    for decision in decisions:
+        counts[decision["tier"]] = counts.get(decision["tier"], 0) + 1
+    url = f"http://127.0.0.1:{gateway.port}/quantclaw/metrics"
+    try:
+        urllib.request.urlopen(url, timeout=30).close()
+        check(False, f"GET {url} without the gateway's token was answered")
+    except urllib.error.HTTPError as error:
+        check(error.code == 401, f"GET {url} without the gateway's token: HTTP {error.code}, expected 401")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {GATEWAY_TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        raise Failure(f"GET {url}: HTTP {error.code}: {error.read()[:2000]}")
+    expected = f"quantclaw (process {decisions[0]['pid']}): steps per tier: " + ", ".join(
+        f"{name} {count}" for name, count in counts.items())
+    check(status == 200 and text.startswith(expected + "\n"), f"GET {url}: {status}, expected {expected!r}: {text[:2000]}")
+    # The library's Prometheus text counts an outcome per step on the tier it went to (the refused call
+    # included), and the calls moved off the low tier's open breaker (quantclaw_decisions_by_tier_total
+    # counts the policy's tier, before failover).
+    for name, count in counts.items():
+        check(f'quantclaw_outcomes_total{{tier="{name}"}} {count}\n' in text,
+              f"GET {url}: the library's metrics do not count {count} outcomes for {name}: {text[:3000]}")
+    failovers = sum("failover: low's circuit breaker is open" in decision["reason"] for decision in decisions)
+    check(f'quantclaw_decision_failovers_total{{tier="low"}} {failovers}\n' in text,
+          f"GET {url}: the library's metrics do not count {failovers} failovers off low: {text[:3000]}")
+    after = (work / "decisions.jsonl").read_text().splitlines()
+    check(len(after) == len(lines), f"reading the metrics made model calls: {after[len(lines):]}")
+    log(f"GET /quantclaw/metrics on the gateway: {text.splitlines()[0]} ({len(text)} bytes)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", required=True, help="libquantclaw.so.1 to test")
@@ -354,6 +539,9 @@ def main():
     parser.add_argument("--npm", default=shutil.which("npm") or "npm")
     parser.add_argument("--python", default=sys.executable, help="runs the tier servers")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--gateway", action="store_true",
+                        help="run the turns through one `openclaw gateway run` process (`openclaw agent` "
+                             "without --local) instead of a --local process per turn")
     args = parser.parse_args()
     source = pathlib.Path(args.source_dir).resolve()
     library = pathlib.Path(args.library).resolve()
@@ -368,6 +556,7 @@ def main():
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="quantclaw-openclaw-e2e-"))
     servers = []
+    gateway = None
     failed = True
     try:
         with shared_tmp_cleanup():
@@ -381,7 +570,8 @@ def main():
             (work / "home").mkdir()
             (work / "tmp").mkdir()
             config_path = work / "state" / "openclaw.json"
-            config_path.write_text(json.dumps(openclaw_config(work, library, high, low), indent=2))
+            gateway_port = free_port() if args.gateway else None
+            config_path.write_text(json.dumps(openclaw_config(work, library, high, low, gateway_port), indent=2))
             env = dict(os.environ,
                        PATH=f"{node_bin(cache)}{os.pathsep}{os.environ['PATH']}",  # Node 24 for openclaw only
                        HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
@@ -389,7 +579,11 @@ def main():
                        NO_COLOR="1", **{LOW_KEY_ENV: LOW_KEY})
             env.pop("QUANTCLAW_PLUGIN", None)  # the plugin config's libraryPath names the library
             install_plugin(tarball, env, cache)
+            if args.gateway:
+                gateway = Gateway(cache, env, work, gateway_port, GATEWAY_START_DEADLINE_S)
+                log(f"openclaw gateway ready on 127.0.0.1:{gateway_port} after {gateway.start_s:.1f} s")
             answers = []
+            costs = []
             stderrs = []
             received = {}
             for turn, message in enumerate([*TURNS, LAST_TURN], start=1):
@@ -398,24 +592,34 @@ def main():
                     low.stop()
                     log(f"stopped the low tier (127.0.0.1:{low.port})")
                 started = time.monotonic()
-                code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", "--local", "--agent", "main", "--json",
+                where = [] if args.gateway else ["--local"]
+                code, stdout, stderr = run([str(openclaw_bin(cache)), "agent", *where, "--agent", "main", "--json",
                                             "--timeout", "120", "-m", message],
-                                           timeout=300, env=env, cwd=str(work), check=False)
+                                           timeout=TURN_DEADLINE_S, env=env, cwd=str(work), check=False)
                 log(f"turn {turn}: openclaw agent exited {code} after {time.monotonic() - started:.1f} s")
                 stderrs.append(stderr)
+                (work / f"turn-{turn}.json").write_text(stdout)
                 if code != 0:
-                    raise Failure(f"turn {turn}: openclaw agent exited {code}\n{stdout[-3000:]}\n{stderr[-5000:]}")
-                answers.append(answer_of(stdout))
+                    raise Failure(f"turn {turn}: openclaw agent exited {code}\n{stdout[-3000:]}\n{stderr[-5000:]}"
+                                  + (f"\n{gateway.output()}" if gateway else ""))
+                answer, cost = result_of(stdout)
+                answers.append(answer)
+                costs.append(cost)
             received[high.port] = high.requests()
             try:
-                verify(work, answers, received, high, low)
+                verify(work, answers, costs, received, high, low, gateway)
             except (Failure, KeyError, FileNotFoundError) as error:
-                raise Failure(f"{error}\n--- openclaw stderr of the last turn (tail) ---\n{stderrs[-1][-5000:]}")
+                raise Failure(f"{error}\n--- openclaw stderr of the last turn (tail) ---\n{stderrs[-1][-5000:]}"
+                              + (f"\n{gateway.output()}" if gateway else ""))
+            if gateway is not None:
+                check_metrics_route(work, gateway)
             failed = False
     except Failure as error:
         log(f"FAIL: {error}")
         return 1
     finally:
+        if gateway is not None:
+            gateway.stop()
         for server in servers:
             server.stop()
         if args.keep or os.environ.get("QUANTCLAW_E2E_KEEP"):

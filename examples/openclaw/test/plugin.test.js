@@ -67,10 +67,20 @@ function registerPlugin(pluginConfig, openclawConfig = {}) {
   const warnings = [];
   const errors = [];
   const logger = { info() {}, debug() {}, error: (line) => errors.push(line), warn: (line) => warnings.push(line) };
+  const routes = [];
   plugin.register({ id: plugin.id, pluginConfig, config: openclawConfig, logger, registerProvider: (provider) => providers.push(provider),
-                    registerCommand: (command) => commands.push(command) });
+                    registerCommand: (command) => commands.push(command), registerHttpRoute: (route) => routes.push(route) });
   assert.equal(providers.length, 1);
-  return { provider: providers[0], commands, warnings, errors };
+  return { provider: providers[0], commands, routes, warnings, errors };
+}
+
+// The part of node:http's ServerResponse a route handler uses.
+function fakeResponse() {
+  return {
+    statusCode: 0, headers: {}, body: '',
+    setHeader(name, value) { this.headers[name.toLowerCase()] = value; },
+    end(chunk) { this.body += chunk ?? ''; },
+  };
 }
 
 let clock = 1_760_000_000_000;
@@ -633,7 +643,7 @@ test('a session the plugin has not seen, with history (a new --local process), r
   const history = [user('List the files.'), assistantCall('c1', 'ls'), toolResult('c1', 'ls', 'a'),
                    assistantText('done: a')];
   const config = routerConfig();
-  const { provider, commands } = registerPlugin(config);
+  const { provider, commands, routes } = registerPlugin(config);
   const streamFn = provider.wrapStreamFn({ streamFn: fakeInner().inner });
   const model = openclawModel();
   // A plain chat turn: the history and the new user message in one step, numbered after the two calls
@@ -656,12 +666,38 @@ test('a session the plugin has not seen, with history (a new --local process), r
   assert.deepEqual(decisions.map((d) => d.session_start), ['resumed', 'resumed', undefined]);
   // Decision lines carry the process id.
   assert.ok(decisions.every((d) => d.pid === process.pid));
-  // The /quantclaw command: this process's counts and the library's metrics.
+  // The /quantclaw command: this process's counts and the library's metrics, of the registration that
+  // routed the latest call (OpenClaw registers a plugin more than once in a gateway): the second one's,
+  // even through the first one's command.
   assert.equal(commands.length, 1);
   assert.equal(commands[0].name, 'quantclaw');
   const { text } = commands[0].handler({});
-  assert.match(text, new RegExp(`^quantclaw \\(process ${process.pid}\\): steps per tier: high 1\n`));
+  assert.match(text, new RegExp(`^quantclaw \\(process ${process.pid}\\): steps per tier: low 1, high 1\n`));
+  assert.match(text, /\nquantclaw_decisions_total 2\n/);
+  streamFn(model, contextOf([...history, user('Thanks!'), assistantText('chat: ok'), user('More?')]),
+    { sessionId: 'sess-resumed' });
+  assert.match(commands[0].handler({}).text, /steps per tier: high 2\n/);
   assert.ok(text.length > 80, text);
+  // The same text at GET /quantclaw/metrics, behind the gateway's auth; other methods are refused.
+  assert.equal(routes.length, 1);
+  assert.deepEqual([routes[0].path, routes[0].auth, routes[0].match], ['/quantclaw/metrics', 'gateway', 'exact']);
+  const got = fakeResponse();
+  assert.equal(routes[0].handler({ method: 'GET' }, got), true);
+  assert.equal(got.statusCode, 200);
+  assert.equal(got.headers['content-type'], 'text/plain; charset=utf-8');
+  assert.equal(got.body, `${commands[0].handler({}).text}\n`);
+  assert.match(got.body, /steps per tier: high 2\n/);
+  const posted = fakeResponse();
+  routes[0].handler({ method: 'POST' }, posted);
+  assert.deepEqual([posted.statusCode, posted.headers.allow, posted.body], [405, 'GET, HEAD', '']);
+});
+
+test('a plugin that did not load answers /quantclaw/metrics with 503 and the reason', () => {
+  const { routes } = registerPlugin(routerConfig({ libraryPath: '/nonexistent/libquantclaw.so.1' }));
+  const got = fakeResponse();
+  routes[0].handler({ method: 'GET' }, got);
+  assert.equal(got.statusCode, 503);
+  assert.match(got.body, /cannot load libquantclaw from \/nonexistent\/libquantclaw\.so\.1/);
 });
 
 test('a tier listed in models.providers.quantclaw.models is priced and sized by its own entry', () => {
