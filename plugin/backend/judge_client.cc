@@ -35,6 +35,7 @@ std::string HttpJudge::Classify(const JudgeConfig& judge, const TaskTypeDetector
   request.body = boost::json::serialize(body);
   request.timeouts = {std::min<uint32_t>(judge.timeout_ms, 2000), judge.timeout_ms, judge.timeout_ms};
   request.max_response_bytes = 1u << 20;
+  request.ca_file = judge.ca_file;
   if (!judge.api_key.empty()) request.headers.push_back(StrCat("Authorization: Bearer ", judge.api_key));
   HttpResponse http;
   std::string answer;

@@ -1,5 +1,9 @@
 #include "policy/quantclaw_scorer.h"
 
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
 #include <boost/json.hpp>
 
 #include "util/strings.h"
@@ -60,7 +64,7 @@ void ParseJudge(const json::value& quant, const std::string& pointer, Validator&
   std::string judge_pointer = JoinPointer(pointer, "judge");
   const json::object* judge = v.AsObject(*judge_value, judge_pointer,
                                          {"endpoint", "model", "providerType", "apiKey", "customModule",
-                                          "cacheTtlMs", "timeoutMs"});
+                                          "cacheTtlMs", "timeoutMs", "caFile"});
   if (judge == nullptr) return;
   std::string endpoint = v.String(*judge, "endpoint", judge_pointer, false).value_or("");
   std::string model = v.String(*judge, "model", judge_pointer, false).value_or("");
@@ -69,6 +73,17 @@ void ParseJudge(const json::value& quant, const std::string& pointer, Validator&
   v.String(*judge, "customModule", judge_pointer, false);
   auto ttl = v.Integer(*judge, "cacheTtlMs", judge_pointer, 0, 86400000);
   auto timeout = v.Integer(*judge, "timeoutMs", judge_pointer, 1, 600000);
+  // quantclaw's own key (the plugin has none): PEM CA certificates for an https judge behind a private
+  // CA, as a tier's "ca_file" is. Checked here, so a wrong path fails the config, not every judge call.
+  std::string ca_file = v.String(*judge, "caFile", judge_pointer, false).value_or("");
+  if (!ca_file.empty()) {
+    std::error_code ec;
+    std::ifstream ca(ca_file);
+    if (!std::filesystem::is_regular_file(ca_file, ec) || !ca.good()) {
+      v.Error(JoinPointer(judge_pointer, "caFile"), StrCat("cannot read the CA file ", Quote(ca_file)));
+      return;
+    }
+  }
   if (!endpoint.empty()) {
     if (auto problem = UrlProblem(endpoint)) {
       v.Error(JoinPointer(judge_pointer, "endpoint"), StrCat("malformed URL: ", *problem));
@@ -90,6 +105,7 @@ void ParseJudge(const json::value& quant, const std::string& pointer, Validator&
   config_out.url = JoinUrl(base, base.ends_with("/v1") ? "/chat/completions" : "/v1/chat/completions");
 config_out.model = model;
   config_out.api_key = api_key;
+  config_out.ca_file = ca_file;
   if (ttl) config_out.cache_ttl_ms = static_cast<uint32_t>(*ttl);
   if (timeout) config_out.timeout_ms = static_cast<uint32_t>(*timeout);
   config_out.system_prompt =

@@ -24,6 +24,7 @@ struct JudgeConfig {
   std::string url;      // the chat-completions URL derived from the plugin's "endpoint"
   std::string model;
   std::string api_key;  // the plugin's "apiKey" (its config carries the key itself)
+  std::string ca_file;  // "caFile": PEM CA certificates for an https judge; empty: the system's
   uint32_t cache_ttl_ms = 300000;
   uint32_t timeout_ms = 3000;  // after which the default task type applies
   std::string system_prompt;   // names every task type with its description

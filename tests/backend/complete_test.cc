@@ -980,4 +980,33 @@ TEST_F(TlsTest, TheJudgeVerifiesItsServer) {
   EXPECT_NE(metrics.find("quantclaw_judge_failures_total 1\n"), std::string::npos) << metrics;
 }
 
+// ... and its "caFile" trusts a private CA, as a tier's "ca_file" does; a path that cannot be read is a
+// config error at its pointer.
+TEST_F(TlsTest, TheJudgesCaFileMakesItTrusted) {
+  std::string config = JudgeConfig(server_->port(), "judge");
+  const std::string from = "\"endpoint\":\"http://";
+  config.replace(config.find(from), from.size(), "\"caFile\":\"" + directory_ + "/cert.pem\",\"endpoint\":\"https://");
+  // A TLS handshake on a loaded machine can outlast the shared config's 300 ms.
+  config.replace(config.find("\"timeoutMs\":300"), 15, "\"timeoutMs\":10000");
+  ASSERT_EQ(qc_router_new(config.data(), config.size(), &router_), QC_OK) << qc_last_error();
+  const std::string step = R"({"session_id":"a","messages":[{"role":"user","content":"fix it please"}]})";
+  qc_bytes bytes = {reinterpret_cast<const uint8_t*>(step.data()), step.size()};
+  ASSERT_EQ(qc_on_step(router_, &bytes, QC_FORMAT_JSON), QC_OK) << qc_last_error();
+  const std::string request = R"({"session_id":"a"})";
+  qc_bytes request_bytes = {reinterpret_cast<const uint8_t*>(request.data()), request.size()};
+  qc_decision decision = {sizeof(qc_decision)};
+  ASSERT_EQ(qc_choose_precision(router_, &request_bytes, QC_FORMAT_JSON, &decision), QC_OK);
+  EXPECT_NE(std::string(decision.reason).find("LLM judge"), std::string::npos) << decision.reason;
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("quantclaw_judge_failures_total 0\n"), std::string::npos) << metrics;
+
+  qc_router_free(router_);
+  router_ = nullptr;
+  std::string missing = JudgeConfig(server_->port(), "judge");
+  missing.replace(missing.find(from), from.size(), "\"caFile\":\"" + directory_ + "/missing.pem\",\"endpoint\":\"https://");
+  EXPECT_EQ(qc_router_new(missing.data(), missing.size(), &router_), QC_ERR_INVALID_CONFIG);
+  EXPECT_NE(std::string(qc_last_error()).find("/judge/caFile: cannot read the CA file"), std::string::npos)
+      << qc_last_error();
+}
+
 }  // namespace
