@@ -14,8 +14,8 @@
 #
 #   cmake/quantclaw-learn.sh BUILD_DIR OUT_DIR
 # Environment (defaults in brackets):
-#   QUANTCLAW_LEARN_EPISODES [30]        training episodes (seeds 1000..)
-#   QUANTCLAW_LEARN_EVAL_EPISODES [10]   evaluation episodes (seeds 2000..)
+#   QUANTCLAW_LEARN_EPISODES [100]       training episodes (seeds 1000..)
+#   QUANTCLAW_LEARN_EVAL_EPISODES [30]   evaluation episodes (seeds 2000..)
 #   QUANTCLAW_LEARN_MAX_TOKENS [24]      tokens each step may generate (the scored action is its start)
 #   QUANTCLAW_LEARN_ACTION_TOKENS [16]   shadow.action_tokens: positions teacher-forced per step
 #   QUANTCLAW_LEARN_BUDGET [0.3]         K for eval and report
@@ -26,8 +26,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:?usage: quantclaw-learn.sh BUILD_DIR OUT_DIR}"
 out="${2:?usage: quantclaw-learn.sh BUILD_DIR OUT_DIR}"
-train_episodes="${QUANTCLAW_LEARN_EPISODES:-30}"
-eval_episodes="${QUANTCLAW_LEARN_EVAL_EPISODES:-10}"
+train_episodes="${QUANTCLAW_LEARN_EPISODES:-100}"
+eval_episodes="${QUANTCLAW_LEARN_EVAL_EPISODES:-30}"
 max_tokens="${QUANTCLAW_LEARN_MAX_TOKENS:-24}"
 action_tokens="${QUANTCLAW_LEARN_ACTION_TOKENS:-16}"
 budget="${QUANTCLAW_LEARN_BUDGET:-0.3}"
@@ -147,8 +147,8 @@ fi
 if has_subcommand report; then
   report_model=()
   [ -f "$model" ] && report_model=(--model "$model")
-  "$cli" report "$out/traces/train" "$out/traces/eval" "${report_model[@]}" --budget "$budget" -o "$out/report" ||
-    status=1
+  # The evaluation episodes only: the model never saw them, so the charts show held-out figures.
+  "$cli" report "$out/traces/eval" "${report_model[@]}" --budget "$budget" -o "$out/report" || status=1
   echo "report: $out/report"
 else
   echo "learn: quantclaw report is not built yet"
