@@ -157,8 +157,8 @@ struct MoveEstimate {
 // The cheapest way to serve the step on `to` when the session's cache is warm on `from`: cold (the whole
 // context prefilled there), with the cache handed off (only the new tokens), or by the phase split
 // (prefill on the split's prefill tier, handed off to `to`), each only when the router would execute it.
-MoveEstimate PriceMove(const PolicyConfig& policy, const SessionFeatures& features, const LatencyView& latency,
-                       uint32_t from, uint32_t to, uint64_t new_tokens) {
+MoveEstimate PriceMove(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+                       const LatencyView& latency, uint32_t from, uint32_t to, uint64_t new_tokens) {
   const auto handoff_ms = [&](uint32_t into) {
     return latency.tiers[into].handoff_ms >= 0 ? latency.tiers[into].handoff_ms : policy.governor->handoff_ms;
   };
@@ -166,7 +166,9 @@ MoveEstimate PriceMove(const PolicyConfig& policy, const SessionFeatures& featur
     return latency.tiers[a].handoff_group >= 0 && latency.tiers[a].handoff_group == latency.tiers[b].handoff_group;
   };
   MoveEstimate best{"cold", EstimateMs(latency, to, features.context_tokens, 0, to)};
-  if (same_group(from, to)) {
+  // A tier that takes no cache computed at a lower precision is moved to cold (TierTable::CanCarry).
+  if (same_group(from, to) && (tiers.tiers[to].handoff.carry_from_lower ||
+                               tiers.ladder_position[from] >= tiers.ladder_position[to])) {
     const double carried = EstimateMs(latency, to, new_tokens, handoff_ms(to), to);
     if (carried < best.ms) best = {"with hand-off", carried};
   }
@@ -213,7 +215,7 @@ uint32_t ApplyGovernor(const TierTable& tiers, const PolicyConfig& policy, const
   // On the warm tier only the step's new messages are uncached.
   const uint64_t new_tokens = std::min(features.new_tokens, features.context_tokens);
   const double stay_ms = EstimateMs(*latency, warm, new_tokens, 0, warm);
-  const MoveEstimate move = PriceMove(policy, features, *latency, warm, tier, new_tokens);
+  const MoveEstimate move = PriceMove(tiers, policy, features, *latency, warm, tier, new_tokens);
   if (margin >= hysteresis || move.ms <= stay_ms) {
     AppendReason(decision, "; moves %s to %s: est %.0f ms vs stay %.0f ms", move.how, tiers.tiers[tier].name.c_str(),
                  move.ms, stay_ms);

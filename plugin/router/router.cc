@@ -351,7 +351,7 @@ void Router::RunHandoff(const RouterConfig& config, const CompletionCall& call, 
       handoff_.Split(config, config.backend, decision->prefill_tier, decode_tier, call, handoff);
     }
   } else if (warm_tier >= 0 && static_cast<uint32_t>(warm_tier) != decode_tier &&
-             config.CanHandOff(static_cast<uint32_t>(warm_tier), decode_tier) &&
+             config.CanCarry(static_cast<uint32_t>(warm_tier), decode_tier) &&
              !caller_.BreakerOpen(static_cast<uint32_t>(warm_tier))) {
     handoff_.Carry(config, config.backend, static_cast<uint32_t>(warm_tier), decode_tier, call, handoff);
   }

@@ -306,6 +306,44 @@ TEST(PolicyTest, GovernorPricesThePhaseSplit) {
       << decision.reason;
 }
 
+// A reference that takes no cache computed at a lower precision ("carry_from_lower": false) is priced as
+// a cold move from w4 even inside the hand-off group; down from it the cache still carries.
+TEST(PolicyTest, GovernorPricesAMoveUpColdWhenTheReferenceRefusesLowerCaches) {
+  std::string json = R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m",
+       "handoff":{"kind":"vllm_disagg","group":"g","carry_from_lower":false}},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m","handoff":{"kind":"vllm_disagg","group":"g"}}],
+      "policy":{"scorer":{"kind":"rules","rules":[{"when":{"step_kind":"up"},"score":0.55},
+        {"when":{"step_kind":"down"},"score":0.45}]},
+        "governor":{"min_context_tokens":8000,"hysteresis":0.1,"handoff_ms":30}}})";
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(json, &errors);
+  ASSERT_TRUE(config) << errors[0].pointer << ": " << errors[0].reason;
+  EXPECT_TRUE(config->CanHandOff(1, 0));
+  EXPECT_FALSE(config->CanCarry(1, 0));
+  EXPECT_TRUE(config->CanCarry(0, 1));
+  LatencyView latency;
+  latency.expected_output_tokens = 50;
+  latency.tiers[0] = {0.5, 20, 0, -1};
+  latency.tiers[1] = {0.2, 8, 0, -1};
+  const auto decide = [&](std::string_view kind, int warm) {
+    SessionPolicyState state;
+    state.last_tier = warm;
+    SessionFeatures features = Features(kind, 20000);
+    features.new_tokens = 200;
+    RoutingDecision decision;
+    Decide(*config, config->policy, features, &state, nullptr, 0.5, &decision, &latency);
+    return decision;
+  };
+  RoutingDecision up = decide("up", 1);
+  EXPECT_EQ(up.tier, 1u);
+  EXPECT_NE(std::string(up.reason).find("stays on w4: est 440 ms vs move cold 11000 ms"), std::string::npos) << up.reason;
+  RoutingDecision down = decide("down", 0);
+  EXPECT_EQ(down.tier, 1u);
+  EXPECT_NE(std::string(down.reason).find("moves with hand-off to w4: est 470 ms vs stay 1100 ms"), std::string::npos)
+      << down.reason;
+}
+
 TEST(PolicyTest, GovernorHandoffPriceIsValidated) {
   std::string json = R"({"tiers":[{"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"}],
       "policy":{"governor":{"handoff_ms":-1}}})";
