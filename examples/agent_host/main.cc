@@ -18,7 +18,13 @@
 // pass's (greedy decoding at temperature 0; position by position, the share of the reference's tokens
 // matched, averaged over steps). llama-server refuses logprobs on a streamed request with tools, so the
 // tokens are the answer's text (content and tool calls) tokenized by the reference tier's /tokenize:
-// one tokenizer for every tier of the model, and for greedy output the tokens it generated. Costs are the config's tiers[].cost (per million
+// one tokenizer for every tier of the model, and for greedy output the tokens it generated.
+//
+// Each pass starts cold. Where every tier declares a llama_slots hand-off (so is a llama-server with a
+// known slot count), the host erases every slot before a pass and the passes send identical prompts;
+// start the servers with --cache-ram 0 (LLAMA_ARG_CACHE_RAM=0), or llama-server's RAM prompt cache
+// hands a pass the previous one's prompts. Elsewhere each pass opens its conversation with its own first
+// words, which keeps the caches apart but makes the quality proxy compare different prompts. Costs are the config's tiers[].cost (per million
 // tokens). --routed-only skips the other passes: what collecting shadow-sampled traces needs
 // (`cmake/quantclaw-dev.sh learn`).
 //
