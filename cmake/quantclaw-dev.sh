@@ -117,14 +117,29 @@ case "${1:-}" in
     setup_protobuf
     setup_tiers
     configure_and_build RelWithDebInfo
-    # Two real tiers on the ports examples/configs/llama-tiers.json names, stopped whatever happens.
+    # Two real tiers of the small generated model (q4_0 clearly faster than f16 on a CPU, as in real
+    # deployments) on the ports examples/configs/llama-tiers.json names, sharing a slot folder for the KV
+    # hand-off, stopped whatever happens.
+    # Without llama-server's RAM prompt cache (--cache-ram 0) a tier's cache is its slot alone: what the
+    # router pins and hands off, and what the agent host erases between its passes, so that no pass finds
+    # another's prompts.
+    export LLAMA_ARG_CACHE_RAM=0
     tiers_dir="$(mktemp -d /tmp/quantclaw-demo.XXXXXX)"
     trap '"$root/cmake/llama-tiers.sh" stop "$tiers_dir"; rm -rf "$tiers_dir"' EXIT
-    "$root/cmake/llama-tiers.sh" start "$tiers_dir" f16=18180 q4_0=18181
+    "$root/cmake/llama-tiers.sh" start "$tiers_dir" --model small f16=18180 q4_0=18181
+    # shellcheck disable=SC1091
+    source "$tiers_dir/tiers.env"
+    sed -e "s|@QC_SLOT_DIR@|$QC_SLOT_DIR|" "$root/examples/configs/llama-tiers.json" >"$tiers_dir/config.json"
     echo
     echo "== quantclaw_agent_host: examples/episodes/research-agent.jsonl through qc_complete on llama.cpp f16 and q4_0"
     "$build/examples/quantclaw_agent_host" "$build/plugin/libquantclaw.so.1" \
-      "$root/examples/configs/llama-tiers.json" "$root/examples/episodes/research-agent.jsonl"
+      "$tiers_dir/config.json" "$root/examples/episodes/research-agent.jsonl"
+    "$root/cmake/llama-tiers.sh" stop "$tiers_dir" >/dev/null
+    echo
+    echo "== quantclaw_handoff_measure: one long-prompt step with and without the split (prefill on q4_0, decode on f16)"
+    eval "$("$root/cmake/llama-tiers.sh" paths)"
+    "$build/tests/bench/quantclaw_handoff_measure" --ref "$QC_LLAMA_MODELS/small-f16.gguf" \
+      --low "$QC_LLAMA_MODELS/small-q4_0.gguf" --runs 3
     echo
     echo "== quantclaw route examples/configs/router.json examples/episodes/research-agent.jsonl (decisions only)"
     "$build/plugin/quantclaw" route "$root/examples/configs/router.json" "$root/examples/episodes/research-agent.jsonl"

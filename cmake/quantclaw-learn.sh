@@ -68,6 +68,9 @@ config = json.load(open(example))
 config["description"] = "cmake/quantclaw-learn.sh: " + config.get("description", "")
 for tier in config["tiers"]:
     tier["base_url"] = env[f"QC_TIER_{tier['name'].upper()}_URL"]
+    # The demo's KV hand-off stays out of the loop (its slot folder is the demo's placeholder): the
+    # collected traffic is what it was without one.
+    tier.pop("handoff", None)
 config["shadow"] = {"rate": 1.0, "top_logprobs": 20, "trace_path": traces, "action_tokens": int(action_tokens),
                     "queue": 65536, "timeout_ms": 120000}
 json.dump(config, sys.stdout, indent=2)

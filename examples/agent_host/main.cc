@@ -11,10 +11,22 @@
 // {"outcome": ...} line is the host's verdict on a step (an invalid tool call) and goes to
 // qc_report_outcome, as a live host would report it.
 //
-// It runs the episode twice: routed, then with every step forced onto the reference tier, and prints
-// per step the tier, tokens and latency, then the cost and latency of routing against the reference.
-// Costs are the config's tiers[].cost (per million tokens). --routed-only skips the second pass: what
-// collecting shadow-sampled traces needs (`cmake/quantclaw-dev.sh learn`).
+// It runs the episode three times: routed, with every step forced onto the reference tier, and with every
+// step forced onto the cheapest tier (the lowest output price; skipped when that is the reference), and
+// prints per step the tier, tokens and latency, then the cost and latency of each pass against the
+// reference and a quality proxy: the top-1 agreement of each step's generated tokens with the reference
+// pass's (greedy decoding at temperature 0; position by position, the share of the reference's tokens
+// matched, averaged over steps). llama-server refuses logprobs on a streamed request with tools, so the
+// tokens are the answer's text (content and tool calls) tokenized by the reference tier's /tokenize:
+// one tokenizer for every tier of the model, and for greedy output the tokens it generated.
+//
+// Each pass starts cold. Where every tier declares a llama_slots hand-off (so is a llama-server with a
+// known slot count), the host erases every slot before a pass and the passes send identical prompts;
+// start the servers with --cache-ram 0 (LLAMA_ARG_CACHE_RAM=0), or llama-server's RAM prompt cache
+// hands a pass the previous one's prompts. Elsewhere each pass opens its conversation with its own first
+// words, which keeps the caches apart but makes the quality proxy compare different prompts. Costs are the config's tiers[].cost (per million
+// tokens). --routed-only skips the other passes: what collecting shadow-sampled traces needs
+// (`cmake/quantclaw-dev.sh learn`).
 //
 // The file may hold many episodes (examples/episodes/make_episodes.py writes a corpus): each session id
 // has its own conversation. A step line's request carries its tools and tool_choice into the body, and
@@ -29,6 +41,7 @@
 //
 // LIBRARY.so "-" means $QUANTCLAW_PLUGIN, else ./plugins/libquantclaw.so.1 (the plugins convention).
 // Exit 1 if a call failed, 2 on a usage or set-up problem.
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstddef>
@@ -48,6 +61,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/json.hpp>
 #include <boost/json/src.hpp>  // Boost.JSON compiled into this host (header-only mode)
+#include <curl/curl.h>
 
 #include "quantclaw/quantclaw.h"
 
@@ -80,6 +94,7 @@ struct StepResult {
   int chunks = 0;  // streamed events that reached this host
   double cost = 0;
   std::string reason;
+  std::vector<std::string> tokens;  // the generated tokens, from the answer's logprobs
 };
 
 struct PassTotals {
@@ -87,7 +102,29 @@ struct PassTotals {
   double cost = 0, latency_ms = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   std::map<std::string, int> steps_by_tier;
+  std::vector<std::vector<std::string>> tokens;  // per step, in episode order
 };
+
+// The share of `reference`'s tokens that `other` matches position by position (greedy decoding: where the
+// two tiers' top-1 choices agree until they diverge, and by chance after).
+double Agreement(const std::vector<std::string>& reference, const std::vector<std::string>& other) {
+  if (reference.empty()) return 1;
+  size_t same = 0;
+  for (size_t i = 0; i < reference.size(); ++i) same += i < other.size() && other[i] == reference[i];
+  return double(same) / double(reference.size());
+}
+
+// The mean agreement over the steps both passes generated tokens for; -1 when none had tokens.
+double MeanAgreement(const PassTotals& reference, const PassTotals& other) {
+  double sum = 0;
+  int steps = 0;
+  for (size_t i = 0; i < reference.tokens.size() && i < other.tokens.size(); ++i) {
+    if (reference.tokens[i].empty() && other.tokens[i].empty()) continue;
+    sum += Agreement(reference.tokens[i], other.tokens[i]);
+    ++steps;
+  }
+  return steps == 0 ? -1 : sum / steps;
+}
 
 int64_t Int(const json::value* value) {
   if (value == nullptr) return 0;
@@ -129,6 +166,9 @@ class Agent {
   std::optional<PassTotals> Run(const std::vector<json::object>& lines, const std::string& pass,
                                 const std::string& session_suffix, const std::string& force_tier) {
     PassTotals totals;
+    // Each pass starts cold. Where every tier is a llama-server whose slots this host can erase, the passes
+    // send identical prompts (what the quality proxy needs); elsewhere each opens with its own first words.
+    const bool mark = mark_passes_ && !EraseSlots();
     std::map<std::string, json::array> conversations;  // by session id
     std::map<std::string, std::map<int64_t, std::string>> tier_of_step;  // by session id, then step
     std::printf("%4s %-7s %-6s %7s %7s %5s %6s %8s %9s  %s\n", "step", "kind", "tier", "prompt", "cached", "out",
@@ -145,7 +185,7 @@ class Agent {
         for (const json::value& message : messages->get_array()) conversation.push_back(message);
         // Each pass opens its conversation with its own first words, so that neither pass finds the
         // other's prompts in a tier's prefix cache: the comparison starts cold both times.
-        if (mark_passes_ && !conversation.empty() && conversation.size() == messages->get_array().size()) {
+        if (mark && !conversation.empty() && conversation.size() == messages->get_array().size()) {
           MarkPass(conversation, pass);
         }
       }
@@ -183,6 +223,7 @@ class Agent {
       totals.prompt_tokens += step->prompt_tokens;
       totals.completion_tokens += step->completion_tokens;
       ++totals.steps_by_tier[step->tier];
+      totals.tokens.push_back(std::move(step->tokens));
     }
     return totals;
   }
@@ -223,6 +264,7 @@ class Agent {
     step.completion_tokens = Int(Find(response, {"usage", "completion_tokens"}));
     step.first_byte_ms = Number(Find(response, {"quantclaw", "time_to_first_byte_ms"}));
     step.latency_ms = Number(Find(response, {"quantclaw", "latency_ms"}));
+    if (!tokenize_url_.empty()) step.tokens = Tokenize(tokenize_url_, GeneratedText(response));
     const TierCost& cost = costs_[step.tier];
     step.cost = (double(step.prompt_tokens) * cost.input_per_mtok + double(step.completion_tokens) * cost.output_per_mtok) / 1e6;
     return step;
@@ -256,6 +298,77 @@ class Agent {
     return true;
   }
 
+  // POST /slots/{i}?action=erase on every slot of every tier; whether all of them answered 200.
+  bool EraseSlots() const {
+    if (erase_urls_.empty()) return false;
+    bool all = true;
+    for (const std::string& url : erase_urls_) all = Post(url, "{}", nullptr) == 200 && all;
+    return all;
+  }
+
+  // A POST with a JSON body; the HTTP status (0 when none came), the answer into `answer` if given.
+  static long Post(const std::string& url, const std::string& body, std::string* answer) {
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) return 0;
+    std::string ignored;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer != nullptr ? answer : &ignored);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
+      static_cast<std::string*>(out)->append(data, size * count);
+      return size * count;
+    });
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    return status;
+  }
+
+  // What the model generated: the message's content, then each tool call's name and arguments.
+  static std::string GeneratedText(const json::value& response) {
+    const json::value* choices = Find(response, {"choices"});
+    if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return "";
+    const json::value& choice = choices->get_array()[0];
+    std::string text;
+    if (const json::value* content = Find(choice, {"message", "content"}); content && content->is_string()) {
+      text = content->get_string();
+    }
+    if (const json::value* calls = Find(choice, {"message", "tool_calls"}); calls && calls->is_array()) {
+      for (const json::value& call : calls->get_array()) {
+        for (const char* key : {"name", "arguments"}) {
+          if (const json::value* part = Find(call, {"function", key}); part && part->is_string()) {
+            text += part->get_string();
+          }
+        }
+      }
+    }
+    return text;
+  }
+
+  // llama-server's POST /tokenize: the ids of `text`, as strings; empty when the server cannot.
+  static std::vector<std::string> Tokenize(const std::string& url, const std::string& text) {
+    std::vector<std::string> tokens;
+    if (text.empty()) return tokens;
+    std::string answer;
+    if (Post(url, json::serialize(json::object{{"content", text}}), &answer) != 200) return tokens;
+    boost::system::error_code ec;
+    json::value parsed = json::parse(answer, ec);
+    const json::value* ids = ec ? nullptr : Find(parsed, {"tokens"});
+    if (ids == nullptr || !ids->is_array()) return tokens;
+    for (const json::value& id : ids->get_array()) tokens.push_back(json::serialize(id));
+    return tokens;
+  }
+
+ public:
+  // The reference tier's /tokenize (its base URL less a trailing /v1); empty: no quality proxy.
+  void set_tokenize_url(std::string url) { tokenize_url_ = std::move(url); }
+  // llama-server's slot-erase URLs of every tier (empty: a tier is not known to be llama-server).
+  void set_erase_urls(std::vector<std::string> urls) { erase_urls_ = std::move(urls); }
+
+ private:
+  std::string tokenize_url_;
+  std::vector<std::string> erase_urls_;
   const qc_plugin& plugin_;
   qc_router* router_;
   std::map<std::string, TierCost> costs_;
@@ -354,7 +467,16 @@ int Run(const std::string& library_path, const std::string& config_path, const s
   boost::system::error_code ec;
   json::value config = json::parse(*config_text, ec);
   std::map<std::string, TierCost> costs;
-  std::string reference;
+  std::string reference, cheapest;
+  std::map<std::string, std::string> base_urls;
+  // The servers' roots (base URL less /v1) and slot counts: llama-server tiers declare their slots with
+  // a llama_slots hand-off; a tier without one makes the passes mark their prompts instead.
+  std::vector<std::string> erase_urls;
+  bool erasable = true;
+  const auto root_of = [](std::string url) {
+    if (url.size() >= 3 && url.compare(url.size() - 3, 3, "/v1") == 0) url.resize(url.size() - 3);
+    return url;
+  };
   if (!ec) {
     if (const json::value* tiers = Find(config, {"tiers"}); tiers != nullptr && tiers->is_array()) {
       for (const json::value& tier : tiers->get_array()) {
@@ -363,6 +485,20 @@ int Run(const std::string& library_path, const std::string& config_path, const s
         costs[std::string(name->get_string())] = {Number(Find(tier, {"cost", "input_per_mtok"})),
                                                   Number(Find(tier, {"cost", "output_per_mtok"}))};
         reference = name->get_string();  // without reference_tier: the last listed, as a fallback only
+        if (const json::value* url = Find(tier, {"base_url"}); url != nullptr && url->is_string()) {
+          base_urls[reference] = url->get_string();
+        }
+        const json::value* kind = Find(tier, {"handoff", "kind"});
+        if (kind == nullptr || !kind->is_string() || kind->get_string() != "llama_slots") {
+          erasable = false;
+        } else {
+          const int64_t slots = std::max<int64_t>(1, Int(Find(tier, {"handoff", "slots"})));
+          for (int64_t i = 0; i < slots; ++i) {
+            erase_urls.push_back(root_of(base_urls[reference]) + "/slots/" + std::to_string(i) + "?action=erase");
+          }
+        }
+        const TierCost& cost = costs[reference];
+        if (cheapest.empty() || cost.output_per_mtok < costs[cheapest].output_per_mtok) cheapest = reference;
       }
     }
     if (const json::value* named = Find(config, {"reference_tier"}); named != nullptr && named->is_string()) {
@@ -392,6 +528,10 @@ int Run(const std::string& library_path, const std::string& config_path, const s
   }
   Agent agent(plugin, router, costs, options.max_tokens, !options.routed_only,
               options.send_response_format);
+  if (const std::string url = base_urls[reference]; !url.empty() && !options.routed_only) {
+    agent.set_tokenize_url(root_of(url) + "/tokenize");
+  }
+  if (erasable && !options.routed_only) agent.set_erase_urls(std::move(erase_urls));
   std::printf("== routed by quantclaw\n");
   const auto start = std::chrono::steady_clock::now();
   std::optional<PassTotals> routed = agent.Run(lines, "routed", "", "");
@@ -414,13 +554,38 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     std::printf("\n== every step on the reference tier (%s)\n", reference.c_str());
     all_reference = agent.Run(lines, "reference", "-reference", reference);
   }
+  std::optional<PassTotals> all_cheapest;
+  if (routed && all_reference && !cheapest.empty() && cheapest != reference) {
+    std::printf("\n== every step on the cheapest tier (%s)\n", cheapest.c_str());
+    all_cheapest = agent.Run(lines, "cheapest", "-cheapest", cheapest);
+    if (!all_cheapest) return kExitCallFailed;
+  }
   if (routed && all_reference) {
+    const auto ratio = [](double part, double whole) { return whole > 0 ? part / whole : 0.0; };
     std::printf("\n");
     PrintTotals("routed", *routed);
     PrintTotals(("all on " + reference).c_str(), *all_reference);
+    if (all_cheapest) PrintTotals(("all on " + cheapest).c_str(), *all_cheapest);
+    std::printf("quality proxy: top-1 agreement of the generated tokens with all on %s (mean over steps): routed %.3f",
+                reference.c_str(), MeanAgreement(*all_reference, *routed));
+    if (all_cheapest) std::printf(", all on %s %.3f", cheapest.c_str(), MeanAgreement(*all_reference, *all_cheapest));
+    std::printf("\n");
+    // Per step, so that a mean is not read alone.
+    for (const auto& [label, pass] : {std::pair<std::string, const PassTotals*>{"routed", &*routed},
+                                      {"all on " + cheapest, all_cheapest ? &*all_cheapest : nullptr}}) {
+      if (pass == nullptr) continue;
+      std::printf("  per step, %s:", label.c_str());
+      for (size_t i = 0; i < all_reference->tokens.size() && i < pass->tokens.size(); ++i) {
+        std::printf(" %.2f", Agreement(all_reference->tokens[i], pass->tokens[i]));
+      }
+      std::printf("\n");
+    }
+    if (all_cheapest) {
+      std::printf("all on %s / all on %s: cost %.2f, latency %.2f\n", cheapest.c_str(), reference.c_str(),
+                  ratio(all_cheapest->cost, all_reference->cost), ratio(all_cheapest->latency_ms, all_reference->latency_ms));
+    }
     std::printf("routed / all on %s: cost %.2f, latency %.2f\n", reference.c_str(),
-                all_reference->cost > 0 ? routed->cost / all_reference->cost : 0.0,
-                all_reference->latency_ms > 0 ? routed->latency_ms / all_reference->latency_ms : 0.0);
+                ratio(routed->cost, all_reference->cost), ratio(routed->latency_ms, all_reference->latency_ms));
   }
   WaitForShadow(plugin, router, options.shadow_wait_seconds);
   plugin.router_free(router);

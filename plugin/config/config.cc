@@ -29,9 +29,9 @@ std::optional<std::string> TierNameProblem(std::string_view name) {
 }
 
 // /tiers/i/handoff: {"kind": "llama_slots", "group": "g1", "slot_dir": "/srv/slots", "slots": 2}
-// or {"kind": "vllm_disagg", "group": "g1"}.
+// or {"kind": "vllm_disagg", "group": "g1"}; either with "carry_from_lower": false.
 void ParseHandoff(const json::value& value, const std::string& pointer, Validator& v, TierHandoff* out) {
-  const json::object* object = v.AsObject(value, pointer, {"kind", "group", "slot_dir", "slots"});
+  const json::object* object = v.AsObject(value, pointer, {"kind", "group", "slot_dir", "slots", "carry_from_lower"});
   if (object == nullptr) return;
   const std::string kind = v.String(*object, "kind", pointer, true).value_or("");
   if (kind == "llama_slots") {
@@ -43,6 +43,7 @@ void ParseHandoff(const json::value& value, const std::string& pointer, Validato
   }
   out->group = v.String(*object, "group", pointer, true).value_or("");
   out->slots = v.Integer32(*object, "slots", pointer, 1, 1024, out->slots);
+  out->carry_from_lower = v.Bool(*object, "carry_from_lower", pointer).value_or(true);
   if (out->kind == HandoffKind::kLlamaSlots) {
     // Needed to delete the files once restored: llama-server has no request that removes one.
     out->slot_dir = v.String(*object, "slot_dir", pointer, true).value_or("");
@@ -279,6 +280,10 @@ bool TierTable::CanHandOff(uint32_t from, uint32_t to) const {
   const TierHandoff& a = tiers[from].handoff;
   const TierHandoff& b = tiers[to].handoff;
   return a.kind != HandoffKind::kNone && a.kind == b.kind && a.group == b.group;
+}
+
+bool TierTable::CanCarry(uint32_t from, uint32_t to) const {
+  return CanHandOff(from, to) && (tiers[to].handoff.carry_from_lower || ladder_position[from] >= ladder_position[to]);
 }
 
 int TierTable::FindTier(std::string_view name) const {

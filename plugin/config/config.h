@@ -34,6 +34,11 @@ struct TierHandoff {
   std::string group;     // tiers of one group hand off to each other
   std::string slot_dir;  // llama_slots: the folder given to --slot-save-path, as this process sees it
   uint32_t slots = 1;    // llama_slots: the server's --parallel; a session's calls go to one of them
+  // Whether a switching session may carry a cache computed on a lower-precision tier into this one. A
+  // carried KV cache keeps the error of the precision that computed it, so a reference tier that must
+  // decode exactly says false: a session moving up to it is prefilled there cold. (The phase split is
+  // configured on purpose and ignores this.)
+  bool carry_from_lower = true;
 };
 
 struct TierConfig {
@@ -60,6 +65,9 @@ struct TierTable {
   int FindTier(std::string_view name) const;  // -1 when absent
   // Whether `from`'s KV cache can move to `to`: both declare a hand-off of one kind in one group.
   bool CanHandOff(uint32_t from, uint32_t to) const;
+  // Whether a switching session's cache moves from `from` to `to`: CanHandOff, and `to` takes caches from
+  // a lower precision or `from` is not lower.
+  bool CanCarry(uint32_t from, uint32_t to) const;
 };
 
 struct LimitsConfig {

@@ -141,25 +141,90 @@ uint32_t ApplyThresholds(const TierTable& tiers, const PolicyConfig& policy, con
   return position;
 }
 
-// Stage 4, the governor: each tier keeps its own prefix cache, so moving a long session re-pays its
-// prefill. Near a boundary, the session stays where its cache is.
+// The governor's estimate of one option for the step, in ms: a prefill of `prefill_tokens` uncached tokens
+// on `prefill`, a hand-off's cost if any, and the expected output decoded on `decode`.
+double EstimateMs(const LatencyView& latency, uint32_t prefill, uint64_t prefill_tokens, double handoff_ms,
+                  uint32_t decode) {
+  return double(prefill_tokens) * latency.tiers[prefill].prompt_ms_per_token + handoff_ms +
+         latency.expected_output_tokens * latency.tiers[decode].decode_ms_per_token;
+}
+
+struct MoveEstimate {
+  const char* how = "cold";  // "cold", "with hand-off" or "by split"
+  double ms = 0;
+};
+
+// The cheapest way to serve the step on `to` when the session's cache is warm on `from`: cold (the whole
+// context prefilled there), with the cache handed off (only the new tokens), or by the phase split
+// (prefill on the split's prefill tier, handed off to `to`), each only when the router would execute it.
+MoveEstimate PriceMove(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
+                       const LatencyView& latency, uint32_t from, uint32_t to, uint64_t new_tokens) {
+  const auto handoff_ms = [&](uint32_t into) {
+    return latency.tiers[into].handoff_ms >= 0 ? latency.tiers[into].handoff_ms : policy.governor->handoff_ms;
+  };
+  const auto same_group = [&](uint32_t a, uint32_t b) {
+    return latency.tiers[a].handoff_group >= 0 && latency.tiers[a].handoff_group == latency.tiers[b].handoff_group;
+  };
+  MoveEstimate best{"cold", EstimateMs(latency, to, features.context_tokens, 0, to)};
+  // A tier that takes no cache computed at a lower precision is moved to cold (TierTable::CanCarry).
+  if (same_group(from, to) && (tiers.tiers[to].handoff.carry_from_lower ||
+                               tiers.ladder_position[from] >= tiers.ladder_position[to])) {
+    const double carried = EstimateMs(latency, to, new_tokens, handoff_ms(to), to);
+    if (carried < best.ms) best = {"with hand-off", carried};
+  }
+  const std::optional<PhaseSplitConfig>& split = policy.phase_split;
+  if (split && split->decode_tier == to && split->prefill_tier != to &&
+      features.context_tokens >= split->min_prompt_tokens && latency.tiers[split->prefill_tier].Measured() &&
+      same_group(split->prefill_tier, to)) {
+    // The prefill tier holds the session's cache only when it is the warm one.
+    const uint64_t prefill_tokens = split->prefill_tier == from ? new_tokens : features.context_tokens;
+    const double split_ms = EstimateMs(latency, split->prefill_tier, prefill_tokens, handoff_ms(to), to);
+    if (split_ms < best.ms) best = {"by split", split_ms};
+  }
+  return best;
+}
+
+// Stage 4, the governor: each tier keeps its own prefix cache, so moving a long session may re-pay its
+// prefill. A clear score moves it whatever that costs; near a boundary, the latency model decides whether
+// staying where the cache is or moving (cold, with a hand-off, by split) answers sooner, and without
+// measurements yet the session stays.
 uint32_t ApplyGovernor(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
                        const SessionPolicyState& state, double score, const double* effective, uint32_t position,
-                       RoutingDecision* decision) {
+                       const LatencyView* latency, RoutingDecision* decision) {
   const uint32_t tier = tiers.ladder[position];
   if (!policy.governor || state.last_tier < 0 || state.last_tier >= static_cast<int>(tiers.tiers.size()) ||
       tier == static_cast<uint32_t>(state.last_tier) || features.context_tokens < policy.governor->min_context_tokens) {
     return position;
   }
-  const uint32_t last_position = tiers.ladder_position[state.last_tier];
+  const uint32_t warm = static_cast<uint32_t>(state.last_tier);
+  const uint32_t last_position = tiers.ladder_position[warm];
   const uint32_t low = std::min(position, last_position), high = std::max(position, last_position);
   double margin = 1.0;
   for (uint32_t i = low; i < high; ++i) margin = std::min(margin, std::abs(score - effective[i]));
-  if (margin >= policy.governor->hysteresis) return position;
+  const double hysteresis = policy.governor->hysteresis;
+  const bool priced = latency != nullptr && latency->expected_output_tokens > 0 &&
+                      latency->tiers[warm].Measured() && latency->tiers[tier].Measured();
+  if (!priced) {
+    if (margin >= hysteresis) return position;
+    decision->flags |= kDecisionCacheHeld;
+    AppendReason(decision, "; stays on %s: a move re-pays ~%llu prefill tokens (margin %.2f < %.2f)",
+                 tiers.tiers[warm].name.c_str(), static_cast<unsigned long long>(features.context_tokens), margin,
+                 hysteresis);
+    return last_position;
+  }
+  // On the warm tier only the step's new messages are uncached.
+  const uint64_t new_tokens = std::min(features.new_tokens, features.context_tokens);
+  const double stay_ms = EstimateMs(*latency, warm, new_tokens, 0, warm);
+  const MoveEstimate move = PriceMove(tiers, policy, features, *latency, warm, tier, new_tokens);
+  if (margin >= hysteresis || move.ms <= stay_ms) {
+    AppendReason(decision, "; moves %s to %s: est %.0f ms vs stay %.0f ms", move.how, tiers.tiers[tier].name.c_str(),
+                 move.ms, stay_ms);
+    if (margin < hysteresis) AppendReason(decision, " (margin %.2f < %.2f)", margin, hysteresis);
+    return position;
+  }
   decision->flags |= kDecisionCacheHeld;
-  AppendReason(decision, "; stays on %s: a move re-pays ~%llu prefill tokens (margin %.2f < %.2f)",
-               tiers.tiers[state.last_tier].name.c_str(), static_cast<unsigned long long>(features.context_tokens),
-               margin, policy.governor->hysteresis);
+  AppendReason(decision, "; stays on %s: est %.0f ms vs move %s %.0f ms (margin %.2f < %.2f)",
+               tiers.tiers[warm].name.c_str(), stay_ms, move.how, move.ms, margin, hysteresis);
   return last_position;
 }
 
@@ -348,11 +413,13 @@ void ParsePolicyConfig(const json::object& root, const TierTable& tiers, Validat
 
   if (const json::value* governor_value = policy->if_contains("governor")) {
     if (const json::object* governor =
-            v.AsObject(*governor_value, "/policy/governor", {"min_context_tokens", "hysteresis"})) {
+            v.AsObject(*governor_value, "/policy/governor", {"min_context_tokens", "hysteresis", "handoff_ms"})) {
       GovernorConfig parsed;
       parsed.min_context_tokens = v.Integer(*governor, "min_context_tokens", "/policy/governor", 0, uint64_t(1) << 40)
                                       .value_or(parsed.min_context_tokens);
       parsed.hysteresis = v.Number(*governor, "hysteresis", "/policy/governor", 0, 1, false).value_or(parsed.hysteresis);
+      parsed.handoff_ms =
+          v.Number(*governor, "handoff_ms", "/policy/governor", 0, 1e6, false).value_or(parsed.handoff_ms);
       policy_out.governor = parsed;
     }
   }
@@ -377,7 +444,8 @@ bool ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPo
 }
 
 void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
-            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision) {
+            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision,
+            const LatencyView* latency) {
   *decision = RoutingDecision();
   const bool escalate = std::exchange(state->escalate_next, false);
   if (DecideForced(tiers, policy, features, state, decision)) return;
@@ -387,7 +455,7 @@ void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFea
   if (verdict.kind == ScorerVerdict::Kind::kScore) {
     double effective[kMaxTiers] = {};  // the thresholds as applied, budget included
     position = ApplyThresholds(tiers, policy, features, *state, verdict.score, budget, tie_draw, effective, decision);
-    position = ApplyGovernor(tiers, policy, features, *state, verdict.score, effective, position, decision);
+    position = ApplyGovernor(tiers, policy, features, *state, verdict.score, effective, position, latency, decision);
   }
   // Stage 5, escalation: the last step's tool call was invalid, so this one goes up a rung.
   if (escalate && position + 1 < tiers.ladder.size()) {

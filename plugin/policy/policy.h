@@ -34,11 +34,30 @@ struct PhaseSplitConfig {
   uint32_t decode_tier = 0;
 };
 
-// Cache-aware switching: a long session moves to another tier only when the score clears the
-// boundary by more than `hysteresis`, since that tier's prefix cache is cold for it.
+// Cache-aware switching for a long session whose score wants another tier than the one its cache is
+// warm on. A score that clears the boundary by `hysteresis` or more always moves: quality first. Inside
+// that band the move is priced by the latency model (LatencyView): the session stays, or moves (cold,
+// with its cache handed off, or by the phase split), whichever is expected to answer sooner. Until both
+// tiers are measured, the band holds the session where it is.
 struct GovernorConfig {
   uint64_t min_context_tokens = 4096;
   double hysteresis = 0.1;
+  double handoff_ms = 20;  // a hand-off's price until one has been measured
+};
+
+// The latency model the governor prices a switch with (DMR appendix A's per-tier coefficients): what the
+// router has measured per tier and what the config says about hand-offs. Fixed-size, filled by the router
+// per decision, so the policy reads measurements without knowing the backend or the telemetry.
+struct TierLatency {
+  double prompt_ms_per_token = 0;  // time to first token per uncached prompt token; 0: not measured yet
+  double decode_ms_per_token = 0;  // time after the first token per output token; 0: not measured yet
+  int handoff_group = -1;          // tiers with one id carry a KV cache between them; -1: none
+  double handoff_ms = -1;          // mean cost of a hand-off into this tier; < 0: not measured yet
+  bool Measured() const { return prompt_ms_per_token > 0 && decode_ms_per_token > 0; }
+};
+struct LatencyView {
+  TierLatency tiers[kMaxTiers];
+  double expected_output_tokens = 0;  // mean output tokens per call so far; 0: unknown
 };
 
 struct PolicyConfig {
@@ -75,9 +94,10 @@ bool ClassifyTurn(const PolicyConfig& policy, std::string_view prompt, SessionPo
 // Decides the tier for the session's latest step. `budget` is the router's score histories for
 // `policy.budget` (made from it; null: no budget); `tie_draw` in [0, 1) decides a score that falls where
 // the budget splits tied scores (the router derives it from the session and step, so a replay decides
-// the same).
+// the same). `latency` (may be null: not measured) prices the governor's moves.
 void Decide(const TierTable& tiers, const PolicyConfig& policy, const SessionFeatures& features,
-            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision);
+            SessionPolicyState* state, const BudgetHistories* budget, double tie_draw, RoutingDecision* decision,
+            const LatencyView* latency = nullptr);
 
 }  // namespace quantclaw
 

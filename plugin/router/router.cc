@@ -1,5 +1,6 @@
 #include "router/router.h"
 
+#include <algorithm>
 #include <bitset>
 #include <cmath>
 #include <cstring>
@@ -44,6 +45,43 @@ absl::Status CheckOutcomeTimes(const v1::Outcome& outcome) {
                                              ": a reward is a finite number"));
   }
   return absl::OkStatus();
+}
+
+// The governor's latency model from the pooled per-tier sums (telemetry) and the config's hand-off groups.
+// A tier counts as measured once its calls have timed some uncached prompt and some output; the hand-off
+// price is the mean over every hand-off that arrived (save and restore requests).
+void FillLatencyView(const RouterConfig& config, const RouterMetrics& metrics, LatencyView* view) {
+  const auto read = [](const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); };
+  uint64_t handoffs = 0, outputs = 0, outcomes = 0;
+  const size_t count = std::min(config.tiers.size(), kMaxTiers);
+  for (size_t i = 0; i < count; ++i) {
+    handoffs += read(metrics.handoffs_succeeded_by_tier[i]);
+    outputs += read(metrics.output_tokens_by_tier[i]);
+    outcomes += read(metrics.timed_calls_by_tier[i]);
+  }
+  const double handoff_ms = handoffs == 0 ? -1 : double(read(metrics.handoff_microseconds)) / 1000.0 / double(handoffs);
+  view->expected_output_tokens = outcomes == 0 ? 0 : double(outputs) / double(outcomes);
+  for (size_t i = 0; i < count; ++i) {
+    TierLatency& tier = view->tiers[i];
+    const uint64_t prompt_tokens = read(metrics.uncached_prompt_tokens_by_tier[i]);
+    const uint64_t output_tokens = read(metrics.output_tokens_by_tier[i]);
+    const uint64_t first_token_us = read(metrics.first_token_us_by_tier[i]);
+    const uint64_t latency_us = read(metrics.latency_us_by_tier[i]);
+    tier.prompt_ms_per_token = prompt_tokens == 0 ? 0 : double(first_token_us) / 1000.0 / double(prompt_tokens);
+    tier.decode_ms_per_token = output_tokens == 0 || latency_us <= first_token_us
+                                   ? 0
+                                   : double(latency_us - first_token_us) / 1000.0 / double(output_tokens);
+    tier.handoff_ms = handoff_ms;
+    tier.handoff_group = -1;
+    if (config.tiers[i].handoff.kind == HandoffKind::kNone) continue;
+    // The group's id: its first tier.
+    for (size_t j = 0; j <= i; ++j) {
+      if (j == i || config.CanHandOff(static_cast<uint32_t>(i), static_cast<uint32_t>(j))) {
+        tier.handoff_group = static_cast<int>(j);
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -156,7 +194,10 @@ void Router::DecideLocked(const ConfigSnapshot& current, std::string_view sessio
   const bool older_config = session->tier_generation > current.generation;
   const int warm = session->policy.last_tier;
   if (older_config) session->policy.last_tier = -1;
-  Decide(config, config.policy, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision);
+  LatencyView latency;
+  if (config.policy.governor) FillLatencyView(config, metrics_, &latency);
+  Decide(config, config.policy, session->features, &session->policy, current.budget.get(), tie_draw, &choice->decision,
+         config.policy.governor ? &latency : nullptr);
   if (older_config) session->policy.last_tier = warm;
   choice->step_index = session->features.step_index;
   choice->step_kind = session->features.step_kind;
@@ -318,7 +359,7 @@ void Router::RunHandoff(const RouterConfig& config, const CompletionCall& call, 
       handoff_.Split(config, config.backend, decision->prefill_tier, decode_tier, call, handoff);
     }
   } else if (warm_tier >= 0 && static_cast<uint32_t>(warm_tier) != decode_tier &&
-             config.CanHandOff(static_cast<uint32_t>(warm_tier), decode_tier) &&
+             config.CanCarry(static_cast<uint32_t>(warm_tier), decode_tier) &&
              !caller_.BreakerOpen(static_cast<uint32_t>(warm_tier))) {
     handoff_.Carry(config, config.backend, static_cast<uint32_t>(warm_tier), decode_tier, call, handoff);
   }

@@ -10,7 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 work="$(mktemp -d /tmp/quantclaw-agent-test.XXXXXX)"
 trap '"$root/cmake/llama-tiers.sh" stop "$work/tiers" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
-if ! "$root/cmake/llama-tiers.sh" start "$work/tiers" f16 q4_0 2>"$work/start.log"; then
+# No RAM prompt cache: the passes share no prompts through the server (see cmake/quantclaw-dev.sh demo).
+if ! LLAMA_ARG_CACHE_RAM=0 "$root/cmake/llama-tiers.sh" start "$work/tiers" f16 q4_0 2>"$work/start.log"; then
   cat "$work/start.log" >&2
   [ -n "${QUANTCLAW_REQUIRE_REAL_TIERS:-}" ] && exit 1
   echo "SKIPPED: real tiers unavailable" >&2
@@ -19,15 +20,21 @@ fi
 # shellcheck disable=SC1091
 source "$work/tiers/tiers.env"
 sed -e "s|http://127.0.0.1:18180/v1|$QC_TIER_F16_URL|" -e "s|http://127.0.0.1:18181/v1|$QC_TIER_Q4_0_URL|" \
+  -e "s|@QC_SLOT_DIR@|$QC_SLOT_DIR|" \
   "$config" >"$work/config.json"
 "$host" "$library" "$work/config.json" "$episode" --max-tokens 16 | tee "$work/out.txt"
 
-# Every step line names a tier that exists; both passes ran all nine steps; the summary compares them.
+# Every step line names a tier that exists; the three passes ran all nine steps; the summary compares
+# them, with the quality proxy, and its last line is the routed pass against the reference.
 steps="$(grep -cE '^ +[0-9]+ [a-z]+ +(f16|q4_0) ' "$work/out.txt")"
-[ "$steps" -eq 18 ] || { echo "expected 18 step lines (9 routed, 9 reference), got $steps" >&2; exit 1; }
+[ "$steps" -eq 27 ] || { echo "expected 27 step lines (9 routed, 9 reference, 9 cheapest), got $steps" >&2; exit 1; }
 grep -qE '^routed +9 steps' "$work/out.txt"
 grep -qE '^all on f16 +9 steps .*tiers: f16 9$' "$work/out.txt"
-grep -qE '^routed / all on f16: cost [0-9.]+, latency [0-9.]+$' "$work/out.txt"
+grep -qE '^all on q4_0 +9 steps .*tiers: q4_0 9$' "$work/out.txt"
+grep -qE '^quality proxy: top-1 agreement .*: routed [01]\.[0-9]{3}, all on q4_0 [01]\.[0-9]{3}$' "$work/out.txt"
+tail -n 1 "$work/out.txt" | grep -qE '^routed / all on f16: cost [0-9.]+, latency [0-9.]+$'
+# The session switched tiers inside the hand-off group: its cache went along (a "hand-off" in a reason).
+grep -qE 'switch hand-off (q4_0 -> f16|f16 -> q4_0)' "$work/out.txt"
 # The policy's reasons show on the wire's results: the forced search step ran on f16.
 grep -qE '^ +3 search +f16 .*forced' "$work/out.txt"
 echo "agent host: both passes ran on real tiers"

@@ -190,6 +190,169 @@ TEST(PolicyTest, GovernorKeepsALongSessionOnItsWarmTier) {
   EXPECT_EQ(DecideFor(*config, Features("near", 100), &short_session).tier, 1u);
 }
 
+// The same session priced by the latency model: bf16 0.5 ms per prompt token and 20 per output token,
+// w4 0.2 and 8, 50 output tokens expected, 200 new tokens on a 20000-token context.
+class GovernorPricingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string json = R"({"tiers":[
+        {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+        {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],
+        "policy":{"scorer":{"kind":"rules","rules":[
+          {"when":{"step_kind":"near"},"score":0.45},{"when":{"step_kind":"low"},"score":0.1}]},
+          "governor":{"min_context_tokens":8000,"hysteresis":0.1,"handoff_ms":30}}})";
+    ConfigErrors errors;
+    config_ = ParseRouterConfig(json, &errors);
+    ASSERT_TRUE(config_) << errors[0].pointer << ": " << errors[0].reason;
+    latency_.expected_output_tokens = 50;
+    latency_.tiers[0] = {0.5, 20, -1, -1};
+    latency_.tiers[1] = {0.2, 8, -1, -1};
+  }
+  // A step of `kind` for a session warm on bf16.
+  RoutingDecision Step(std::string_view kind) {
+    SessionPolicyState state;
+    state.last_tier = 0;
+    SessionFeatures features = Features(kind, 20000);
+    features.new_tokens = 200;
+    RoutingDecision decision;
+    Decide(*config_, config_->policy, features, &state, nullptr, 0.5, &decision, &latency_);
+    return decision;
+  }
+  std::shared_ptr<const RouterConfig> config_;
+  LatencyView latency_;
+};
+
+// Stay: 200 x 0.5 + 50 x 20 = 1100 ms. Cold on w4: 20000 x 0.2 + 50 x 8 = 4400 ms: the band holds.
+TEST_F(GovernorPricingTest, InsideTheBandAColdMoveDearerThanStayingStays) {
+  RoutingDecision near = Step("near");
+  EXPECT_EQ(near.tier, 0u);
+  EXPECT_TRUE(near.flags & kDecisionCacheHeld);
+  EXPECT_NE(std::string(near.reason).find("; stays on bf16: est 1100 ms vs move cold 4400 ms (margin 0.05 < 0.10)"),
+            std::string::npos)
+      << near.reason;
+}
+
+// With both tiers in one hand-off group the move costs 30 + 200 x 0.2 + 50 x 8 = 470 ms, under staying's
+// 1100: the hysteresis no longer blocks it. The measured hand-off price replaces the configured one.
+TEST_F(GovernorPricingTest, InsideTheBandAHandOffCheaperThanStayingMoves) {
+  latency_.tiers[0].handoff_group = latency_.tiers[1].handoff_group = 0;
+  RoutingDecision near = Step("near");
+  EXPECT_EQ(near.tier, 1u);
+  EXPECT_FALSE(near.flags & kDecisionCacheHeld);
+  EXPECT_NE(std::string(near.reason).find("; moves with hand-off to w4: est 470 ms vs stay 1100 ms (margin 0.05 < 0.10)"),
+            std::string::npos)
+      << near.reason;
+  latency_.tiers[1].handoff_ms = 2;
+  EXPECT_NE(std::string(Step("near").reason).find("est 442 ms vs stay 1100 ms"), std::string::npos);
+  // A slow hand-off (1000 ms) prices the move over staying: held again.
+  latency_.tiers[1].handoff_ms = 1000;
+  RoutingDecision slow = Step("near");
+  EXPECT_EQ(slow.tier, 0u);
+  EXPECT_NE(std::string(slow.reason).find("stays on bf16: est 1100 ms vs move with hand-off 1440 ms"), std::string::npos)
+      << slow.reason;
+}
+
+// A score that clears the boundary by the hysteresis moves whatever the move costs; the reason prices it.
+TEST_F(GovernorPricingTest, AClearScoreMovesAndSaysWhatItCosts) {
+  RoutingDecision low = Step("low");
+  EXPECT_EQ(low.tier, 1u);
+  EXPECT_FALSE(low.flags & kDecisionCacheHeld);
+  EXPECT_NE(std::string(low.reason).find("; moves cold to w4: est 4400 ms vs stay 1100 ms"), std::string::npos)
+      << low.reason;
+  EXPECT_EQ(std::string(low.reason).find("margin"), std::string::npos) << low.reason;
+}
+
+// Until both tiers are measured, the band holds as plain hysteresis.
+TEST_F(GovernorPricingTest, AnUnmeasuredTierFallsBackToHysteresis) {
+  latency_.tiers[0].handoff_group = latency_.tiers[1].handoff_group = 0;
+  latency_.tiers[1].decode_ms_per_token = 0;
+  RoutingDecision near = Step("near");
+  EXPECT_EQ(near.tier, 0u);
+  EXPECT_NE(std::string(near.reason).find("stays on bf16: a move re-pays ~20000 prefill tokens (margin 0.05 < 0.10)"),
+            std::string::npos)
+      << near.reason;
+  latency_.tiers[1].decode_ms_per_token = 8;
+  latency_.expected_output_tokens = 0;
+  EXPECT_EQ(Step("near").tier, 0u);
+}
+
+// The phase split is an option when it would run: a session warm on w4 whose score wants bf16 just above
+// the boundary. w4 and bf16 share a group and the split prefills on w4, so it prices like carrying the
+// cache: 30 + 200 x 0.2 + 50 x 20 = 1070 ms against staying's 200 x 0.2 + 50 x 8 = 440: it stays, and
+// the reason names the split.
+TEST(PolicyTest, GovernorPricesThePhaseSplit) {
+  std::string json = R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],
+      "policy":{"scorer":{"kind":"rules","rules":[{"when":{"step_kind":"up"},"score":0.55}]},
+        "phase_split":{"min_prompt_tokens":8000,"prefill_tier":"w4","decode_tier":"bf16"},
+        "governor":{"min_context_tokens":8000,"hysteresis":0.1,"handoff_ms":30}}})";
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(json, &errors);
+  ASSERT_TRUE(config) << errors[0].pointer << ": " << errors[0].reason;
+  LatencyView latency;
+  latency.expected_output_tokens = 50;
+  latency.tiers[0] = {0.5, 20, 0, -1};
+  latency.tiers[1] = {0.2, 8, 0, -1};
+  SessionPolicyState state;
+  state.last_tier = 1;
+  SessionFeatures features = Features("up", 20000);
+  features.new_tokens = 200;
+  RoutingDecision decision;
+  Decide(*config, config->policy, features, &state, nullptr, 0.5, &decision, &latency);
+  EXPECT_EQ(decision.tier, 1u);
+  // Carrying costs 30 + 200 x 0.5 + 1000 = 1130; the split's 1070 is the cheaper move.
+  EXPECT_NE(std::string(decision.reason).find("stays on w4: est 440 ms vs move by split 1070 ms"), std::string::npos)
+      << decision.reason;
+}
+
+// A reference that takes no cache computed at a lower precision ("carry_from_lower": false) is priced as
+// a cold move from w4 even inside the hand-off group; down from it the cache still carries.
+TEST(PolicyTest, GovernorPricesAMoveUpColdWhenTheReferenceRefusesLowerCaches) {
+  std::string json = R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m",
+       "handoff":{"kind":"vllm_disagg","group":"g","carry_from_lower":false}},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m","handoff":{"kind":"vllm_disagg","group":"g"}}],
+      "policy":{"scorer":{"kind":"rules","rules":[{"when":{"step_kind":"up"},"score":0.55},
+        {"when":{"step_kind":"down"},"score":0.45}]},
+        "governor":{"min_context_tokens":8000,"hysteresis":0.1,"handoff_ms":30}}})";
+  ConfigErrors errors;
+  auto config = ParseRouterConfig(json, &errors);
+  ASSERT_TRUE(config) << errors[0].pointer << ": " << errors[0].reason;
+  EXPECT_TRUE(config->CanHandOff(1, 0));
+  EXPECT_FALSE(config->CanCarry(1, 0));
+  EXPECT_TRUE(config->CanCarry(0, 1));
+  LatencyView latency;
+  latency.expected_output_tokens = 50;
+  latency.tiers[0] = {0.5, 20, 0, -1};
+  latency.tiers[1] = {0.2, 8, 0, -1};
+  const auto decide = [&](std::string_view kind, int warm) {
+    SessionPolicyState state;
+    state.last_tier = warm;
+    SessionFeatures features = Features(kind, 20000);
+    features.new_tokens = 200;
+    RoutingDecision decision;
+    Decide(*config, config->policy, features, &state, nullptr, 0.5, &decision, &latency);
+    return decision;
+  };
+  RoutingDecision up = decide("up", 1);
+  EXPECT_EQ(up.tier, 1u);
+  EXPECT_NE(std::string(up.reason).find("stays on w4: est 440 ms vs move cold 11000 ms"), std::string::npos) << up.reason;
+  RoutingDecision down = decide("down", 0);
+  EXPECT_EQ(down.tier, 1u);
+  EXPECT_NE(std::string(down.reason).find("moves with hand-off to w4: est 470 ms vs stay 1100 ms"), std::string::npos)
+      << down.reason;
+}
+
+TEST(PolicyTest, GovernorHandoffPriceIsValidated) {
+  std::string json = R"({"tiers":[{"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"}],
+      "policy":{"governor":{"handoff_ms":-1}}})";
+  ConfigErrors errors;
+  EXPECT_FALSE(ParseRouterConfig(json, &errors));
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].pointer, "/policy/governor/handoff_ms");
+}
+
 TEST(PolicyTest, ConditionsCombineWithAnd) {
   Condition condition;
   condition.step_kinds = {"act", "read"};

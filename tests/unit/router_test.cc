@@ -238,6 +238,45 @@ TEST(RouterTest, AReloadThatDropsTheWarmTierForgetsIt) {
   EXPECT_NE(metrics.find("quantclaw_decisions_by_tier_total{tier=\"w4\"} 1\n"), std::string::npos) << metrics;
 }
 
+// The router hands the governor what it measured: before any timed call the band holds the session on its
+// warm tier (plain hysteresis); once both tiers have reported calls, the move is priced from their
+// pooled coefficients. bf16: 100 ms first token for 1000 prompt tokens (0.1 ms each), 1000 ms for 100
+// output tokens (10 each); w4: 0.03 and 3. With 100 output tokens expected, staying costs about 1000 ms
+// and moving cold about 300.
+TEST(RouterTest, TheGovernorPricesMovesFromMeasuredCalls) {
+  auto router = MakeRouter(R"({"tiers":[
+      {"name":"bf16","format":"bf16","base_url":"http://h/v1","model":"m"},
+      {"name":"w4","format":"w4a16","base_url":"http://h/v1","model":"m"}],
+      "policy":{"force":[{"when":{"step_kind":"search"},"tier":"bf16"}],
+                "scorer":{"kind":"rules","default_score":0.1,"rules":[]},
+                "governor":{"min_context_tokens":0,"hysteresis":0.5}}})");
+  ASSERT_NE(router, nullptr);
+  const auto decide = [&](const std::string& session) {
+    EXPECT_TRUE(router->OnStep(Step(R"({"session_id":")" + session + R"(","hints":{"step_kind":"search"},
+        "messages":[{"role":"user","content":"find it"}]})")).ok());
+    Choice choice;
+    EXPECT_TRUE(router->Choose(session, &choice).ok());  // forced onto bf16: its cache is warm
+    EXPECT_TRUE(router->OnStep(Step(R"({"session_id":")" + session + R"(","messages":[{"role":"tool","content":"ok"}]})")).ok());
+    EXPECT_TRUE(router->Choose(session, &choice).ok());
+    return choice;
+  };
+  Choice unmeasured = decide("a");
+  EXPECT_STREQ(unmeasured.tier_name, "bf16");
+  EXPECT_NE(std::string(unmeasured.decision.reason).find("stays on bf16: a move re-pays"), std::string::npos)
+      << unmeasured.decision.reason;
+
+  ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"m","messages":[{"role":"user","content":"x"}]})")).ok());
+  ASSERT_TRUE(router->ReportOutcome(Outcome(R"({"session_id":"m","tier_name":"bf16","status":"OUTCOME_STATUS_OK",
+      "input_tokens":1000,"output_tokens":100,"latency_ms":1100,"ttft_ms":100})")).ok());
+  ASSERT_TRUE(router->ReportOutcome(Outcome(R"({"session_id":"m","tier_name":"w4","status":"OUTCOME_STATUS_OK",
+      "input_tokens":1000,"output_tokens":100,"latency_ms":330,"ttft_ms":30})")).ok());
+  Choice priced = decide("b");
+  EXPECT_STREQ(priced.tier_name, "w4");
+  EXPECT_NE(std::string(priced.decision.reason).find("moves cold to w4: est 300 ms vs stay 1000 ms (margin 0.40 < 0.50)"),
+            std::string::npos)
+      << priced.decision.reason;
+}
+
 TEST(RouterTest, EndSession) {
   auto router = MakeRouter(ConfigJson());
   ASSERT_TRUE(router->OnStep(Step(R"({"session_id":"a"})")).ok());
