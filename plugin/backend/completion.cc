@@ -9,6 +9,7 @@
 #include "messages/json_mapping.h"
 #include "messages/messages.h"
 #include "quantclaw/v1/step.pb.h"
+#include "util/json_numbers.h"
 #include "util/strings.h"
 
 namespace quantclaw {
@@ -118,7 +119,10 @@ absl::Status StreamAggregator::Add(std::string_view event) {
         const json::object* call = call_value.if_object();
         if (call == nullptr) continue;
         int64_t index = 0;
-        if (const json::value* i = call->if_contains("index"); i && i->is_number()) index = i->to_number<int64_t>();
+        if (const json::value* i = call->if_contains("index"); i && i->is_number() && !ExactInt64(*i, &index)) {
+          return absl::DataLossError(StrCat("stream event ", events_, ": a tool call's index is not a whole number: ",
+                                            Utf8Excerpt(json::serialize(*i), 40)));
+        }
         ToolCall& merged = tool_calls_[index];
         if (std::string_view id = Text(call->if_contains("id")); !id.empty()) merged.id = id;
         if (std::string_view type = Text(call->if_contains("type")); !type.empty()) merged.type = type;

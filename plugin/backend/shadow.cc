@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "util/hash.h"
+#include "util/json_numbers.h"
 #include "util/strings.h"
 #include "util/url.h"
 
@@ -136,8 +137,11 @@ class TierSession {
     if (list == nullptr) return absl::DataLossError(StrCat(tier_.name, " /tokenize: no \"tokens\" array"));
     tokens->clear();
     for (const json::value& token : *list) {
-      if (!token.is_number()) return absl::DataLossError(StrCat(tier_.name, " /tokenize: a token is not a number"));
-      tokens->push_back(token.to_number<int64_t>());
+      int64_t id = 0;
+      if (!ExactInt64(token, &id)) {
+        return absl::DataLossError(StrCat(tier_.name, " /tokenize: a token is not a whole number"));
+      }
+      tokens->push_back(id);
     }
     return absl::OkStatus();
   }
@@ -163,8 +167,9 @@ class TierSession {
       const json::object* object = entry.if_object();
       const json::value* id = object ? object->if_contains("id") : nullptr;
       const json::value* logprob = object ? object->if_contains("logprob") : nullptr;
-      if (id == nullptr || logprob == nullptr || !id->is_number() || !logprob->is_number()) continue;
-      top->push_back({id->to_number<int64_t>(), logprob->to_number<double>()});
+      int64_t token = 0;
+      if (id == nullptr || logprob == nullptr || !ExactInt64(*id, &token) || !logprob->is_number()) continue;
+      top->push_back({token, logprob->to_number<double>()});
     }
     if (top->empty()) return absl::DataLossError(StrCat(tier_.name, " /completion: empty top_logprobs"));
     return absl::OkStatus();
@@ -267,10 +272,11 @@ absl::Status VllmTokenize(TierSession& tier, const TierConfig& config, json::obj
   }
   tokens->clear();
   for (const json::value& token : list->get_array()) {
-    if (!token.is_int64() && !token.is_uint64()) {
+    int64_t id = 0;
+    if (!(token.is_int64() || token.is_uint64()) || !ExactInt64(token, &id)) {
       return absl::DataLossError(StrCat(config.name, " /tokenize: a token is not an integer"));
     }
-    tokens->push_back(token.to_number<int64_t>());
+    tokens->push_back(id);
   }
   return absl::OkStatus();
 }
@@ -436,12 +442,18 @@ void ShadowSampler::Run() {
       queue_.pop_front();
       busy_ = true;
     }
-    ShadowScore score;
-    absl::Status status = scorer_(*job, stopping_, &score);
-    if (status.ok()) {
-      Increment(metrics_->shadow_scored);
-      Finish(*job, score);
-    } else if (status.code() != absl::StatusCode::kCancelled) {
+    // This thread is the library's, not the host's: nothing thrown here may reach std::terminate, so an
+    // exception (an allocation that failed, a server's bytes some parser did not foresee) fails the step.
+    try {
+      ShadowScore score;
+      absl::Status status = scorer_(*job, stopping_, &score);
+      if (status.ok()) {
+        Increment(metrics_->shadow_scored);
+        Finish(*job, score);
+      } else if (status.code() != absl::StatusCode::kCancelled) {
+        Increment(metrics_->shadow_failed);
+      }
+    } catch (...) {
       Increment(metrics_->shadow_failed);
     }
   }

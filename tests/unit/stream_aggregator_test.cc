@@ -270,6 +270,29 @@ TEST(StreamAggregator, BothPathsAgreeOnRandomEvents) {
   }
 }
 
+// Found by fuzz_stream: a tool call's index of 1.5, 1e90 or 2^64-1 made Boost.JSON's to_number throw out
+// of Add (std::terminate in a host). It is a malformed stream, said so on both paths, never an exception.
+TEST(StreamAggregator, AToolCallIndexThatIsNotAWholeNumberFailsTheEvent) {
+  for (const std::string index : {"1.5", "1e90", "18446744073709551615", "-1e30"}) {
+    const std::vector<std::string> events = {
+        R"({"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",
+        R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_1","type":"function","index":)" +
+            index + R"(,"function":{"name":"get_weather","arguments":""}}]}}]})"};
+    for (bool fast : {true, false}) {
+      Folded folded = Fold(events, /*chat=*/true, fast);
+      ASSERT_EQ(folded.statuses.size(), 2u);
+      EXPECT_EQ(folded.statuses[0], "OK") << index;
+      EXPECT_NE(folded.statuses[1].find("a tool call's index is not a whole number"), std::string::npos)
+          << index << ": " << folded.statuses[1];
+    }
+  }
+  // 3.0 is a whole number: the call is merged at index 3.
+  const std::vector<std::string> whole = {
+      R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_1","type":"function","index":3.0,"function":{"name":"f","arguments":"{}"}}]}}]})"};
+  EXPECT_EQ(Fold(whole, true, false).statuses[0], "OK");
+  ExpectSameFold(whole, true);
+}
+
 TEST(WholeNumber, TakesOnlyWholeNumbersInRange) {
   int64_t out = 7;
   EXPECT_TRUE(WholeNumber(42.0, &out));
