@@ -37,6 +37,10 @@ std::string StepFeatureName(int index);
 // The live step's vector; out holds kStepFeaturesV1Size floats. Allocation-free.
 void StepFeatureVector(const SessionFeatures& features, std::string_view task_type, float* out);
 
+// A session's features as a trace record keeps them (TraceRecord.features): what the second
+// StepFeatureVector reads back into the same vector the first computes live.
+void FillStepFeatures(const SessionFeatures& features, std::string_view task_type, v1::StepFeatures* out);
+
 // The same vector from a trace record. False, with *error saying which field, when the record's
 // repeated fields have sizes this layout cannot read (a record written before char features existed
 // has none of them, and reads as zeros there).

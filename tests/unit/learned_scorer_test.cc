@@ -323,27 +323,6 @@ v1::Step StepFromJson(const std::string& json) {
   return step;
 }
 
-// As plugin/router/shadow_step.cc's FillStepFeatures writes a trace record's features.
-void FillStepFeatures(const SessionFeatures& features, std::string_view task_type, v1::StepFeatures* out) {
-  out->set_step_index(features.step_index);
-  out->set_context_tokens(features.context_tokens);
-  out->set_new_tokens(features.new_tokens);
-  out->set_turn_count(features.turn_count);
-  out->set_tool_calls(features.tool_calls);
-  out->set_recent_tool_errors(features.recent_tool_errors);
-  out->set_repeated_actions(features.repeated_actions);
-  out->set_tools_offered(features.tools_offered);
-  out->set_json_requested(features.json_requested);
-  out->set_step_kind(std::string(features.step_kind.view()));
-  for (uint8_t i = 0; i < features.recent_tool_count && i < kRecentToolNames; ++i) {
-    out->add_recent_tools(std::string(features.recent_tools[i].view()));
-  }
-  for (float value : features.text_hash) out->add_text_hash(value);
-  for (float value : features.char_hash) out->add_char_hash(value);
-  for (float value : features.char_classes) out->add_char_classes(value);
-  out->set_task_type(std::string(task_type));
-}
-
 TEST(LearnedFeatureVectorTest, LiveAndTraceVectorsAreEqual) {
   ASSERT_EQ(StepFeatureName(kDigitShare), "chars_digit");
   const std::vector<std::string> steps = {
