@@ -3,13 +3,24 @@
 //   ref cold   forced onto the reference tier (f16), nothing cached: its prefill and decode
 //   low cold   forced onto the quantized tier (q4_0), nothing cached
 //   split      prefill on q4_0, the KV cache moved by slot file, decode on f16 (backend/handoff.h)
-//   ref again  the reference once more, cold: the control for the agreement (greedy decoding is
-//              deterministic, so it agrees fully unless the server is not)
+//   ref again  the reference once more, cold: the control (greedy decoding is deterministic, so it agrees
+//              fully unless the server is not)
 // Reported per mode (median of --runs): time to first token as the host sees it (qc_complete's first
-// streamed chunk), total time; for the split the hand-off's own cost (prefill call, save, restore, bytes);
-// and the greedy tokens' top-1 agreement with the reference's (position by position, and the length of
-// the common prefix), the split's against the quantized tier's. Every slot of both servers is erased
-// before each call, so every mode starts cold.
+// streamed chunk), total time; for the split the hand-off's own cost (prefill call, save, restore, bytes).
+//
+// Quality, two ways, each against the reference:
+//   teacher-forced  after each mode's call its server still holds that call's prompt cache in its one
+//                   slot (the split's: the prompt's KV computed on q4_0, restored into f16). Position by
+//                   position along the reference's greedy answer, that server's next-token choice given
+//                   the prompt and the reference's tokens before it (llama-server's /completion with the
+//                   prompt as token ids, n_predict 1, the cache reused): the share of positions whose
+//                   top-1 is the reference's token. Every position compares one step of decoding, so an
+//                   early difference does not decide the rest. The first probe's evaluated prompt
+//                   tokens show that the cache was reused (1: only the last prompt token recomputed).
+//   free-running    the greedy answers themselves, position by position, and their common prefix: after
+//                   the first different token the two continue from different texts, so this mostly
+//                   measures where they first diverge.
+// Every slot of both servers is erased before each call, so every mode starts cold.
 //
 //   quantclaw_handoff_measure [--ref MODEL.gguf] [--low MODEL.gguf] [--prompt-words N] [--decode N] [--runs R]
 //
@@ -69,11 +80,115 @@ void Erase(int port, int slots) {
   }
 }
 
+// POST `body` to the server's native `path`; the answer parsed, or null when the call or the parse failed.
+json::value PostJson(int port, const std::string& path, const json::value& body) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return nullptr;
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+  const std::string text = json::serialize(body);
+  std::string answer;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  });
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  boost::system::error_code ec;
+  json::value parsed = status == 200 ? json::parse(answer, ec) : json::value();
+  return ec ? json::value() : parsed;
+}
+
+json::array Messages(const std::string& prompt) {
+  return json::array{json::object{{"role", "system"}, {"content", "You are an agent."}},
+                     json::object{{"role", "user"}, {"content", prompt}}};
+}
+
+// The token ids the chat endpoint builds for `prompt`: its own template (/apply-template), then
+// /tokenize with the special tokens, as the chat endpoint tokenizes. Empty on failure.
+std::vector<int64_t> PromptTokens(int port, const std::string& prompt) {
+  std::vector<int64_t> tokens;
+  const json::value templated = PostJson(port, "/apply-template", json::object{{"messages", Messages(prompt)}});
+  const json::value* text = templated.is_object() ? templated.get_object().if_contains("prompt") : nullptr;
+  if (text == nullptr || !text->is_string()) return tokens;
+  const json::value ids =
+      PostJson(port, "/tokenize", json::object{{"content", *text}, {"add_special", true}, {"parse_special", true}});
+  const json::value* list = ids.is_object() ? ids.get_object().if_contains("tokens") : nullptr;
+  if (list == nullptr || !list->is_array()) return tokens;
+  for (const json::value& id : list->get_array()) {
+    if (id.is_int64()) tokens.push_back(id.get_int64());
+  }
+  return tokens;
+}
+
+// The server's greedy next token after `context` (token ids) in slot 0, reusing its prompt cache, and
+// how many tokens of `context` it evaluated (the rest came from the cache). token -1: no answer.
+struct NextToken {
+  int64_t token = -1;
+  int64_t evaluated = -1;
+};
+
+NextToken Next(int port, const std::vector<int64_t>& context) {
+  json::array prompt(context.begin(), context.end());
+  const json::value answer = PostJson(port, "/completion",
+                                      json::object{{"prompt", std::move(prompt)}, {"n_predict", 1},
+                                                   {"temperature", 0}, {"cache_prompt", true}, {"id_slot", 0},
+                                                   {"return_tokens", true}});
+  NextToken next;
+  if (!answer.is_object()) return next;
+  // return_tokens lists the generated id even when llama-server holds back text that ends inside a
+  // UTF-8 character.
+  if (const json::value* tokens = answer.get_object().if_contains("tokens");
+      tokens != nullptr && tokens->is_array() && !tokens->get_array().empty() && tokens->get_array()[0].is_int64()) {
+    next.token = tokens->get_array()[0].get_int64();
+  }
+  boost::system::error_code ec;
+  if (const json::value* n = answer.find_pointer("/timings/prompt_n", ec); n != nullptr && n->is_int64()) {
+    next.evaluated = n->get_int64();
+  }
+  return next;
+}
+
+// Teacher forcing along `forced` (empty: the server's own greedy answer, built as it goes, which is
+// what the reference's probes make). The top-1 at each of `positions` positions, and what the first
+// probe evaluated.
+struct Forced {
+  std::vector<int64_t> top1;
+  int64_t first_evaluated = -1;
+};
+
+Forced TeacherForce(int port, const std::vector<int64_t>& prompt, const std::vector<int64_t>& forced, int positions) {
+  Forced result;
+  std::vector<int64_t> context = prompt;
+  for (int position = 0; position < positions; ++position) {
+    const NextToken next = Next(port, context);
+    if (position == 0) result.first_evaluated = next.evaluated;
+    result.top1.push_back(next.token);
+    if (forced.empty() && next.token < 0) break;  // no greedy answer to go on from
+    context.push_back(forced.empty() ? next.token : forced[size_t(position)]);
+  }
+  return result;
+}
+
+// The share of the reference's positions whose top-1 the other matches.
+double Share(const std::vector<int64_t>& reference, const std::vector<int64_t>& other) {
+  size_t same = 0, compared = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    if (reference[i] < 0) continue;
+    ++compared;
+    same += i < other.size() && other[i] == reference[i];
+  }
+  return compared == 0 ? 0 : double(same) / double(compared);
+}
+
 Call Complete(qc_router* router, const std::string& session, const std::string& prompt, const char* force_tier,
               int decode_tokens) {
   json::object body{{"model", "auto"},
-                    {"messages", json::array{json::object{{"role", "system"}, {"content", "You are an agent."}},
-                                             json::object{{"role", "user"}, {"content", prompt}}}},
+                    {"messages", Messages(prompt)},
                     {"max_tokens", decode_tokens},
                     {"ignore_eos", true},
                     {"temperature", 0},
@@ -143,7 +258,7 @@ std::string Tier(const std::string& name, const std::string& format, const std::
                  const std::string& slot_dir) {
   return R"({"name":")" + name + R"(","format":")" + format + R"(","model":")" + alias +
          R"(","base_url":"http://127.0.0.1:)" + std::to_string(port) +
-         R"(/v1","handoff":{"kind":"llama_slots","group":"cpu","slot_dir":")" + slot_dir + R"(","slots":2}})";
+         R"(/v1","handoff":{"kind":"llama_slots","group":"cpu","slot_dir":")" + slot_dir + R"(","slots":1}})";
 }
 
 }  // namespace
@@ -173,7 +288,8 @@ int main(int argc, char** argv) {
   char slot_template[] = "/tmp/quantclaw-measure-slots-XXXXXX";
   if (mkdtemp(slot_template) == nullptr) return 1;
   const std::string slot_dir = slot_template;
-  const std::vector<std::string> extra = {"--slot-save-path", slot_dir};
+  // One slot per server: the teacher-forced probes then find the mode's cache where its call left it.
+  const std::vector<std::string> extra = {"--slot-save-path", slot_dir, "--parallel", "1"};
   quantclaw_test::LlamaServer ref(paths.server, ref_model, "ref", extra);
   quantclaw_test::LlamaServer low(paths.server, low_model, "low", extra);
   if (!ref.Start() || !low.Start()) {
@@ -191,6 +307,7 @@ int main(int argc, char** argv) {
   std::printf("models: ref %s, low %s\n", ref_model.c_str(), low_model.c_str());
   std::vector<double> ttft[4], total[4], prefill_ms, save_ms, restore_ms, bytes, tokens, decode_prompt_n;
   std::vector<double> split_share, low_share, split_prefix, low_prefix, control_share;
+  std::vector<double> forced_share[4], first_evaluated[4];
   int64_t prompt_tokens = 0;
   const char* names[4] = {"ref cold", "low cold", "split", "ref again"};
   for (int run = 0; run < runs; ++run) {
@@ -198,9 +315,11 @@ int main(int argc, char** argv) {
     const char* words[] = {"the", "tool", "returned", "rows", "costs", "and", "outlook", "for", "quarter", "report"};
     for (int i = 0; i < prompt_words; ++i) prompt += std::string(words[(i * 7 + run) % 10]) + (i % 12 == 11 ? ". " : " ");
     Call calls[4];
+    Forced forced[4];
+    std::vector<int64_t> prompt_ids;
     for (int mode = 0; mode < 4; ++mode) {
-      Erase(ref.port(), 2);
-      Erase(low.port(), 2);
+      Erase(ref.port(), 1);
+      Erase(low.port(), 1);
       const std::string session = "measure-" + std::to_string(run) + "-" + std::to_string(mode);
       calls[mode] = Complete(router, session, prompt, mode == 0 || mode == 3 ? "ref" : mode == 1 ? "low" : nullptr, decode_tokens);
       if (!calls[mode].ok) {
@@ -209,7 +328,17 @@ int main(int argc, char** argv) {
       }
       ttft[mode].push_back(calls[mode].ttft_ms);
       total[mode].push_back(calls[mode].total_ms);
+      // Teacher forcing on the server that decoded, from the cache this call left (untimed).
+      if (prompt_ids.empty()) prompt_ids = PromptTokens(ref.port(), prompt);
+      if (prompt_ids.empty()) {
+        std::fprintf(stderr, "cannot build the prompt's tokens (/apply-template, /tokenize)\n");
+        return 1;
+      }
+      forced[mode] = TeacherForce(mode == 1 ? low.port() : ref.port(), prompt_ids, mode == 0 ? std::vector<int64_t>{} : forced[0].top1,
+                                  decode_tokens);
+      first_evaluated[mode].push_back(double(forced[mode].first_evaluated));
     }
+    for (int mode = 0; mode < 4; ++mode) forced_share[mode].push_back(Share(forced[0].top1, forced[mode].top1));
     prompt_tokens = calls[0].response.at("usage").at("prompt_tokens").to_number<int64_t>();
     const json::value& handoff = calls[2].response.at("quantclaw").as_object().contains("handoff")
                                      ? calls[2].response.at("quantclaw").at("handoff")
@@ -244,8 +373,23 @@ int main(int argc, char** argv) {
               "ref then computed %.0f prompt tokens\n",
               Median(prefill_ms), Median(save_ms), Median(restore_ms), Median(bytes), Median(tokens),
               Median(decode_prompt_n));
-  std::printf("top-1 agreement with ref (share of positions / common prefix): split %.3f / %.0f, low %.3f / %.0f; "
-              "control (ref again) %.3f\n",
+  std::printf("teacher-forced top-1 agreement with ref over %d positions (first probe evaluated N prompt tokens): "
+              "split %.3f (%.0f), low %.3f (%.0f); control (ref again) %.3f (%.0f)\n",
+              decode_tokens, Median(forced_share[2]), Median(first_evaluated[2]), Median(forced_share[1]),
+              Median(first_evaluated[1]), Median(forced_share[3]), Median(first_evaluated[3]));
+  const auto mean = [](const std::vector<double>& values) {
+    double sum = 0;
+    for (double value : values) sum += value;
+    return values.empty() ? 0 : sum / double(values.size());
+  };
+  std::printf("  mean over runs: split %.3f, low %.3f; per run, split / low:", mean(forced_share[2]),
+              mean(forced_share[1]));
+  for (size_t run = 0; run < forced_share[2].size(); ++run) {
+    std::printf(" %.2f/%.2f", forced_share[2][run], forced_share[1][run]);
+  }
+  std::printf("\n");
+  std::printf("free-running top-1 agreement with ref (share of positions / common prefix): split %.3f / %.0f, "
+              "low %.3f / %.0f; control (ref again) %.3f\n",
               Median(split_share), Median(split_prefix), Median(low_share), Median(low_prefix), Median(control_share));
   qc_router_free(router);
   std::error_code ignored;
