@@ -11,22 +11,30 @@
 // {"outcome": ...} line is the host's verdict on a step (an invalid tool call) and goes to
 // qc_report_outcome, as a live host would report it.
 //
-// It runs the episode three times: routed, with every step forced onto the reference tier, and with every
+// It runs the episode three times: with every step forced onto the reference tier, routed, and with every
 // step forced onto the cheapest tier (the lowest output price; skipped when that is the reference), and
 // prints per step the tier, tokens and latency, then the cost and latency of each pass against the
-// reference and a quality proxy: the top-1 agreement of each step's generated tokens with the reference
-// pass's (greedy decoding at temperature 0; position by position, the share of the reference's tokens
-// matched, averaged over steps). llama-server refuses logprobs on a streamed request with tools, so the
-// tokens are the answer's text (content and tool calls) tokenized by the reference tier's /tokenize:
-// one tokenizer for every tier of the model, and for greedy output the tokens it generated.
+// reference. The routed pass has a router of its own, fresh as a host's would be: the forced passes
+// teach their router's latency model nothing that the routed pass's governor would read.
 //
-// Each pass starts cold. Where every tier declares a llama_slots hand-off (so is a llama-server with a
-// known slot count), the host erases every slot before a pass and the passes send identical prompts;
-// start the servers with --cache-ram 0 (LLAMA_ARG_CACHE_RAM=0), or llama-server's RAM prompt cache
-// hands a pass the previous one's prompts. Elsewhere each pass opens its conversation with its own first
-// words, which keeps the caches apart but makes the quality proxy compare different prompts. Costs are the config's tiers[].cost (per million
-// tokens). --routed-only skips the other passes: what collecting shadow-sampled traces needs
+// Each pass starts cold. Where every tier declares a llama_slots hand-off (so is a llama-server whose
+// slots this host can erase), the host erases every slot before a pass and the passes send identical
+// prompts; start the servers with --cache-ram 0 (LLAMA_ARG_CACHE_RAM=0), or llama-server's RAM prompt
+// cache hands a pass the previous one's prompts. Elsewhere each pass opens its conversation with its own
+// first words, which keeps the caches apart. Costs are the config's tiers[].cost (per million tokens).
+// --routed-only skips the other passes: what collecting shadow-sampled traces needs
 // (`cmake/quantclaw-dev.sh learn`).
+//
+// The quality proxy, where every tier is a llama-server with one slot (a llama_slots hand-off without
+// "slots", or "slots": 1): teacher-forced top-1 agreement with the reference. After each step's call,
+// untimed, the server that answered is asked position by position for its next token (/completion with
+// the prompt as token ids, n_predict 1, the prompt cache reused) from the cache the call left (for a
+// step that arrived by hand-off, the KV another tier computed): along its own greedy answer in the
+// reference pass, which makes the reference's tokens, and along the reference's tokens in the other
+// passes. A step's agreement is the share of positions whose top-1 is the reference's token; the slot is
+// saved before the probes and restored after, so the pass goes on from the cache its call left. Each
+// position compares one step of decoding from the same text: free-running greedy answers part at their
+// first different token, after which they agree only by chance.
 //
 // The file may hold many episodes (examples/episodes/make_episodes.py writes a corpus): each session id
 // has its own conversation. A step line's request carries its tools and tool_choice into the body, and
@@ -48,6 +56,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -57,6 +66,8 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <boost/dll/shared_library.hpp>
 #include <boost/json.hpp>
@@ -94,7 +105,7 @@ struct StepResult {
   int chunks = 0;  // streamed events that reached this host
   double cost = 0;
   std::string reason;
-  std::vector<std::string> tokens;  // the generated tokens, from the answer's logprobs
+  std::vector<int64_t> top1;  // teacher-forced top-1 per position (the quality proxy); empty without it
 };
 
 struct PassTotals {
@@ -102,25 +113,32 @@ struct PassTotals {
   double cost = 0, latency_ms = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;
   std::map<std::string, int> steps_by_tier;
-  std::vector<std::vector<std::string>> tokens;  // per step, in episode order
+  std::vector<std::vector<int64_t>> top1;  // per step, in episode order
 };
 
-// The share of `reference`'s tokens that `other` matches position by position (greedy decoding: where the
-// two tiers' top-1 choices agree until they diverge, and by chance after).
-double Agreement(const std::vector<std::string>& reference, const std::vector<std::string>& other) {
-  if (reference.empty()) return 1;
-  size_t same = 0;
-  for (size_t i = 0; i < reference.size(); ++i) same += i < other.size() && other[i] == reference[i];
-  return double(same) / double(reference.size());
+// Top-1 entries that are not a token: the answer ended there, or the server gave no token.
+constexpr int64_t kEnded = -2;
+constexpr int64_t kUnknown = -1;
+
+// The share of the reference's positions whose top-1 `other` matches; -1 when none can be compared.
+double Agreement(const std::vector<int64_t>& reference, const std::vector<int64_t>& other) {
+  size_t same = 0, compared = 0;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    if (reference[i] == kUnknown) continue;
+    ++compared;
+    same += i < other.size() && other[i] == reference[i];
+  }
+  return compared == 0 ? -1 : double(same) / double(compared);
 }
 
-// The mean agreement over the steps both passes generated tokens for; -1 when none had tokens.
+// The mean agreement over the steps that had positions to compare; -1 when none had.
 double MeanAgreement(const PassTotals& reference, const PassTotals& other) {
   double sum = 0;
   int steps = 0;
-  for (size_t i = 0; i < reference.tokens.size() && i < other.tokens.size(); ++i) {
-    if (reference.tokens[i].empty() && other.tokens[i].empty()) continue;
-    sum += Agreement(reference.tokens[i], other.tokens[i]);
+  for (size_t i = 0; i < reference.top1.size() && i < other.top1.size(); ++i) {
+    const double agreement = Agreement(reference.top1[i], other.top1[i]);
+    if (agreement < 0) continue;
+    sum += agreement;
     ++steps;
   }
   return steps == 0 ? -1 : sum / steps;
@@ -155,16 +173,141 @@ int32_t OnChunk(void* chunks, const uint8_t*, size_t) {
   return 0;
 }
 
+// A POST with a JSON body; the HTTP status (0 when none came), the answer into `answer` if given.
+long Post(const std::string& url, const std::string& body, std::string* answer) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return 0;
+  std::string ignored;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer != nullptr ? answer : &ignored);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  });
+  long status = 0;
+  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  return status;
+}
+
+// The JSON answer of a POST; null when the call failed or the answer is not JSON.
+json::value PostJson(const std::string& url, const json::value& body) {
+  std::string answer;
+  if (Post(url, json::serialize(body), &answer) != 200) return nullptr;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(answer, ec);
+  return ec ? json::value() : parsed;
+}
+
+// The quality proxy's probes on llama-server tiers of one slot each (see the top of this file). Servers
+// are named by their root URL (the base URL less /v1); the reference's template and tokenizer make every
+// step's prompt tokens, as its chat endpoint makes them (one model, one tokenizer for every tier).
+class QualityProbe {
+ public:
+  // `roots` and `slot_dirs` by tier name: each server's root URL and its --slot-save-path folder.
+  QualityProbe(std::map<std::string, std::string> roots, std::map<std::string, std::string> slot_dirs,
+               std::string reference, int positions)
+      : roots_(std::move(roots)), slot_dirs_(std::move(slot_dirs)), reference_(std::move(reference)),
+        positions_(positions) {}
+
+  // The prompt's token ids for a chat body (its messages, tools and tool_choice); empty on failure.
+  std::vector<int64_t> PromptTokens(const json::object& body) const {
+    std::vector<int64_t> tokens;
+    json::object request;
+    for (const char* key : {"messages", "tools", "tool_choice"}) {
+      if (const json::value* value = body.if_contains(key)) request[key] = *value;
+    }
+    const std::string& root = Root(reference_);
+    const json::value templated = PostJson(root + "/apply-template", request);
+    const json::value* text = Find(templated, {"prompt"});
+    if (text == nullptr || !text->is_string()) return tokens;
+    const json::value ids =
+        PostJson(root + "/tokenize", json::object{{"content", *text}, {"add_special", true}, {"parse_special", true}});
+    const json::value* list = Find(ids, {"tokens"});
+    if (list == nullptr || !list->is_array()) return tokens;
+    for (const json::value& id : list->get_array()) {
+      if (id.is_int64()) tokens.push_back(id.get_int64());
+    }
+    return tokens;
+  }
+
+  // On `tier`'s slot 0, from the cache the step's call left: the top-1 at each position after `prompt`,
+  // along `forced` (empty: the server's own greedy answer, which is how the reference's tokens are made).
+  // The slot is saved first and restored after. Empty when the tier is unknown or the save failed.
+  std::vector<int64_t> TopOne(const std::string& tier, const std::vector<int64_t>& prompt,
+                              const std::vector<int64_t>& forced) const {
+    std::vector<int64_t> top1;
+    const std::string& root = Root(tier);
+    if (root.empty() || prompt.empty()) return top1;
+    const std::string file = "quantclaw-probe-" + std::to_string(getpid()) + ".bin";
+    const std::string body = json::serialize(json::object{{"filename", file}});
+    if (Post(root + "/slots/0?action=save", body, nullptr) != 200) return top1;
+    std::vector<int64_t> context = prompt;
+    for (int position = 0; position < positions_; ++position) {
+      const bool own = forced.empty();
+      if (!own && size_t(position) >= forced.size()) break;
+      const int64_t token = Next(root, context);
+      top1.push_back(token);
+      const int64_t follow = own ? token : forced[size_t(position)];
+      if (follow < 0) break;  // the answer ended (or the server gave no token): nothing follows
+      context.push_back(follow);
+    }
+    Post(root + "/slots/0?action=restore", body, nullptr);
+    if (auto dir = slot_dirs_.find(tier); dir != slot_dirs_.end()) {
+      std::error_code ignored;
+      std::filesystem::remove(dir->second + "/" + file, ignored);
+    }
+    return top1;
+  }
+
+ private:
+  const std::string& Root(const std::string& tier) const {
+    static const std::string kNone;
+    auto found = roots_.find(tier);
+    return found == roots_.end() ? kNone : found->second;
+  }
+
+  // The server's greedy next token after `context`, reusing slot 0's cache; kEnded at the end of the
+  // answer, kUnknown when the server gave none.
+  static int64_t Next(const std::string& root, const std::vector<int64_t>& context) {
+    json::array prompt(context.begin(), context.end());
+    const json::value answer = PostJson(root + "/completion", json::object{{"prompt", std::move(prompt)},
+                                                                            {"n_predict", 1},
+                                                                            {"temperature", 0},
+                                                                            {"cache_prompt", true},
+                                                                            {"id_slot", 0},
+                                                                            {"return_tokens", true}});
+    // return_tokens lists the id even where llama-server holds back text ending inside a UTF-8
+    // character; an end-of-generation token is not listed, stopped_eos says it.
+    const json::value* tokens = Find(answer, {"tokens"});
+    if (tokens != nullptr && tokens->is_array() && !tokens->get_array().empty() && tokens->get_array()[0].is_int64()) {
+      return tokens->get_array()[0].get_int64();
+    }
+    const json::value* eos = Find(answer, {"stopped_eos"});
+    return eos != nullptr && eos->is_bool() && eos->get_bool() ? kEnded : kUnknown;
+  }
+
+  std::map<std::string, std::string> roots_, slot_dirs_;
+  std::string reference_;
+  int positions_;
+};
+
 class Agent {
  public:
-  Agent(const qc_plugin& plugin, qc_router* router, std::map<std::string, TierCost> costs, int max_tokens,
-        bool mark_passes, bool send_response_format)
-      : plugin_(plugin), router_(router), costs_(std::move(costs)), max_tokens_(max_tokens),
-        mark_passes_(mark_passes), send_response_format_(send_response_format) {}
+  Agent(const qc_plugin& plugin, std::map<std::string, TierCost> costs, int max_tokens, bool mark_passes,
+        bool send_response_format)
+      : plugin_(plugin), costs_(std::move(costs)), max_tokens_(max_tokens), mark_passes_(mark_passes),
+        send_response_format_(send_response_format) {}
 
-  // One pass over the episode. `force_tier` empty: routed; else every step goes there.
-  std::optional<PassTotals> Run(const std::vector<json::object>& lines, const std::string& pass,
-                                const std::string& session_suffix, const std::string& force_tier) {
+  // One pass over the episode through `router`. `force_tier` empty: routed; else every step goes there.
+  // The reference pass makes the tokens the quality proxy compares the other passes with.
+  std::optional<PassTotals> Run(qc_router* router, const std::vector<json::object>& lines, const std::string& pass,
+                                const std::string& session_suffix, const std::string& force_tier,
+                                bool reference_pass) {
+    router_ = router;
+    if (reference_pass) reference_top1_.clear();
     PassTotals totals;
     // Each pass starts cold. Where every tier is a llama-server whose slots this host can erase, the passes
     // send identical prompts (what the quality proxy needs); elsewhere each opens with its own first words.
@@ -209,9 +352,19 @@ class Agent {
         }
       }
       if (!force_tier.empty()) hints["force_tier"] = force_tier;
+      const size_t ordinal = size_t(totals.steps);
+      std::vector<int64_t> prompt_tokens;
+      if (probe_ != nullptr) prompt_tokens = probe_->PromptTokens(body);
       json::object request{{"session_id", session}, {"body", std::move(body)}, {"hints", std::move(hints)}};
       std::optional<StepResult> step = Complete(json::serialize(request));
       if (!step) return std::nullopt;
+      // Untimed: the quality proxy's probes, from the cache this call left.
+      if (probe_ != nullptr && reference_pass) {
+        step->top1 = probe_->TopOne(step->tier, prompt_tokens, {});
+        reference_top1_.push_back(step->top1);
+      } else if (probe_ != nullptr && ordinal < reference_top1_.size() && !reference_top1_[ordinal].empty()) {
+        step->top1 = probe_->TopOne(step->tier, prompt_tokens, reference_top1_[ordinal]);
+      }
       const int64_t step_index = Int(line.if_contains("step_index"));
       tier_of_step[session][step_index] = step->tier;
       std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %6d %8.1f %9.1f  %s\n", step_index,
@@ -223,7 +376,7 @@ class Agent {
       totals.prompt_tokens += step->prompt_tokens;
       totals.completion_tokens += step->completion_tokens;
       ++totals.steps_by_tier[step->tier];
-      totals.tokens.push_back(std::move(step->tokens));
+      totals.top1.push_back(std::move(step->top1));
     }
     return totals;
   }
@@ -264,7 +417,6 @@ class Agent {
     step.completion_tokens = Int(Find(response, {"usage", "completion_tokens"}));
     step.first_byte_ms = Number(Find(response, {"quantclaw", "time_to_first_byte_ms"}));
     step.latency_ms = Number(Find(response, {"quantclaw", "latency_ms"}));
-    if (!tokenize_url_.empty()) step.tokens = Tokenize(tokenize_url_, GeneratedText(response));
     const TierCost& cost = costs_[step.tier];
     step.cost = (double(step.prompt_tokens) * cost.input_per_mtok + double(step.completion_tokens) * cost.output_per_mtok) / 1e6;
     return step;
@@ -306,71 +458,18 @@ class Agent {
     return all;
   }
 
-  // A POST with a JSON body; the HTTP status (0 when none came), the answer into `answer` if given.
-  static long Post(const std::string& url, const std::string& body, std::string* answer) {
-    CURL* curl = curl_easy_init();
-    if (curl == nullptr) return 0;
-    std::string ignored;
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer != nullptr ? answer : &ignored);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* out) {
-      static_cast<std::string*>(out)->append(data, size * count);
-      return size * count;
-    });
-    long status = 0;
-    if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    return status;
-  }
-
-  // What the model generated: the message's content, then each tool call's name and arguments.
-  static std::string GeneratedText(const json::value& response) {
-    const json::value* choices = Find(response, {"choices"});
-    if (choices == nullptr || !choices->is_array() || choices->get_array().empty()) return "";
-    const json::value& choice = choices->get_array()[0];
-    std::string text;
-    if (const json::value* content = Find(choice, {"message", "content"}); content && content->is_string()) {
-      text = content->get_string();
-    }
-    if (const json::value* calls = Find(choice, {"message", "tool_calls"}); calls && calls->is_array()) {
-      for (const json::value& call : calls->get_array()) {
-        for (const char* key : {"name", "arguments"}) {
-          if (const json::value* part = Find(call, {"function", key}); part && part->is_string()) {
-            text += part->get_string();
-          }
-        }
-      }
-    }
-    return text;
-  }
-
-  // llama-server's POST /tokenize: the ids of `text`, as strings; empty when the server cannot.
-  static std::vector<std::string> Tokenize(const std::string& url, const std::string& text) {
-    std::vector<std::string> tokens;
-    if (text.empty()) return tokens;
-    std::string answer;
-    if (Post(url, json::serialize(json::object{{"content", text}}), &answer) != 200) return tokens;
-    boost::system::error_code ec;
-    json::value parsed = json::parse(answer, ec);
-    const json::value* ids = ec ? nullptr : Find(parsed, {"tokens"});
-    if (ids == nullptr || !ids->is_array()) return tokens;
-    for (const json::value& id : ids->get_array()) tokens.push_back(json::serialize(id));
-    return tokens;
-  }
-
  public:
-  // The reference tier's /tokenize (its base URL less a trailing /v1); empty: no quality proxy.
-  void set_tokenize_url(std::string url) { tokenize_url_ = std::move(url); }
   // llama-server's slot-erase URLs of every tier (empty: a tier is not known to be llama-server).
   void set_erase_urls(std::vector<std::string> urls) { erase_urls_ = std::move(urls); }
+  // The quality proxy's probes (null: none).
+  void set_probe(QualityProbe* probe) { probe_ = probe; }
 
  private:
-  std::string tokenize_url_;
   std::vector<std::string> erase_urls_;
+  QualityProbe* probe_ = nullptr;
+  std::vector<std::vector<int64_t>> reference_top1_;  // the reference pass's, per step
   const qc_plugin& plugin_;
-  qc_router* router_;
+  qc_router* router_ = nullptr;
   std::map<std::string, TierCost> costs_;
   int max_tokens_;
   bool mark_passes_;
@@ -473,6 +572,8 @@ int Run(const std::string& library_path, const std::string& config_path, const s
   // a llama_slots hand-off; a tier without one makes the passes mark their prompts instead.
   std::vector<std::string> erase_urls;
   bool erasable = true;
+  bool one_slot_each = true;                        // what the quality proxy's probes need
+  std::map<std::string, std::string> slot_dirs;     // by tier: the llama_slots hand-off's slot_dir
   const auto root_of = [](std::string url) {
     if (url.size() >= 3 && url.compare(url.size() - 3, 3, "/v1") == 0) url.resize(url.size() - 3);
     return url;
@@ -493,6 +594,10 @@ int Run(const std::string& library_path, const std::string& config_path, const s
           erasable = false;
         } else {
           const int64_t slots = std::max<int64_t>(1, Int(Find(tier, {"handoff", "slots"})));
+          one_slot_each = one_slot_each && slots == 1;
+          if (const json::value* dir = Find(tier, {"handoff", "slot_dir"}); dir != nullptr && dir->is_string()) {
+            slot_dirs[reference] = dir->get_string();
+          }
           for (int64_t i = 0; i < slots; ++i) {
             erase_urls.push_back(root_of(base_urls[reference]) + "/slots/" + std::to_string(i) + "?action=erase");
           }
@@ -520,21 +625,46 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     lines.push_back(std::move(line.get_object()));
   }
 
+  // Two routers: the routed pass's, fresh as a host's would be, and the forced passes'.
   qc_router* router = nullptr;
-  if (int32_t status = plugin.router_new(config_text->data(), config_text->size(), &router); status != QC_OK) {
-    std::fprintf(stderr, "quantclaw_agent_host: router_new failed (status %d):\n%s\n", static_cast<int>(status),
-                 plugin.last_error());
-    return kExitCallFailed;
+  qc_router* forced_router = nullptr;
+  for (qc_router** made : {&router, &forced_router}) {
+    if (made == &forced_router && options.routed_only) break;
+    if (int32_t status = plugin.router_new(config_text->data(), config_text->size(), made); status != QC_OK) {
+      std::fprintf(stderr, "quantclaw_agent_host: router_new failed (status %d):\n%s\n", static_cast<int>(status),
+                   plugin.last_error());
+      if (router != nullptr) plugin.router_free(router);
+      return kExitCallFailed;
+    }
   }
-  Agent agent(plugin, router, costs, options.max_tokens, !options.routed_only,
-              options.send_response_format);
-  if (const std::string url = base_urls[reference]; !url.empty() && !options.routed_only) {
-    agent.set_tokenize_url(root_of(url) + "/tokenize");
-  }
+  const auto free_routers = [&] {
+    WaitForShadow(plugin, router, options.shadow_wait_seconds);
+    plugin.router_free(router);
+    if (forced_router != nullptr) plugin.router_free(forced_router);
+  };
+  Agent agent(plugin, costs, options.max_tokens, !options.routed_only, options.send_response_format);
   if (erasable && !options.routed_only) agent.set_erase_urls(std::move(erase_urls));
+  std::optional<QualityProbe> probe;
+  if (erasable && one_slot_each && !options.routed_only) {
+    std::map<std::string, std::string> roots;
+    for (const auto& [tier, url] : base_urls) roots[tier] = root_of(url);
+    probe.emplace(std::move(roots), std::move(slot_dirs), reference, options.max_tokens);
+    agent.set_probe(&*probe);
+  }
+
+  std::optional<PassTotals> all_reference;
+  if (!options.routed_only) {
+    std::printf("== every step on the reference tier (%s)\n", reference.c_str());
+    all_reference = agent.Run(forced_router, lines, "reference", "-reference", reference, true);
+    if (!all_reference) {
+      free_routers();
+      return kExitCallFailed;
+    }
+    std::printf("\n");
+  }
   std::printf("== routed by quantclaw\n");
   const auto start = std::chrono::steady_clock::now();
-  std::optional<PassTotals> routed = agent.Run(lines, "routed", "", "");
+  std::optional<PassTotals> routed = agent.Run(router, lines, "routed", "", "", false);
   const double routed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (routed) {
     std::printf("routed pass: %d steps in %.1f s, %.2f steps/s\n", routed->steps, routed_seconds,
@@ -545,40 +675,42 @@ int Run(const std::string& library_path, const std::string& config_path, const s
       std::printf("\n");
       PrintTotals("routed", *routed);
     }
-    WaitForShadow(plugin, router, options.shadow_wait_seconds);
-    plugin.router_free(router);
+    free_routers();
     return routed ? 0 : kExitCallFailed;
   }
-  std::optional<PassTotals> all_reference;
-  if (routed) {
-    std::printf("\n== every step on the reference tier (%s)\n", reference.c_str());
-    all_reference = agent.Run(lines, "reference", "-reference", reference);
-  }
   std::optional<PassTotals> all_cheapest;
-  if (routed && all_reference && !cheapest.empty() && cheapest != reference) {
+  if (routed && !cheapest.empty() && cheapest != reference) {
     std::printf("\n== every step on the cheapest tier (%s)\n", cheapest.c_str());
-    all_cheapest = agent.Run(lines, "cheapest", "-cheapest", cheapest);
-    if (!all_cheapest) return kExitCallFailed;
+    all_cheapest = agent.Run(forced_router, lines, "cheapest", "-cheapest", cheapest, false);
+    if (!all_cheapest) {
+      free_routers();
+      return kExitCallFailed;
+    }
   }
-  if (routed && all_reference) {
+  if (routed) {
     const auto ratio = [](double part, double whole) { return whole > 0 ? part / whole : 0.0; };
     std::printf("\n");
     PrintTotals("routed", *routed);
     PrintTotals(("all on " + reference).c_str(), *all_reference);
     if (all_cheapest) PrintTotals(("all on " + cheapest).c_str(), *all_cheapest);
-    std::printf("quality proxy: top-1 agreement of the generated tokens with all on %s (mean over steps): routed %.3f",
-                reference.c_str(), MeanAgreement(*all_reference, *routed));
-    if (all_cheapest) std::printf(", all on %s %.3f", cheapest.c_str(), MeanAgreement(*all_reference, *all_cheapest));
-    std::printf("\n");
-    // Per step, so that a mean is not read alone.
-    for (const auto& [label, pass] : {std::pair<std::string, const PassTotals*>{"routed", &*routed},
-                                      {"all on " + cheapest, all_cheapest ? &*all_cheapest : nullptr}}) {
-      if (pass == nullptr) continue;
-      std::printf("  per step, %s:", label.c_str());
-      for (size_t i = 0; i < all_reference->tokens.size() && i < pass->tokens.size(); ++i) {
-        std::printf(" %.2f", Agreement(all_reference->tokens[i], pass->tokens[i]));
-      }
+    if (probe) {
+      std::printf("quality proxy: teacher-forced top-1 agreement with all on %s (mean over steps): routed %.3f",
+                  reference.c_str(), MeanAgreement(*all_reference, *routed));
+      if (all_cheapest) std::printf(", all on %s %.3f", cheapest.c_str(), MeanAgreement(*all_reference, *all_cheapest));
       std::printf("\n");
+      // Per step, so that a mean is not read alone.
+      for (const auto& [label, pass] : {std::pair<std::string, const PassTotals*>{"routed", &*routed},
+                                        {"all on " + cheapest, all_cheapest ? &*all_cheapest : nullptr}}) {
+        if (pass == nullptr) continue;
+        std::printf("  per step, %s:", label.c_str());
+        for (size_t i = 0; i < all_reference->top1.size() && i < pass->top1.size(); ++i) {
+          std::printf(" %.2f", Agreement(all_reference->top1[i], pass->top1[i]));
+        }
+        std::printf("\n");
+      }
+    } else {
+      std::printf("quality proxy: none (it needs every tier a llama-server with one slot, declared by a llama_slots "
+                  "hand-off)\n");
     }
     if (all_cheapest) {
       std::printf("all on %s / all on %s: cost %.2f, latency %.2f\n", cheapest.c_str(), reference.c_str(),
@@ -587,9 +719,8 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     std::printf("routed / all on %s: cost %.2f, latency %.2f\n", reference.c_str(),
                 ratio(routed->cost, all_reference->cost), ratio(routed->latency_ms, all_reference->latency_ms));
   }
-  WaitForShadow(plugin, router, options.shadow_wait_seconds);
-  plugin.router_free(router);
-  return routed && all_reference ? 0 : kExitCallFailed;
+  free_routers();
+  return routed ? 0 : kExitCallFailed;
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ steps="$(grep -cE '^ +[0-9]+ [a-z]+ +(f16|q4_0) ' "$work/out.txt")"
 grep -qE '^routed +9 steps' "$work/out.txt"
 grep -qE '^all on f16 +9 steps .*tiers: f16 9$' "$work/out.txt"
 grep -qE '^all on q4_0 +9 steps .*tiers: q4_0 9$' "$work/out.txt"
-grep -qE '^quality proxy: top-1 agreement .*: routed [01]\.[0-9]{3}, all on q4_0 [01]\.[0-9]{3}$' "$work/out.txt"
+grep -qE '^quality proxy: teacher-forced top-1 agreement .*: routed [01]\.[0-9]{3}, all on q4_0 [01]\.[0-9]{3}$' "$work/out.txt"
 tail -n 1 "$work/out.txt" | grep -qE '^routed / all on f16: cost [0-9.]+, latency [0-9.]+$'
 # The session switched tiers inside the hand-off group: its cache went along (a "hand-off" in a reason).
 grep -qE 'switch hand-off (q4_0 -> f16|f16 -> q4_0)' "$work/out.txt"
