@@ -412,6 +412,16 @@ class Agent {
     step.tier = tier != nullptr && tier->is_string() ? std::string(tier->get_string()) : "?";
     const json::value* reason = Find(response, {"quantclaw", "reason"});
     step.reason = reason != nullptr && reason->is_string() ? std::string(reason->get_string()) : "";
+    // What a hand-off moved and what it cost, beside the reason that names it.
+    if (const json::value* handoff = Find(response, {"quantclaw", "handoff"}); handoff != nullptr && handoff->is_object()) {
+      const json::value* ok = Find(*handoff, {"ok"});
+      char text[160];
+      std::snprintf(text, sizeof text, " [hand-off %s: %.1f MB, save %.1f ms, restore %.1f ms]",
+                    ok != nullptr && ok->is_bool() && ok->get_bool() ? "arrived" : "failed",
+                    Number(Find(*handoff, {"bytes"})) / 1e6, Number(Find(*handoff, {"save_ms"})),
+                    Number(Find(*handoff, {"restore_ms"})));
+      step.reason += text;
+    }
     step.prompt_tokens = Int(Find(response, {"usage", "prompt_tokens"}));
     step.cached_tokens = Int(Find(response, {"usage", "prompt_tokens_details", "cached_tokens"}));
     step.completion_tokens = Int(Find(response, {"usage", "completion_tokens"}));
