@@ -114,6 +114,7 @@ struct PassTotals {
   int64_t prompt_tokens = 0, completion_tokens = 0;
   std::map<std::string, int> steps_by_tier;
   std::vector<std::vector<int64_t>> top1;  // per step, in episode order
+  int probes_found_cache = 0, probes_missed_cache = 0;  // steps whose probes found the call's cache, or not
 };
 
 // Top-1 entries that are not a token: the answer ended there, or the server gave no token.
@@ -236,8 +237,12 @@ class QualityProbe {
   // On `tier`'s slot 0, from the cache the step's call left: the top-1 at each position after `prompt`,
   // along `forced` (empty: the server's own greedy answer, which is how the reference's tokens are made).
   // The slot is saved first and restored after. Empty when the tier is unknown or the save failed.
+  // `*cache_missed`: the first probe evaluated more than the prompt's last token, so it did not find the
+  // call's cache as it was (the prompt's tokens differ from what the chat endpoint built): the step's
+  // agreement then measures a prefill of the probing tier's own, and is counted as such.
   std::vector<int64_t> TopOne(const std::string& tier, const std::vector<int64_t>& prompt,
-                              const std::vector<int64_t>& forced) const {
+                              const std::vector<int64_t>& forced, bool* cache_missed) const {
+    *cache_missed = false;
     std::vector<int64_t> top1;
     const std::string& root = Root(tier);
     if (root.empty() || prompt.empty()) return top1;
@@ -248,7 +253,9 @@ class QualityProbe {
     for (int position = 0; position < positions_; ++position) {
       const bool own = forced.empty();
       if (!own && size_t(position) >= forced.size()) break;
-      const int64_t token = Next(root, context);
+      int64_t evaluated = 0;
+      const int64_t token = Next(root, context, &evaluated);
+      if (position == 0 && evaluated > 1) *cache_missed = true;
       top1.push_back(token);
       const int64_t follow = own ? token : forced[size_t(position)];
       if (follow < 0) break;  // the answer ended (or the server gave no token): nothing follows
@@ -270,8 +277,8 @@ class QualityProbe {
   }
 
   // The server's greedy next token after `context`, reusing slot 0's cache; kEnded at the end of the
-  // answer, kUnknown when the server gave none.
-  static int64_t Next(const std::string& root, const std::vector<int64_t>& context) {
+  // answer, kUnknown when the server gave none. `*evaluated`: the context tokens it had to compute.
+  static int64_t Next(const std::string& root, const std::vector<int64_t>& context, int64_t* evaluated) {
     json::array prompt(context.begin(), context.end());
     const json::value answer = PostJson(root + "/completion", json::object{{"prompt", std::move(prompt)},
                                                                             {"n_predict", 1},
@@ -279,6 +286,8 @@ class QualityProbe {
                                                                             {"cache_prompt", true},
                                                                             {"id_slot", 0},
                                                                             {"return_tokens", true}});
+    const json::value* computed = Find(answer, {"timings", "prompt_n"});
+    *evaluated = Int(computed);
     // return_tokens lists the id even where llama-server holds back text ending inside a UTF-8
     // character; an end-of-generation token is not listed, stopped_eos says it.
     const json::value* tokens = Find(answer, {"tokens"});
@@ -359,12 +368,14 @@ class Agent {
       std::optional<StepResult> step = Complete(json::serialize(request));
       if (!step) return std::nullopt;
       // Untimed: the quality proxy's probes, from the cache this call left.
+      bool cache_missed = false;
       if (probe_ != nullptr && reference_pass) {
-        step->top1 = probe_->TopOne(step->tier, prompt_tokens, {});
+        step->top1 = probe_->TopOne(step->tier, prompt_tokens, {}, &cache_missed);
         reference_top1_.push_back(step->top1);
       } else if (probe_ != nullptr && ordinal < reference_top1_.size() && !reference_top1_[ordinal].empty()) {
-        step->top1 = probe_->TopOne(step->tier, prompt_tokens, reference_top1_[ordinal]);
+        step->top1 = probe_->TopOne(step->tier, prompt_tokens, reference_top1_[ordinal], &cache_missed);
       }
+      if (!step->top1.empty()) ++(cache_missed ? totals.probes_missed_cache : totals.probes_found_cache);
       const int64_t step_index = Int(line.if_contains("step_index"));
       tier_of_step[session][step_index] = step->tier;
       std::printf("%4" PRId64 " %-7s %-6s %7" PRId64 " %7" PRId64 " %5" PRId64 " %6d %8.1f %9.1f  %s\n", step_index,
@@ -708,6 +719,12 @@ int Run(const std::string& library_path, const std::string& config_path, const s
                   reference.c_str(), MeanAgreement(*all_reference, *routed));
       if (all_cheapest) std::printf(", all on %s %.3f", cheapest.c_str(), MeanAgreement(*all_reference, *all_cheapest));
       std::printf("\n");
+      int found = 0, missed = 0;
+      for (const PassTotals* pass : {&*all_reference, &*routed, all_cheapest ? &*all_cheapest : nullptr}) {
+        if (pass != nullptr) found += pass->probes_found_cache, missed += pass->probes_missed_cache;
+      }
+      std::printf("  the probes found the call's cache in %d of %d steps%s\n", found, found + missed,
+                  missed > 0 ? " (the rest were prefilled again by the probing tier: read those with care)" : "");
       // Per step, so that a mean is not read alone.
       for (const auto& [label, pass] : {std::pair<std::string, const PassTotals*>{"routed", &*routed},
                                         {"all on " + cheapest, all_cheapest ? &*all_cheapest : nullptr}}) {

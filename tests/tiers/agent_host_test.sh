@@ -32,6 +32,9 @@ grep -qE '^routed +9 steps' "$work/out.txt"
 grep -qE '^all on f16 +9 steps .*tiers: f16 9$' "$work/out.txt"
 grep -qE '^all on q4_0 +9 steps .*tiers: q4_0 9$' "$work/out.txt"
 grep -qE '^quality proxy: teacher-forced top-1 agreement .*: routed [01]\.[0-9]{3}, all on q4_0 [01]\.[0-9]{3}$' "$work/out.txt"
+# The proxy's probes found each call's cache as the call left it (so a step that arrived by hand-off is
+# measured on the KV another tier computed, not on a prefill of the probing tier's own).
+grep -qE "^  the probes found the call's cache in 27 of 27 steps$" "$work/out.txt"
 tail -n 1 "$work/out.txt" | grep -qE '^routed / all on f16: cost [0-9.]+, latency [0-9.]+$'
 # The session switched tiers inside the hand-off group: its cache went along (a "hand-off" in a reason).
 grep -qE 'switch hand-off (q4_0 -> f16|f16 -> q4_0)' "$work/out.txt"
