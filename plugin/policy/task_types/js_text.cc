@@ -138,10 +138,18 @@ std::string JsToLower(std::string_view text) {
   std::string lowered;
   lowered.reserve(text.size());
   for (size_t pos = 0; pos < text.size();) {
-    const unsigned char byte = static_cast<unsigned char>(text[pos]);
-    if (byte < 0x80) {
-      lowered.push_back(static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + ('a' - 'A') : byte));
-      ++pos;
+    // A run of ASCII is appended whole and lowered in place: a push_back per byte cost as much as
+    // the rest of the keyword matching.
+    size_t run_end = pos;
+    while (run_end < text.size() && static_cast<unsigned char>(text[run_end]) < 0x80) ++run_end;
+    if (run_end != pos) {
+      const size_t out = lowered.size();
+      lowered.append(text.substr(pos, run_end - pos));
+      for (size_t i = out; i < lowered.size(); ++i) {
+        char& c = lowered[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+      }
+      pos = run_end;
       continue;
     }
     DecodedCodePoint decoded = DecodeUtf8(text, pos);
