@@ -93,7 +93,20 @@ constexpr LowercaseRun kLowercaseRuns[] = {
 };
 // clang-format on
 
+// Between Coptic and Cyrillic Extended-B no code point has a lowercase of its own: the CJK blocks
+// lie there, so a Chinese prompt skips the search.
+constexpr char32_t kNoCaseFirst = 0x2CF3;
+constexpr char32_t kNoCaseLast = 0xA63F;
+constexpr bool NoRunInTheCaselessRange() {
+  for (const LowercaseRun& run : kLowercaseRuns) {
+    if (run.last >= kNoCaseFirst && run.first <= kNoCaseLast) return false;
+  }
+  return true;
+}
+static_assert(NoRunInTheCaselessRange());
+
 char32_t LowercaseCodePoint(char32_t c) {
+  if (c >= kNoCaseFirst && c <= kNoCaseLast) return c;
   const auto run =
       std::upper_bound(std::begin(kLowercaseRuns), std::end(kLowercaseRuns), c,
                        [](char32_t value, const LowercaseRun& r) { return value < r.first; });
@@ -153,10 +166,13 @@ std::string JsToLower(std::string_view text) {
       continue;
     }
     DecodedCodePoint decoded = DecodeUtf8(text, pos);
+    const char32_t lower = LowercaseCodePoint(decoded.code_point);
     if (decoded.code_point == 0x130) {
       lowered += "i\u0307";  // the one code point whose lowercase is two (SpecialCasing.txt)
+    } else if (lower == decoded.code_point) {
+      lowered.append(text.substr(pos, decoded.length));  // valid UTF-8 has one encoding
     } else {
-      AppendUtf8(LowercaseCodePoint(decoded.code_point), &lowered);
+      AppendUtf8(lower, &lowered);
     }
     pos += decoded.length;
   }
