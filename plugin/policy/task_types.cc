@@ -471,8 +471,8 @@ TaskTypeMatch TaskTypeDetector::Detect(std::string_view prompt, bool fast) const
   // lowercased or tokenized.
   bool complex = Utf16Length(text, kSimplePromptMaxLength) > kSimplePromptMaxLength;
   std::string lowered;
-  TokenSet tokens;                                  // the reference path's
-  std::optional<KeywordIndex::Lookup> keywords;     // the fast path's
+  TokenSet tokens;                               // the reference path's
+  std::optional<KeywordIndex::Lookup> keywords;  // the fast path's
   const auto keyword_matches = [&](const Keyword& keyword, uint32_t id) {
     return fast ? keywords->Matches(id) : KeywordMatches(keyword, lowered, tokens);
   };
