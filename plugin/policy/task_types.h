@@ -56,8 +56,9 @@ class TaskTypeDetector {
   // Runs the rule detector on a prompt. Thread-safe. Pattern matching is bounded by PCRE2 match and
   // depth limits and never recurses on the C stack.
   TaskTypeMatch Detect(std::string_view prompt) const;
-  // The same without the literal prefilter (task_types/prefilter.h), every pattern run: for the
-  // tests that hold the prefilter to the same answers.
+  // The same by the reference path: no literal prefilter (task_types/prefilter.h), every pattern
+  // run, and every keyword asked on its own (no task_types/keywords.h KeywordIndex). For the tests
+  // that hold the fast path to the same answers.
   TaskTypeMatch DetectRunningEveryPattern(std::string_view prompt) const;
 
   int task_type_count() const;
@@ -71,7 +72,7 @@ class TaskTypeDetector {
 
  private:
   struct Impl;
-  TaskTypeMatch Detect(std::string_view prompt, bool prefilter) const;
+  TaskTypeMatch Detect(std::string_view prompt, bool fast) const;
   explicit TaskTypeDetector(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

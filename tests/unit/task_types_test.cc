@@ -974,5 +974,69 @@ TEST_F(TaskTypesTest, PrefilterNeverChangesADecision) {
   EXPECT_GT(decided, static_cast<int>(prompts.size()));
 }
 
+// The keyword index (task_types/keywords.h) and the ASCII tokenizer against the reference path, on
+// keywords chosen for the corners: forms shared by two keywords ("tax" / "taxes", "ab" / "abs"),
+// stop words and one-letter words (never tokens), a keyword listed twice, keywords the tokenizer can
+// never produce ("c++", "-dash"), case and width (U+0130, U+017F, U+212A, ß, é), CJK single and
+// paired, phrases, and the empty keyword; prompts are random mixes of them, their plurals and
+// neighbours, joined by what does and does not split a token.
+TEST_F(TaskTypesTest, KeywordIndexNeverChangesADecision) {
+  const std::vector<std::string> keywords = {
+      "tax", "taxes", "ab", "abs", "it", "a", "x", "data-set", "under_score", "c++", "-dash",
+      "duplicate", "duplicate", "ſcheduled", "kelvin", "café", "naïve résumé", "工单", "工",
+      "  Mixed Case  ", "", "STRASSE", "straße", "İstanbul", "emoji😀", "财务 系统", "api", "crm",
+      "email", "calendar", "ticket", "knowledge base", "todo"};
+  json::array task_types;
+  // Ids the plugin's allow-list has (faithful mode counts their keywords), one it does not, and one
+  // of improved mode's keyword-less five.
+  const std::vector<std::string> ids = {"research", "coding", "finance", "custom", "ops", "standard"};
+  for (size_t t = 0; t < ids.size(); ++t) {
+    json::array own;
+    for (size_t k = t; k < keywords.size(); k += ids.size() - 1) own.emplace_back(keywords[k]);
+    own.emplace_back(keywords[(t * 7) % keywords.size()]);  // some keywords in two task types
+    task_types.emplace_back(json::object{{"id", ids[t]}, {"precision", "8bit"}, {"keywords", own}});
+  }
+  const json::value quant = json::object{{"taskTypes", task_types}, {"defaultTaskType", "standard"}};
+
+  std::vector<std::string> words;
+  for (std::string keyword : keywords) {
+    words.push_back(keyword);
+    words.push_back(keyword + "s");
+    words.push_back(keyword + "es");
+    words.push_back(keyword + "er");
+    std::transform(keyword.begin(), keyword.end(), keyword.begin(),
+                   [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; });
+    words.push_back(keyword);
+  }
+  for (const char* word : {"the", "and", "is", "of", "1.", "42", "系统", "Ⅻ", "x_y", "ſ", "K", "ǅ"}) {
+    words.emplace_back(word);
+  }
+  const std::vector<std::string> joins = {" ", "  ", "\n", "\n2. ", "-", "_", ",", ".", "", "é", "工", "'"};
+  std::mt19937 random(1129);
+  const auto pick = [&random](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random); };
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 3000; ++i) {
+    std::string prompt;
+    const size_t count = 1 + pick(8);
+    for (size_t w = 0; w < count; ++w) {
+      if (w > 0) prompt += joins[pick(joins.size())];
+      prompt += words[pick(words.size())];
+    }
+    prompts.push_back(prompt);
+  }
+  int decided = 0;
+  for (TaskTypeMode mode : {TaskTypeMode::kFaithful, TaskTypeMode::kImproved}) {
+    auto detector = CompileOrDie(quant, mode);
+    ASSERT_NE(detector, nullptr);
+    for (const std::string& prompt : prompts) {
+      const TaskTypeMatch fast = detector->Detect(prompt);
+      ExpectSameMatch(fast, detector->DetectRunningEveryPattern(prompt), prompt);
+      decided += fast.task_type >= 0 ? 1 : 0;
+    }
+  }
+  // Keywords decide here (there are no patterns): a fair share of the prompts must be decided.
+  EXPECT_GT(decided, 200);
+}
+
 }  // namespace
 }  // namespace quantclaw

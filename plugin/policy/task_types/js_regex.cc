@@ -421,23 +421,22 @@ bool PatternMatcher::Matches(const CompiledPattern& pattern, std::string_view su
   if (budget_exhausted_) return false;
   if (pattern.veto != nullptr) return MatchesConjunction(pattern, subject);
   // 0 is a match too: one with more groups than the match data records.
-  return Run(pattern.code.get(), subject, 0, 0) >= 0;
+  return Run(pattern.code.get(), subject, 0) >= 0;
 }
 
 bool PatternMatcher::Find(const pcre2_code* code, std::string_view subject, size_t offset,
                           size_t* begin, size_t* end) {
-  if (Run(code, subject, offset, offset == 0 ? 0 : PCRE2_NO_UTF_CHECK) < 0) return false;
+  if (Run(code, subject, offset) < 0) return false;
   const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data_.get());
   *begin = ovector[0];
   *end = ovector[1];
   return true;
 }
 
-int PatternMatcher::Run(const pcre2_code* code, std::string_view subject, size_t offset,
-                        uint32_t options) {
+int PatternMatcher::Run(const pcre2_code* code, std::string_view subject, size_t offset) {
   if (context_ == nullptr || data_ == nullptr) return PCRE2_ERROR_NOMEMORY;
   const int result = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
-                                 offset, options, data_.get(), context_.get());
+                                 offset, PCRE2_NO_UTF_CHECK, data_.get(), context_.get());
   if (result == PCRE2_ERROR_CALLOUT) budget_exhausted_ = true;  // only CountPatternStep fails so
   return result;
 }
@@ -445,8 +444,7 @@ int PatternMatcher::Run(const pcre2_code* code, std::string_view subject, size_t
 bool PatternMatcher::MatchesConjunction(const CompiledPattern& pattern, std::string_view subject) {
   size_t offset = 0;
   while (offset <= subject.size()) {
-    const int found =
-        Run(pattern.code.get(), subject, offset, offset == 0 ? 0 : PCRE2_NO_UTF_CHECK);
+    const int found = Run(pattern.code.get(), subject, offset);
     if (found <= 0) return false;  // no match, an error, or captures we cannot read
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data_.get());
     const size_t line_start = ovector[0];
@@ -454,7 +452,7 @@ bool PatternMatcher::MatchesConjunction(const CompiledPattern& pattern, std::str
     for (int group = 1; group < found; ++group) {
       last_start = std::min(last_start, ovector[2 * group]);
     }
-    const int vetoed = Run(pattern.veto.get(), subject, last_start, PCRE2_NO_UTF_CHECK);
+    const int vetoed = Run(pattern.veto.get(), subject, last_start);
     if (vetoed >= 0) return true;
     if (vetoed != PCRE2_ERROR_NOMATCH || line_start >= subject.size()) return false;
     offset = line_start + DecodeUtf8(subject, line_start).length;  // on to the next line start

@@ -60,6 +60,8 @@ CompiledPattern CompileJsPattern(std::string_view pattern, pcre2_compile_context
 
 // One message's matching state: the match context carries the address of the step budget that all
 // patterns of the message share, so it cannot be shared between threads; compiled patterns can.
+// Subjects must be valid UTF-8 (the detector passes them through ReplaceInvalidUtf8 first): PCRE2
+// is told not to check them, a walk over the whole subject that every search used to repeat.
 class PatternMatcher {
  public:
   PatternMatcher();
@@ -67,20 +69,18 @@ class PatternMatcher {
   PatternMatcher& operator=(const PatternMatcher&) = delete;
 
   // RegExp#test. Any error (a limit, the step budget, the JIT stack, out of memory) is no match,
-  // and once the budget has run out so is every later pattern.
+  // and once the budget has run out so is every later pattern. `subject`: valid UTF-8.
   bool Matches(const CompiledPattern& pattern, std::string_view subject);
 
   bool budget_exhausted() const { return budget_exhausted_; }
 
-  // The next match at or after `offset`, as [*begin, *end).
+  // The next match at or after `offset` (a character boundary of valid UTF-8), as [*begin, *end).
   bool Find(const pcre2_code* code, std::string_view subject, size_t offset, size_t* begin,
             size_t* end);
 
  private:
-  // PCRE2 checks the subject's UTF-8 from `offset` to the end on every call, so calls that walk
-  // through a subject already checked pass PCRE2_NO_UTF_CHECK, as pcre2api advises: a check per
-  // line would make the walk quadratic.
-  int Run(const pcre2_code* code, std::string_view subject, size_t offset, uint32_t options);
+  // Always with PCRE2_NO_UTF_CHECK: see the class comment.
+  int Run(const pcre2_code* code, std::string_view subject, size_t offset);
 
   // Line by line: phase one finds a line where every positive holds and where the last of them
   // starts (p*); phase two checks the negatives at p*.

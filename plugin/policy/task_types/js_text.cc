@@ -93,7 +93,20 @@ constexpr LowercaseRun kLowercaseRuns[] = {
 };
 // clang-format on
 
+// Between Coptic and Cyrillic Extended-B no code point has a lowercase of its own: the CJK blocks
+// lie there, so a Chinese prompt skips the search.
+constexpr char32_t kNoCaseFirst = 0x2CF3;
+constexpr char32_t kNoCaseLast = 0xA63F;
+constexpr bool NoRunInTheCaselessRange() {
+  for (const LowercaseRun& run : kLowercaseRuns) {
+    if (run.last >= kNoCaseFirst && run.first <= kNoCaseLast) return false;
+  }
+  return true;
+}
+static_assert(NoRunInTheCaselessRange());
+
 char32_t LowercaseCodePoint(char32_t c) {
+  if (c >= kNoCaseFirst && c <= kNoCaseLast) return c;
   const auto run =
       std::upper_bound(std::begin(kLowercaseRuns), std::end(kLowercaseRuns), c,
                        [](char32_t value, const LowercaseRun& r) { return value < r.first; });
@@ -138,17 +151,28 @@ std::string JsToLower(std::string_view text) {
   std::string lowered;
   lowered.reserve(text.size());
   for (size_t pos = 0; pos < text.size();) {
-    const unsigned char byte = static_cast<unsigned char>(text[pos]);
-    if (byte < 0x80) {
-      lowered.push_back(static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + ('a' - 'A') : byte));
-      ++pos;
+    // A run of ASCII is appended whole and lowered in place: a push_back per byte cost as much as
+    // the rest of the keyword matching.
+    size_t run_end = pos;
+    while (run_end < text.size() && static_cast<unsigned char>(text[run_end]) < 0x80) ++run_end;
+    if (run_end != pos) {
+      const size_t out = lowered.size();
+      lowered.append(text.substr(pos, run_end - pos));
+      for (size_t i = out; i < lowered.size(); ++i) {
+        char& c = lowered[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+      }
+      pos = run_end;
       continue;
     }
     DecodedCodePoint decoded = DecodeUtf8(text, pos);
+    const char32_t lower = LowercaseCodePoint(decoded.code_point);
     if (decoded.code_point == 0x130) {
       lowered += "i\u0307";  // the one code point whose lowercase is two (SpecialCasing.txt)
+    } else if (lower == decoded.code_point) {
+      lowered.append(text.substr(pos, decoded.length));  // valid UTF-8 has one encoding
     } else {
-      AppendUtf8(LowercaseCodePoint(decoded.code_point), &lowered);
+      AppendUtf8(lower, &lowered);
     }
     pos += decoded.length;
   }

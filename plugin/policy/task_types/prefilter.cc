@@ -251,60 +251,65 @@ std::vector<std::vector<uint32_t>> LiteralTable::Add(const RequiredLiterals& req
   std::vector<std::vector<uint32_t>> clauses;
   for (const LiteralClause& clause : required) {
     std::vector<uint32_t> indices;
-    for (const std::string& literal : clause) {
-      const auto found = std::find(literals_.begin(), literals_.end(), literal);
-      indices.push_back(static_cast<uint32_t>(found - literals_.begin()));
-      if (found == literals_.end()) literals_.push_back(literal);
-    }
+    for (const std::string& literal : clause) indices.push_back(Add(literal));
     clauses.push_back(std::move(indices));
   }
   return clauses;
 }
 
+uint32_t LiteralTable::Add(std::string_view literal) {
+  const auto found = std::find(literals_.begin(), literals_.end(), literal);
+  const auto index = static_cast<uint32_t>(found - literals_.begin());
+  if (found == literals_.end()) literals_.emplace_back(literal);  // after `index`: it moves them
+  return index;
+}
+
 void LiteralTable::Build() {
-  // Byte classes: one per byte that some literal has; an upper-case ASCII letter reads as its
-  // lower-case class.
+  // Byte classes: one per byte that some literal has; when caseless, an upper-case ASCII letter
+  // reads as its lower-case class.
   for (const std::string& literal : literals_) {
     for (char c : literal) {
       const auto byte = static_cast<uint8_t>(c);
       if (byte_class_[byte] == 0) byte_class_[byte] = static_cast<uint8_t>(class_count_++);
     }
   }
-  for (char c = 'A'; c <= 'Z'; ++c) {
-    byte_class_[static_cast<uint8_t>(c)] = byte_class_[static_cast<uint8_t>(FoldAscii(c))];
+  if (folding_ == Folding::kCaseless) {
+    for (char c = 'A'; c <= 'Z'; ++c) {
+      byte_class_[static_cast<uint8_t>(c)] = byte_class_[static_cast<uint8_t>(FoldAscii(c))];
+    }
   }
   // The trie, then failure links breadth first, each state's missing moves taken from its
   // failure state's (a complete DFA) and its outputs joined with the failure state's.
-  next_.assign(class_count_, 0);
-  outputs_.assign(1, {});
+  std::vector<uint32_t> next(class_count_, 0);  // state x class -> state
+  std::vector<std::vector<uint32_t>> outputs(1);
   std::vector<uint32_t> failure(1, 0);
   for (uint32_t id = 0; id < literals_.size(); ++id) {
     uint32_t state = 0;
     for (char c : literals_[id]) {
       const uint32_t cls = byte_class_[static_cast<uint8_t>(c)];
-      if (next_[state * class_count_ + cls] == 0) {
-        next_[state * class_count_ + cls] = static_cast<uint32_t>(outputs_.size());
-        next_.resize(next_.size() + class_count_, 0);
-        outputs_.emplace_back();
+      if (next[state * class_count_ + cls] == 0) {
+        next[state * class_count_ + cls] = static_cast<uint32_t>(outputs.size());
+        next.resize(next.size() + class_count_, 0);
+        outputs.emplace_back();
         failure.push_back(0);
       }
-      state = next_[state * class_count_ + cls];
+      state = next[state * class_count_ + cls];
     }
-    outputs_[state].push_back(id);
+    outputs[state].push_back(id);
   }
   std::vector<uint32_t> queue;
-  std::vector<uint8_t> in_trie(next_.size(), 0);
-  for (size_t i = 0; i < next_.size(); ++i) in_trie[i] = next_[i] != 0;
+  std::vector<uint8_t> in_trie(next.size(), 0);
+  for (size_t i = 0; i < next.size(); ++i) in_trie[i] = next[i] != 0;
   for (uint32_t cls = 1; cls < class_count_; ++cls) {
-    if (next_[cls] != 0) queue.push_back(next_[cls]);
+    if (next[cls] != 0) queue.push_back(next[cls]);
   }
   for (size_t head = 0; head < queue.size(); ++head) {
     const uint32_t state = queue[head];
-    const std::vector<uint32_t>& inherited = outputs_[failure[state]];
-    outputs_[state].insert(outputs_[state].end(), inherited.begin(), inherited.end());
+    const std::vector<uint32_t>& inherited = outputs[failure[state]];
+    outputs[state].insert(outputs[state].end(), inherited.begin(), inherited.end());
     for (uint32_t cls = 1; cls < class_count_; ++cls) {
-      uint32_t& move = next_[state * class_count_ + cls];
-      const uint32_t fallback = next_[failure[state] * class_count_ + cls];
+      uint32_t& move = next[state * class_count_ + cls];
+      const uint32_t fallback = next[failure[state] * class_count_ + cls];
       if (in_trie[state * class_count_ + cls]) {
         failure[move] = fallback;
         queue.push_back(move);
@@ -313,23 +318,44 @@ void LiteralTable::Build() {
       }
     }
   }
+  // The scan's form: a move holds the target's row, so a step is one load and a mask, and a flag
+  // for "literals end here", so the outputs are read only when there are some (the scan used to
+  // read every state's list, a second dependent load per byte).
+  moves_.resize(next.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    const uint32_t target = next[i];
+    moves_[i] = target * class_count_ | (outputs[target].empty() ? 0 : kEmits);
+  }
+  output_start_.assign(1, 0);
+  for (const std::vector<uint32_t>& literals : outputs) {
+    output_literals_.insert(output_literals_.end(), literals.begin(), literals.end());
+    output_start_.push_back(static_cast<uint32_t>(output_literals_.size()));
+  }
 }
 
 LiteralTable::Lookup::Lookup(const LiteralTable& table, std::string_view subject)
     : present_(table.literals_.size(), 0) {
   if (table.literals_.empty()) return;
-  uint32_t state = 0;
+  const bool caseless = table.folding_ == Folding::kCaseless;
+  uint32_t row = 0;
   for (size_t i = 0; i < subject.size(); ++i) {
     auto byte = static_cast<uint8_t>(subject[i]);
-    if (byte == 0xC5 && subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F, long s
+    if (!caseless) {
+      // read as it is
+    } else if (byte == 0xC5 && subject.compare(i, 2, "\xC5\xBF") == 0) {  // U+017F, long s
       byte = 's';
       i += 1;
     } else if (byte == 0xE2 && subject.compare(i, 3, "\xE2\x84\xAA") == 0) {  // U+212A KELVIN SIGN
       byte = 'k';
       i += 2;
     }
-    state = table.Transition(state, byte);
-    for (uint32_t literal : table.outputs_[state]) present_[literal] = 1;
+    const uint32_t move = table.moves_[row + table.byte_class_[byte]];
+    row = move & ~kEmits;
+    if ((move & kEmits) == 0) continue;
+    const uint32_t state = row / table.class_count_;
+    for (uint32_t out = table.output_start_[state]; out < table.output_start_[state + 1]; ++out) {
+      present_[table.output_literals_[out]] = 1;
+    }
   }
 }
 

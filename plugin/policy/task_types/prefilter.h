@@ -30,14 +30,21 @@ using RequiredLiterals = std::vector<LiteralClause>;
 // folds the subject. Conservative: on any syntax it does not parse, none.
 RequiredLiterals ExtractRequiredLiterals(std::string_view pattern);
 
-// Literals are compared with the subject case-folded: the case-insensitive match of an ASCII letter
-// is the letter in either case or, for s and k, U+017F and U+212A, and all of them read as the
-// lower-case letter. Characters of literals have no other case forms (ExtractRequiredLiterals keeps
-// to ASCII and the CJK blocks).
+// With kCaseless (the patterns' prefilter), literals are compared with the subject case-folded: the
+// case-insensitive match of an ASCII letter is the letter in either case or, for s and k, U+017F
+// and U+212A, and all of them read as the lower-case letter. Characters of literals have no other
+// case forms (ExtractRequiredLiterals keeps to ASCII and the CJK blocks). With kExact (the keyword
+// index, keywords.h, which scans the already lowercased prompt) a literal is found where
+// std::string_view::find would find it.
 class LiteralTable {
  public:
+  enum class Folding : uint8_t { kCaseless, kExact };
+  explicit LiteralTable(Folding folding = Folding::kCaseless) : folding_(folding) {}
+
   // Adds the literals of one pattern; returns its clauses as indices into the table.
   std::vector<std::vector<uint32_t>> Add(const RequiredLiterals& required);
+  // Adds one literal (or finds it already there); returns its index.
+  uint32_t Add(std::string_view literal);
   // Builds the automaton; call once, after the last Add.
   void Build();
   size_t size() const { return literals_.size(); }
@@ -47,21 +54,24 @@ class LiteralTable {
    public:
     Lookup(const LiteralTable& table, std::string_view subject);
     bool Holds(const std::vector<std::vector<uint32_t>>& clauses) const;
+    bool Holds(uint32_t literal) const { return present_[literal] != 0; }
 
    private:
     std::vector<uint8_t> present_;  // per literal
   };
 
  private:
-  uint32_t Transition(uint32_t state, uint8_t byte) const {
-    return next_[state * class_count_ + byte_class_[byte]];
-  }
-
+  Folding folding_;
   std::vector<std::string> literals_;
   uint8_t byte_class_[256] = {};  // 0: a byte no literal has
   uint32_t class_count_ = 1;
-  std::vector<uint32_t> next_;                  // state x class -> state, failures folded in
-  std::vector<std::vector<uint32_t>> outputs_;  // per state: the literals that end there
+  // The DFA, failures folded in: row (state x class_count_) + class -> the target's row, with
+  // kEmits when literals end at the target. Rows stay below the flag while the table fits in
+  // memory: it would hold 2^31 moves (8 GiB) first.
+  static constexpr uint32_t kEmits = 0x8000'0000u;
+  std::vector<uint32_t> moves_;
+  std::vector<uint32_t> output_start_;     // per state: its first in output_literals_
+  std::vector<uint32_t> output_literals_;  // per state, the literals that end there
 };
 
 }  // namespace internal
