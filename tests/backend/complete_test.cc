@@ -1,8 +1,6 @@
 // qc_complete against a loopback OpenAI-compatible server that speaks real HTTP and SSE
 // (openai_server.py): routing, the rewrite on the wire, streaming, aggregation, and each fault a real
 // server will not produce on demand. Every fault must end in a clear status and message.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,54 +16,18 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "child_server.h"
 #include "quantclaw/quantclaw.h"
 
 namespace {
 
 namespace json = boost::json;
 
-// The server as a child process; its stdin is a pipe whose closing stops it.
-class Server {
+// The server as a child process (child_server.h); `arguments` go to openai_server.py (--tls CERT KEY).
+class Server : public quantclaw_test::ChildServer {
  public:
-  explicit Server(std::vector<std::string> arguments = {}) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      std::vector<char*> argv = {const_cast<char*>(QC_PYTHON), const_cast<char*>(QC_SERVER_SCRIPT)};
-      for (std::string& argument : arguments) argv.push_back(argument.data());
-      argv.push_back(nullptr);
-      execv(QC_PYTHON, argv.data());
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    stdin_ = to_child[1];
-    FILE* out = fdopen(from_child[0], "r");
-    char line[64] = {};
-    if (out == nullptr || std::fgets(line, sizeof(line), out) == nullptr || std::sscanf(line, "PORT %d", &port_) != 1) {
-      std::fprintf(stderr, "the test server did not start\n");
-      std::abort();
-    }
-    out_ = out;
-  }
-  ~Server() {
-    close(stdin_);
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::fclose(out_);
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
+  explicit Server(std::vector<std::string> arguments = {})
+      : ChildServer("test server", QC_SERVER_SCRIPT, std::move(arguments)) {}
 };
 
 Server* g_server = nullptr;

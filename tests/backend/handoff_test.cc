@@ -1,10 +1,6 @@
 // The vllm_disagg hand-off (backend/handoff.h) against a loopback stand-in for a vLLM prefill/decode pair
 // (vllm_disagg_server.py), which checks both hops' wire shape as vLLM's proxies send them. No vLLM runs
 // here: this pins what quantclaw sends, not what a real vLLM accepts.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -13,48 +9,22 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "child_server.h"
 #include "quantclaw/quantclaw.h"
 
 namespace {
 
 namespace json = boost::json;
 
-// The server as a child process; its stdin is a pipe whose closing stops it.
-class Server {
+// The vLLM stand-in as a child process (child_server.h), and what reached it.
+class Server : public quantclaw_test::ChildServer {
  public:
-  Server() {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      execl(QC_PYTHON, QC_PYTHON, QC_VLLM_SERVER_SCRIPT, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    stdin_ = to_child[1];
-    out_ = fdopen(from_child[0], "r");
-    char line[64] = {};
-    if (out_ == nullptr || std::fgets(line, sizeof(line), out_) == nullptr || std::sscanf(line, "PORT %d", &port_) != 1) {
-      std::fprintf(stderr, "the vLLM stand-in did not start\n");
-      std::abort();
-    }
-  }
-  ~Server() {
-    close(stdin_);
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::fclose(out_);
-  }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  Server() : ChildServer("vLLM stand-in", QC_VLLM_SERVER_SCRIPT) {}
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
 
   // What reached it, fetched with curl rather than with the client under test.
   json::array Received() const {
-    std::string command = "curl -s http://127.0.0.1:" + std::to_string(port_) + "/requests";
+    std::string command = "curl -s http://127.0.0.1:" + std::to_string(port()) + "/requests";
     FILE* pipe = popen(command.c_str(), "r");
     std::string text;
     char buffer[4096];
@@ -63,12 +33,6 @@ class Server {
     pclose(pipe);
     return json::parse(text).as_array();
   }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
 };
 
 // Two tiers of one vllm_disagg group; the policy sends every step to the reference (threshold 0) and

@@ -1,8 +1,6 @@
 // Shadow scoring over real HTTP against a loopback double of llama-server's and vLLM's scoring endpoints
 // (shadow_server.py): positions llama-server gives no probabilities for, vLLM's prompt_logprobs, and a
 // host that makes its own calls and reports the sampled step's request and action in its outcome.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +17,7 @@
 
 #include "backend/http_client.h"
 #include "backend/shadow.h"
+#include "child_server.h"
 #include "router/router.h"
 #include "telemetry/trace_file.h"
 #include "quantclaw/v1/outcome.pb.h"
@@ -29,44 +28,16 @@ namespace {
 
 namespace json = boost::json;
 
-// The double as a child process; its stdin is a pipe whose closing stops it.
-class Double {
+// The double as a child process (child_server.h), with its record of what it was sent.
+class Double : public quantclaw_test::ChildServer {
  public:
-  Double() {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      char* argv[] = {const_cast<char*>(QC_PYTHON), const_cast<char*>(QC_SHADOW_SERVER_SCRIPT), nullptr};
-      execv(QC_PYTHON, argv);
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    stdin_ = to_child[1];
-    out_ = fdopen(from_child[0], "r");
-    char line[64] = {};
-    if (out_ == nullptr || std::fgets(line, sizeof(line), out_) == nullptr || std::sscanf(line, "PORT %d", &port_) != 1) {
-      std::fprintf(stderr, "the shadow double did not start\n");
-      std::abort();
-    }
-  }
-  ~Double() {
-    close(stdin_);
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::fclose(out_);
-  }
-  std::string Url(const std::string& tier) const { return "http://127.0.0.1:" + std::to_string(port_) + "/" + tier + "/v1"; }
+  Double() : ChildServer("shadow double", QC_SHADOW_SERVER_SCRIPT) {}
+  std::string Url(const std::string& tier) const { return "http://127.0.0.1:" + std::to_string(port()) + "/" + tier + "/v1"; }
 
   // What it was sent since the last Reset: [{"path", "body"}].
   json::array Requests(HttpClient& http) const {
     HttpRequest request;
-    request.url = "http://127.0.0.1:" + std::to_string(port_) + "/requests";
+    request.url = "http://127.0.0.1:" + std::to_string(port()) + "/requests";
     request.body = "{}";
     HttpResponse response;
     EXPECT_TRUE(http.Post(request, nullptr, &response).ok());
@@ -74,17 +45,11 @@ class Double {
   }
   void Reset(HttpClient& http) const {
     HttpRequest request;
-    request.url = "http://127.0.0.1:" + std::to_string(port_) + "/reset";
+    request.url = "http://127.0.0.1:" + std::to_string(port()) + "/reset";
     request.body = "{}";
     HttpResponse response;
     EXPECT_TRUE(http.Post(request, nullptr, &response).ok());
   }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
 };
 
 Double* g_double = nullptr;

@@ -11,9 +11,7 @@
 // value skips the check). Prints a summary; exits 0 when every check holds, 1 otherwise.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,6 +29,7 @@
 
 #include <boost/json.hpp>
 
+#include "child_server.h"
 #include "quantclaw/quantclaw.h"
 
 namespace {
@@ -43,49 +42,13 @@ int EnvInt(const char* name, int fallback) {
   return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
 }
 
-// One fault server (tier_server.py) as a child process on a port; stdin is a pipe whose closing stops it.
-class TierServer {
+// One fault server (tier_server.py) as a child process on a port (child_server.h).
+class TierServer : public quantclaw_test::ChildServer {
  public:
-  explicit TierServer(int port) { Start(port); }
-  ~TierServer() { Stop(false); }
+  // Port 0 picks a free one.
+  explicit TierServer(int port) : ChildServer("tier server", QC_SERVER_SCRIPT, {std::to_string(port)}) {}
 
-  void Start(int port) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      std::string port_text = std::to_string(port);
-      execl(QC_PYTHON, QC_PYTHON, QC_SERVER_SCRIPT, port_text.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    stdin_ = to_child[1];
-    FILE* out = fdopen(from_child[0], "r");
-    char line[64] = {};
-    if (out == nullptr || std::fgets(line, sizeof(line), out) == nullptr || std::sscanf(line, "PORT %d", &port_) != 1) {
-      std::fprintf(stderr, "soak: the tier server did not start on port %d\n", port);
-      std::abort();
-    }
-    out_ = out;
-  }
-
-  // kill: SIGKILL, as a tier that dies; otherwise a clean stop.
-  void Stop(bool kill_it) {
-    if (pid_ <= 0) return;
-    if (kill_it) kill(pid_, SIGKILL);
-    close(stdin_);
-    if (!kill_it) kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    std::fclose(out_);
-    pid_ = -1;
-  }
-
-  int port() const { return port_; }
+  void Start(int port) { ChildServer::Start({std::to_string(port)}); }
 
   // What reached the server, per model (GET /requests over a plain socket: not the client under test).
   std::map<std::string, uint64_t> Received() const {
@@ -93,7 +56,7 @@ class TierServer {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address = {};
     address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_port = htons(static_cast<uint16_t>(port()));
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     std::string text;
     if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
@@ -107,7 +70,7 @@ class TierServer {
     close(fd);
     size_t body = text.find("\r\n\r\n");
     if (body == std::string::npos) {
-      std::fprintf(stderr, "soak: GET /requests on port %d gave no answer\n", port_);
+      std::fprintf(stderr, "soak: GET /requests on port %d gave no answer\n", port());
       std::abort();
     }
     const json::value requests = json::parse(text.substr(body + 4));
@@ -116,12 +79,6 @@ class TierServer {
     }
     return counts;
   }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int port_ = 0;
-  FILE* out_ = nullptr;
 };
 
 // The fault tiers, each named after the server behaviour its model selects (tests/backend/openai_server.py).
