@@ -5,6 +5,7 @@
 #ifndef QUANTCLAW_TESTS_BACKEND_CHILD_SERVER_H_
 #define QUANTCLAW_TESTS_BACKEND_CHILD_SERVER_H_
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,8 +44,10 @@ class ChildServer {
     std::vector<char*> argv = {const_cast<char*>(QC_PYTHON), script_.data()};
     for (std::string& argument : arguments) argv.push_back(argument.data());
     argv.push_back(nullptr);
+    // Close-on-exec, so that a server started later does not inherit this one's pipe ends (and hold its
+    // stdin open); dup2 onto 0 and 1 in the child clears the flag where it is wanted.
     int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) std::abort();
+    if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) std::abort();
     pid_ = fork();
     if (pid_ == 0) {
       dup2(to_child[0], 0);
@@ -83,6 +86,20 @@ class ChildServer {
   }
 
   int port() const { return port_; }
+
+  // The body of GET `path` on the server, fetched with the curl command line rather than with the client
+  // under test (what the server recorded, for instance).
+  std::string Get(const std::string& path) const {
+    const std::string command = "curl -s http://127.0.0.1:" + std::to_string(port_) + path;
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string text;
+    if (pipe == nullptr) return text;
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
+    pclose(pipe);
+    return text;
+  }
 
  private:
   std::string name_, script_;

@@ -90,18 +90,8 @@ class CompleteTest : public ::testing::Test {
     }
   };
 
-  json::array Received() {
-    // The server's record of what reached it, fetched with the curl command line rather than with the
-    // client under test.
-    std::string command = "curl -s http://127.0.0.1:" + std::to_string(g_server->port()) + "/requests";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string text;
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
-    pclose(pipe);
-    return json::parse(text).as_array();
-  }
+  // The server's record of what reached it.
+  json::array Received() { return json::parse(g_server->Get("/requests")).as_array(); }
 
   std::string Metrics() {
     qc_buffer metrics = {sizeof(qc_buffer), 0, nullptr, 0};

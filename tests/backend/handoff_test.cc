@@ -23,16 +23,7 @@ class Server : public quantclaw_test::ChildServer {
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
 
   // What reached it, fetched with curl rather than with the client under test.
-  json::array Received() const {
-    std::string command = "curl -s http://127.0.0.1:" + std::to_string(port()) + "/requests";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string text;
-    char buffer[4096];
-    size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) text.append(buffer, n);
-    pclose(pipe);
-    return json::parse(text).as_array();
-  }
+  json::array Received() const { return json::parse(Get("/requests")).as_array(); }
 };
 
 // Two tiers of one vllm_disagg group; the policy sends every step to the reference (threshold 0) and
