@@ -11,7 +11,8 @@
 #                                  replayed with shadow sampling into traces, then quantclaw train, eval
 #                                  and report; OUT defaults to BUILD/learn. QUANTCLAW_LEARN_EPISODES and
 #                                  the other knobs are described in cmake/quantclaw-learn.sh
-#   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks
+#   cmake/quantclaw-dev.sh bench   set up, build (Release), run the benchmarks; with QUANTCLAW_PLUGIN_SRC (a
+#                                  checkout of the QuantClaw plugin) also QuantClaw mode against the plugin
 #   cmake/quantclaw-dev.sh setup   only install the packages and build the private protobuf
 #   cmake/quantclaw-dev.sh tsan    only the TSan part of test (packages and tiers already in)
 set -euo pipefail
@@ -180,6 +181,12 @@ case "${1:-}" in
     build="${QUANTCLAW_BUILD_DIR:-$root/build-release}"
     configure_and_build Release
     "$build/tests/bench/quantclaw_bench" "${@:2}"
+    # QuantClaw mode against the plugin's own detector, as a ratio measured in this run, when a checkout
+    # of the plugin is named (it is not on npm).
+    if [ -n "${QUANTCLAW_PLUGIN_SRC:-}" ]; then
+      echo
+      "$root/tests/bench/detect_ratio.sh" "$build/tests/bench/quantclaw_bench" "$QUANTCLAW_PLUGIN_SRC"
+    fi
     ;;
   *)
     echo "usage: $0 demo|test|learn|bench|setup|tsan" >&2
