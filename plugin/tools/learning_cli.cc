@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -121,8 +122,58 @@ void PrintWarnings(const std::string& command, const std::vector<std::string>& w
   }
 }
 
+namespace {
+
+// JSON as Boost.JSON writes it, but for doubles: those in the shortest decimal that reads back to the
+// same double (0.3, not Boost's 3E-1), so that a person reading the line sees ordinary numbers.
+void AppendJson(const boost::json::value& value, std::string* out) {
+  switch (value.kind()) {
+    case boost::json::kind::object: {
+      out->push_back('{');
+      bool first = true;
+      for (const boost::json::key_value_pair& member : value.get_object()) {
+        if (!first) out->push_back(',');
+        first = false;
+        out->append(boost::json::serialize(boost::json::string(member.key())));
+        out->push_back(':');
+        AppendJson(member.value(), out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case boost::json::kind::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const boost::json::value& element : value.get_array()) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJson(element, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case boost::json::kind::double_: {
+      const double number = value.get_double();
+      if (!std::isfinite(number)) {
+        out->append("null");  // JSON has no infinity or NaN
+        return;
+      }
+      char text[32];
+      const std::to_chars_result written = std::to_chars(text, text + sizeof text, number);
+      out->append(text, written.ptr);
+      return;
+    }
+    default:
+      out->append(boost::json::serialize(value));
+  }
+}
+
+}  // namespace
+
 void PrintJson(const boost::json::object& object) {
-  std::printf("%s\n", boost::json::serialize(object).c_str());
+  std::string line;
+  AppendJson(object, &line);
+  std::printf("%s\n", line.c_str());
   std::fflush(stdout);
 }
 

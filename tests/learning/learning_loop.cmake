@@ -30,6 +30,11 @@ expect_greater(${recall} ${random} 1.5 "eval recall_at_k at K=0.3 on other sessi
 expect_greater(${auc} 0.75 1.0 "eval AUC on other sessions")
 expect_greater(${oracle} ${recall} 0.999 "oracle recall is an upper bound")
 expect_in("${LAST_JSON}" "\"random_recall_method\":\"expectation\"" "eval says how random recall is computed")
+# Numbers read as a person writes them (0.65), not in Boost.JSON's exponent form (6.5E-1).
+string(REGEX MATCH "\"recall_at_k\":(0\\.[0-9]+|1)[,}]" plain "${LAST_JSON}")
+if(NOT plain)
+  message(FATAL_ERROR "eval's recall_at_k is not a plain decimal: ${LAST_JSON}")
+endif()
 
 run_cli(0 calibrate ${WORK}/model.bin ${WORK}/eval --budget 0.3 --per-task-type -o ${WORK}/calibrated.bin)
 string(JSON threshold GET "${LAST_JSON}" threshold)
