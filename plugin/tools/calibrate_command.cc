@@ -1,4 +1,5 @@
 // quantclaw calibrate MODEL TRACES... --budget K [--per-task-type] [--min-steps N] [-o MODEL2]
+//                     [--exclude-step-kind KIND,...]
 // DMR eq. 7: the score threshold that sends a share K of these steps high is the (1 - K) quantile of
 // their scores. Run it on deployment-like traces (DMR appendix D: scores shift between the training pool
 // and deployment). Labels are not needed, so every record counts, with a KL or without.
@@ -16,10 +17,11 @@ using absl::StrCat;
 
 int RunCalibrate(const std::vector<std::string>& args) {
   const std::string command = "calibrate";
-  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"--budget", "-o", "--min-steps"}, {"--per-task-type"});
+  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"--budget", "-o", "--min-steps", kExcludeStepKind}, {"--per-task-type"});
   if (!parsed.ok()) return Fail(command, std::string(parsed.status().message()));
   if (parsed->positional.size() < 2 || !parsed->Value("--budget")) {
-    return Fail(command, "usage: quantclaw calibrate MODEL TRACES... --budget K [--per-task-type] [-o MODEL2]");
+    return Fail(command, "usage: quantclaw calibrate MODEL TRACES... --budget K [--per-task-type] [-o MODEL2] "
+                         "[--exclude-step-kind KIND,...]");
   }
   absl::StatusOr<double> budget = ParseFraction("--budget", *parsed->Value("--budget"));
   if (!budget.ok()) return Fail(command, std::string(budget.status().message()));
@@ -34,14 +36,11 @@ int RunCalibrate(const std::vector<std::string>& args) {
   if (!model.ok()) return Fail(command, std::string(model.status().message()));
 
   learning::LoadReport report;
-  absl::StatusOr<learning::StepTable> table;
-  {
-    Progress progress("reading traces");
-    const std::vector<std::string> traces(parsed->positional.begin() + 1, parsed->positional.end());
-    table = learning::LoadSteps(traces, /*labelled_only=*/false, progress.Callback(), &report);
-  }
+  size_t excluded = 0;
+  const std::vector<std::string> traces(parsed->positional.begin() + 1, parsed->positional.end());
+  absl::StatusOr<learning::StepTable> table =
+      ReadSteps(command, traces, /*labelled_only=*/false, *parsed, &report, &excluded);
   if (!table.ok()) return Fail(command, std::string(table.status().message()));
-  PrintWarnings(command, report.warnings);
   if (table->rows() == 0) return Fail(command, StrCat("no readable records in ", report.files, " trace file(s)"));
 
   const std::vector<double> scores = ScoreAll(*model, *table);
@@ -55,6 +54,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
   boost::json::object json;
   json["command"] = command;
   json["ok"] = true;
+  json["excluded_steps"] = excluded;
   json["budget"] = *budget;
   json["steps"] = scores.size();
   json["threshold"] = overall.threshold();

@@ -1,4 +1,4 @@
-// quantclaw eval MODEL TRACES... --budget K
+// quantclaw eval MODEL TRACES... --budget K [--exclude-step-kind KIND,...]
 // Scores every step with a KL, labels it by the model's own label_kl_threshold, and measures how many of
 // the high-KL steps the model's top-K fraction of scores catches, against a blind router (K, by
 // expectation rather than by simulation) and an oracle that knows the labels.
@@ -15,10 +15,10 @@ using absl::StrCat;
 
 int RunEval(const std::vector<std::string>& args) {
   const std::string command = "eval";
-  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"--budget"}, {});
+  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"--budget", kExcludeStepKind}, {});
   if (!parsed.ok()) return Fail(command, std::string(parsed.status().message()));
   if (parsed->positional.size() < 2 || !parsed->Value("--budget")) {
-    return Fail(command, "usage: quantclaw eval MODEL TRACES... --budget K");
+    return Fail(command, "usage: quantclaw eval MODEL TRACES... --budget K [--exclude-step-kind KIND,...]");
   }
   absl::StatusOr<double> budget = ParseFraction("--budget", *parsed->Value("--budget"));
   if (!budget.ok()) return Fail(command, std::string(budget.status().message()));
@@ -26,14 +26,11 @@ int RunEval(const std::vector<std::string>& args) {
   if (!model.ok()) return Fail(command, std::string(model.status().message()));
 
   learning::LoadReport report;
-  absl::StatusOr<learning::StepTable> table;
-  {
-    Progress progress("reading traces");
-    const std::vector<std::string> traces(parsed->positional.begin() + 1, parsed->positional.end());
-    table = learning::LoadSteps(traces, /*labelled_only=*/true, progress.Callback(), &report);
-  }
+  size_t excluded = 0;
+  const std::vector<std::string> traces(parsed->positional.begin() + 1, parsed->positional.end());
+  absl::StatusOr<learning::StepTable> table =
+      ReadSteps(command, traces, /*labelled_only=*/true, *parsed, &report, &excluded);
   if (!table.ok()) return Fail(command, std::string(table.status().message()));
-  PrintWarnings(command, report.warnings);
   if (table->rows() == 0) {
     return Fail(command, StrCat("no records with a kl_divergence in ", report.records, " records of ", report.files,
                                 " trace file(s): nothing to evaluate against"));
@@ -53,6 +50,7 @@ int RunEval(const std::vector<std::string>& args) {
   boost::json::object json;
   json["command"] = command;
   json["ok"] = true;
+  json["excluded_steps"] = excluded;
   json["budget"] = *budget;
   json["recall_at_k"] = metrics.recall_at_k;
   json["random_recall_at_k"] = metrics.random_recall_at_k;

@@ -2,13 +2,15 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "learning/model_file.h"
 
 namespace quantclaw::tools {
@@ -120,6 +122,33 @@ void PrintWarnings(const std::string& command, const std::vector<std::string>& w
   if (warnings.size() > kShown) {
     std::fprintf(stderr, "quantclaw %s: warning: %zu more warnings\n", command.c_str(), warnings.size() - kShown);
   }
+}
+
+absl::StatusOr<learning::StepTable> ReadSteps(const std::string& command, const std::vector<std::string>& traces,
+                                              bool labelled_only, const Arguments& arguments,
+                                              learning::LoadReport* report, size_t* excluded) {
+  *excluded = 0;
+  std::set<std::string, std::less<>> kinds;
+  if (std::optional<std::string> text = arguments.Value(kExcludeStepKind)) {
+    for (absl::string_view kind : absl::StrSplit(*text, ',')) {
+      if (kind.empty()) return absl::InvalidArgumentError(StrCat(kExcludeStepKind, " ", *text, ": an empty step kind"));
+      kinds.emplace(kind);
+    }
+  }
+  absl::StatusOr<learning::StepTable> table;
+  {
+    Progress progress("reading traces");
+    table = learning::LoadSteps(traces, labelled_only, progress.Callback(), report);
+  }
+  if (!table.ok()) return table.status();
+  PrintWarnings(command, report->warnings);
+  if (kinds.empty()) return table;
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < table->rows(); ++i) {
+    if (!kinds.contains(table->step_kind[i])) kept.push_back(i);
+  }
+  *excluded = table->rows() - kept.size();
+  return table->Subset(kept);
 }
 
 namespace {

@@ -69,6 +69,18 @@ class Progress {
 
 // Prints warnings to stderr (the first 20, then how many more).
 void PrintWarnings(const std::string& command, const std::vector<std::string>& warnings);
+
+// The option every learning command takes: --exclude-step-kind KIND[,KIND...].
+inline constexpr char kExcludeStepKind[] = "--exclude-step-kind";
+
+// The steps of the trace files `traces` (a progress bar while reading; the warnings printed), less the
+// step kinds --exclude-step-kind names. DMR (appendix C.1) leaves out of training and of the budget the
+// steps a rule always sends to the reference, such as search: their labels teach the scorer nothing it
+// decides, and counting them would spend the budget K on steps it never sees. `*excluded`: the rows left
+// out that way.
+absl::StatusOr<learning::StepTable> ReadSteps(const std::string& command, const std::vector<std::string>& traces,
+                                              bool labelled_only, const Arguments& arguments,
+                                              learning::LoadReport* report, size_t* excluded);
 // The closing JSON line.
 void PrintJson(const boost::json::object& object);
 // The error convention above; returns kExitBadInput.

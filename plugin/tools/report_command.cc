@@ -1,4 +1,4 @@
-// quantclaw report TRACES... [--model MODEL] [--budget K] [--label-quantile Q] -o DIR
+// quantclaw report TRACES... [--model MODEL] [--budget K] [--label-quantile Q] [--exclude-step-kind KIND,...] -o DIR
 // Writes SVG charts and an index.html that shows them:
 //   kl_histogram.svg       the log-KL histogram (bars, smoothed curve) and the label threshold
 //   kl_by_step_kind.svg    KL per step kind: box (quartiles, 5-95% whiskers) over the jittered steps
@@ -177,10 +177,10 @@ std::string RecallCurves(const std::vector<double>& scores, const std::vector<bo
 
 int RunReport(const std::vector<std::string>& args) {
   const std::string command = "report";
-  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"-o", "--model", "--budget", "--label-quantile"}, {});
+  absl::StatusOr<Arguments> parsed = ParseArguments(args, {"-o", "--model", "--budget", "--label-quantile", kExcludeStepKind}, {});
   if (!parsed.ok()) return Fail(command, std::string(parsed.status().message()));
   if (parsed->positional.empty() || !parsed->Value("-o")) {
-    return Fail(command, "usage: quantclaw report TRACES... [--model MODEL] [--budget K] -o DIR");
+    return Fail(command, "usage: quantclaw report TRACES... [--model MODEL] [--budget K] [--exclude-step-kind KIND,...] -o DIR");
   }
   double budget = 0.3, label_quantile = 0.8;
   for (auto [option, target] : {std::pair{"--budget", &budget}, std::pair{"--label-quantile", &label_quantile}}) {
@@ -197,13 +197,10 @@ int RunReport(const std::vector<std::string>& args) {
     model = std::move(*read);
   }
   learning::LoadReport report;
-  absl::StatusOr<learning::StepTable> table;
-  {
-    Progress progress("reading traces");
-    table = learning::LoadSteps(parsed->positional, /*labelled_only=*/false, progress.Callback(), &report);
-  }
+  size_t excluded = 0;
+  absl::StatusOr<learning::StepTable> table =
+      ReadSteps(command, parsed->positional, /*labelled_only=*/false, *parsed, &report, &excluded);
   if (!table.ok()) return Fail(command, std::string(table.status().message()));
-  PrintWarnings(command, report.warnings);
   std::vector<double> kl;
   for (double value : table->kl) {
     if (!std::isnan(value)) kl.push_back(value);
@@ -235,6 +232,7 @@ int RunReport(const std::vector<std::string>& args) {
   boost::json::object json;
   json["command"] = command;
   json["ok"] = true;
+  json["excluded_steps"] = excluded;
   json["steps"] = table->rows();
   json["labelled_steps"] = kl.size();
   json["label_kl_threshold"] = threshold.threshold;

@@ -1,5 +1,6 @@
 // quantclaw train TRACES... -o MODEL [--model logistic|mlp] [--seed N] [--holdout F] [--budget K]
 //                 [--hidden 32[,16]] [--kl-threshold X] [--label-quantile Q] [--max-epochs N]
+//                 [--exclude-step-kind KIND,...]
 // Labels the steps with a KL by the sparse valley of the log-KL histogram (learning/kl_threshold.h), splits
 // them by session into train / validation (early stopping) / held-out, trains a logistic model and an
 // MLP, prints both on the held-out sessions and writes one: the one asked, else the one with the better
@@ -45,7 +46,7 @@ int RunTrain(const std::vector<std::string>& args) {
   const std::string command = "train";
   absl::StatusOr<Arguments> parsed = ParseArguments(
       args, {"-o", "--model", "--seed", "--holdout", "--budget", "--hidden", "--kl-threshold", "--label-quantile",
-             "--max-epochs"},
+             "--max-epochs", kExcludeStepKind},
       {});
   if (!parsed.ok()) return Fail(command, std::string(parsed.status().message()));
   if (parsed->positional.empty() || !parsed->Value("-o")) {
@@ -92,13 +93,10 @@ int RunTrain(const std::vector<std::string>& args) {
   }
 
   learning::LoadReport report;
-  absl::StatusOr<learning::StepTable> table;
-  {
-    Progress progress("reading traces");
-    table = learning::LoadSteps(parsed->positional, /*labelled_only=*/true, progress.Callback(), &report);
-  }
+  size_t excluded = 0;
+  absl::StatusOr<learning::StepTable> table =
+      ReadSteps(command, parsed->positional, /*labelled_only=*/true, *parsed, &report, &excluded);
   if (!table.ok()) return Fail(command, std::string(table.status().message()));
-  PrintWarnings(command, report.warnings);
   if (table->rows() == 0) {
     return Fail(command, StrCat("no records with a kl_divergence in ", report.records, " records of ", report.files,
                                 " trace file(s): nothing to learn from (is shadow sampling on?)"));
@@ -120,8 +118,9 @@ int RunTrain(const std::vector<std::string>& args) {
   const std::vector<bool> labels = LabelsAbove(table->kl, threshold.threshold);
   size_t positives = 0;
   for (bool label : labels) positives += label;
-  std::printf("read %llu records from %d file(s); %zu with a KL\n", static_cast<unsigned long long>(report.records),
-              report.files, table->rows());
+  std::printf("read %llu records from %d file(s); %zu with a KL%s\n", static_cast<unsigned long long>(report.records),
+              report.files, table->rows(),
+              excluded > 0 ? StrCat(" (", excluded, " more left out by ", kExcludeStepKind, ")").c_str() : "");
   if (threshold.method == "valley") {
     std::printf("label threshold: KL > %.4g (valley of the log-KL histogram between modes at 1e%.2f and 1e%.2f; "
                 "sparse plateau 1e%.2f..1e%.2f)\n",
@@ -194,6 +193,7 @@ int RunTrain(const std::vector<std::string>& args) {
   boost::json::object json;
   json["command"] = command;
   json["ok"] = true;
+  json["excluded_steps"] = excluded;
   json["model_path"] = output;
   json["model"] = winner.name;
   json["chosen_by"] = asked.empty() ? "validation_auc" : "--model";

@@ -53,5 +53,7 @@ expect_in("${LAST_STDERR}" "no records with a kl_divergence" "traces without lab
 run_cli(2 eval ${WORK}/model.bin ${WORK}/torn --budget 1.5)
 expect_in("${LAST_STDERR}" "--budget 1.5" "K outside (0, 1)")
 run_cli(2 eval ${WORK}/model.bin ${WORK}/torn --budget 0)
+run_cli(2 eval ${WORK}/model.bin ${WORK}/torn --budget 0.3 --exclude-step-kind search,,chat)
+expect_in("${LAST_STDERR}" "--exclude-step-kind search,,chat: an empty step kind" "an empty step kind to leave out")
 run_cli(2 calibrate ${WORK}/model.bin ${WORK}/torn --budget 0.3 --frobnicate)
 run_cli(2 report ${WORK}/unlabelled -o ${WORK}/report)
