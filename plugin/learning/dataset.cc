@@ -64,7 +64,8 @@ absl::StatusOr<StepTable> LoadSteps(const std::vector<std::string>& paths, bool 
       std::string error;
       if (!StepFeatureVector(record.features(), vector.data(), &error)) {
         ++report->skipped_features;
-        report->warnings.push_back(StrCat(file, ": record ", record_index, ": ", error, "; skipped"));
+        report->warnings.push_back(
+            StrCat(file, ": offset ", reader->record_offset(), " (record ", record_index, "): ", error, "; skipped"));
         continue;
       }
       table.features.insert(table.features.end(), vector.begin(), vector.end());

@@ -207,6 +207,7 @@ bool TraceReader::Next(v1::TraceRecord* record) {
       warnings_.push_back({path_, at, "record is not a quantclaw.v1.TraceRecord; skipped"});
       continue;
     }
+    record_offset_ = at;
     return true;
   }
   return false;

@@ -85,6 +85,8 @@ class TraceReader {
 
   const std::vector<Warning>& warnings() const { return warnings_; }
   const std::string& path() const { return path_; }
+  // Where the record the last Next returned starts in the file, for messages about its contents.
+  uint64_t record_offset() const { return record_offset_; }
 
  private:
   TraceReader(std::string path, std::string bytes) : path_(std::move(path)), bytes_(std::move(bytes)) {}
@@ -94,6 +96,7 @@ class TraceReader {
   std::string path_;
   std::string bytes_;
   size_t offset_ = kTraceFileHeader.size();
+  size_t record_offset_ = 0;
   std::vector<Warning> warnings_;
 };
 

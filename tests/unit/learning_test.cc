@@ -123,6 +123,41 @@ TEST(LearningMetrics, AnOraclePerfectModelRecallsWhatTheOracleDoes) {
   EXPECT_NEAR(Auc(scores, labels), 1.0, 1e-9);
 }
 
+TEST(LearningDataset, ARecordWhoseFeaturesDoNotFitIsSkippedAndNamedByItsOffset) {
+  const std::string dir = ScratchDir("badfeatures");
+  std::string path;
+  {
+    auto writer = TraceWriter::Open(dir, 1 << 20);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (int i = 0; i < 3; ++i) {
+      v1::TraceRecord record;
+      record.set_session_id("s" + std::to_string(i));
+      record.set_kl_divergence(0.1);
+      if (i == 1) record.mutable_features()->add_text_hash(1.0f);  // one bucket where the layout has many
+      ASSERT_TRUE((*writer)->Append(record).ok());
+    }
+    path = (*writer)->current_path();
+  }
+  auto reader = TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  v1::TraceRecord record;
+  ASSERT_TRUE(reader->Next(&record));
+  ASSERT_TRUE(reader->Next(&record));
+  const uint64_t second = reader->record_offset();
+  EXPECT_GT(second, 0u);
+
+  LoadReport report;
+  auto table = LoadSteps({dir}, /*labelled_only=*/true, nullptr, &report);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->rows(), 2u);
+  EXPECT_EQ(report.skipped_features, 1u);
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_NE(report.warnings[0].find(path + ": offset " + std::to_string(second) + " (record 1): features.text_hash"),
+            std::string::npos)
+      << report.warnings[0];
+  std::filesystem::remove_all(dir);
+}
+
 TEST(LearningSplit, KeepsEachSessionOnOneSide) {
   std::vector<std::string> group;
   for (int s = 0; s < 50; ++s) {
