@@ -714,9 +714,13 @@ int Run(const std::string& library_path, const std::string& config_path, const s
     PrintTotals("routed", *routed);
     PrintTotals(("all on " + reference).c_str(), *all_reference);
     if (all_cheapest) PrintTotals(("all on " + cheapest).c_str(), *all_cheapest);
-    if (probe) {
+    const double routed_agreement = probe ? MeanAgreement(*all_reference, *routed) : -1;
+    if (probe && routed_agreement < 0) {
+      std::printf("quality proxy: none (no step's probes answered: the servers need --slot-save-path for the probes' "
+                  "slot save, and /completion with return_tokens)\n");
+    } else if (probe) {
       std::printf("quality proxy: teacher-forced top-1 agreement with all on %s (mean over steps): routed %.3f",
-                  reference.c_str(), MeanAgreement(*all_reference, *routed));
+                  reference.c_str(), routed_agreement);
       if (all_cheapest) std::printf(", all on %s %.3f", cheapest.c_str(), MeanAgreement(*all_reference, *all_cheapest));
       std::printf("\n");
       int found = 0, missed = 0;
