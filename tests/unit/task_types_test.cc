@@ -942,6 +942,23 @@ void ExpectSameMatch(const TaskTypeMatch& a, const TaskTypeMatch& b, const std::
   EXPECT_EQ(a.pattern_budget_exhausted, b.pattern_budget_exhausted) << prompt;
 }
 
+// Detect (prefilter and keyword index) against the reference path that runs every pattern and tests
+// every keyword, in both modes, on every prompt; how many prompts the fast path decided.
+int ExpectFastPathAgrees(const json::value& quant, const std::vector<std::string>& prompts) {
+  int decided = 0;
+  for (TaskTypeMode mode : {TaskTypeMode::kFaithful, TaskTypeMode::kImproved}) {
+    auto detector = CompileOrDie(quant, mode);
+    EXPECT_NE(detector, nullptr);
+    if (detector == nullptr) return decided;
+    for (const std::string& prompt : prompts) {
+      const TaskTypeMatch fast = detector->Detect(prompt);
+      ExpectSameMatch(fast, detector->DetectRunningEveryPattern(prompt), prompt);
+      decided += fast.task_type >= 0 ? 1 : 0;
+    }
+  }
+  return decided;
+}
+
 TEST_F(TaskTypesTest, PrefilterNeverChangesADecision) {
   std::vector<std::string> prompts = CorpusPrompts();
   const size_t corpus_size = prompts.size();
@@ -959,17 +976,7 @@ TEST_F(TaskTypesTest, PrefilterNeverChangesADecision) {
                                "\\.gitignore|readme\\.md", "jobs{2,}", "ſcheduled", "\u212Aelvin",
                                "(?=.*(?:script|code))(?!.*bug).*"}}});
   int decided = 0;
-  for (const json::value& quant : {ExampleQuant(), extra}) {
-    for (TaskTypeMode mode : {TaskTypeMode::kFaithful, TaskTypeMode::kImproved}) {
-      auto detector = CompileOrDie(quant, mode);
-      ASSERT_NE(detector, nullptr);
-      for (const std::string& prompt : prompts) {
-        const TaskTypeMatch fast = detector->Detect(prompt);
-        ExpectSameMatch(fast, detector->DetectRunningEveryPattern(prompt), prompt);
-        decided += fast.task_type >= 0 ? 1 : 0;
-      }
-    }
-  }
+  for (const json::value& quant : {ExampleQuant(), extra}) decided += ExpectFastPathAgrees(quant, prompts);
   // Not a corpus that the rules mostly decline: decisions are what is being compared.
   EXPECT_GT(decided, static_cast<int>(prompts.size()));
 }
@@ -1024,16 +1031,7 @@ TEST_F(TaskTypesTest, KeywordIndexNeverChangesADecision) {
     }
     prompts.push_back(prompt);
   }
-  int decided = 0;
-  for (TaskTypeMode mode : {TaskTypeMode::kFaithful, TaskTypeMode::kImproved}) {
-    auto detector = CompileOrDie(quant, mode);
-    ASSERT_NE(detector, nullptr);
-    for (const std::string& prompt : prompts) {
-      const TaskTypeMatch fast = detector->Detect(prompt);
-      ExpectSameMatch(fast, detector->DetectRunningEveryPattern(prompt), prompt);
-      decided += fast.task_type >= 0 ? 1 : 0;
-    }
-  }
+  const int decided = ExpectFastPathAgrees(quant, prompts);
   // Keywords decide here (there are no patterns): a fair share of the prompts must be decided.
   EXPECT_GT(decided, 200);
 }
