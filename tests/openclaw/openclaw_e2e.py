@@ -45,6 +45,8 @@ import fcntl
 import json
 import os
 import pathlib
+import random
+import re
 import shutil
 import signal
 import socket
@@ -186,10 +188,33 @@ class TierServer:
             self.process.wait()
 
 
+def ephemeral_port_floor():
+    """The lowest port the kernel hands out on its own (to outgoing connections and to bind(0))."""
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port():
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port for the gateway, free when probed. The gateway binds it only seconds later, after
+    the probe has closed it, so it is drawn below the ephemeral range: a port from bind(0) could meanwhile
+    go to an outgoing connection or another test's server, which the kernel draws from that range."""
+    floor = ephemeral_port_floor()
+    draw = random.SystemRandom()
+    for _ in range(100):
+        port = draw.randrange(20000, floor) if floor > 20001 else 0
+        with contextlib.closing(socket.socket()) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise Failure("no free loopback port for the gateway")
+
+
+class PortTaken(Failure):
+    """The gateway exited because something else took its port after the probe."""
 
 
 class Gateway:
@@ -208,7 +233,9 @@ class Gateway:
         status = None
         while time.monotonic() < started + deadline_s:
             if self.process.poll() is not None:
-                raise Failure(f"openclaw gateway exited {self.process.returncode} before it was ready\n{self.output()}")
+                output = self.output()
+                error = PortTaken if re.search(r"EADDRINUSE|already in use", output, re.IGNORECASE) else Failure
+                raise error(f"openclaw gateway exited {self.process.returncode} before it was ready\n{output}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
                     status = response.status
@@ -243,6 +270,24 @@ class Gateway:
             self.process.wait(timeout=5)
 
 
+def start_gateway(cache, env, work, config_path, attempts=3):
+    """The gateway on a fresh port, written into the config (as the plugin install left it) that its
+    clients read too; a port taken between the probe and the gateway's bind is drawn again."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        config = json.loads(config_path.read_text())
+        config_path.write_text(json.dumps(with_gateway(config, port), indent=2))
+        try:
+            gateway = Gateway(cache, env, work, port, GATEWAY_START_DEADLINE_S)
+        except PortTaken as error:
+            if attempt == attempts:
+                raise
+            log(f"port {port} was taken before the gateway bound it; drawing another\n{error}")
+            continue
+        log(f"openclaw gateway ready on 127.0.0.1:{port} after {gateway.start_s:.1f} s")
+        return gateway
+
+
 @contextlib.contextmanager
 def shared_tmp_cleanup():
     """OpenClaw also writes to /tmp/openclaw (its preferred temp folder) and /tmp/openclaw-state-locks-<uid>
@@ -268,7 +313,7 @@ def shared_tmp_cleanup():
                         path.unlink()
 
 
-def openclaw_config(work, library, high, low, gateway_port=None):
+def openclaw_config(work, library, high, low):
     tier_model = {"reasoning": False, "input": ["text"], "contextWindow": 128000, "maxTokens": 4096,
                   "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}
     config = {
@@ -303,12 +348,14 @@ def openclaw_config(work, library, high, low, gateway_port=None):
             "backend": {"breaker_failures": 1, "breaker_open_ms": 600000},
         }}}},
     }
-    if gateway_port is not None:
-        # What `openclaw gateway run` asks for: gateway.mode local (else it refuses to start), loopback
-        # only, and a token, which the `openclaw agent` client reads from the same config.
-        config["gateway"] = {"mode": "local", "port": gateway_port, "bind": "loopback",
-                             "auth": {"mode": "token", "token": GATEWAY_TOKEN}}
     return config
+
+
+def with_gateway(config, port):
+    """What `openclaw gateway run` asks for: gateway.mode local (else it refuses to start), loopback only,
+    and a token, which the `openclaw agent` client reads from the same config."""
+    return dict(config, gateway={"mode": "local", "port": port, "bind": "loopback",
+                                 "auth": {"mode": "token", "token": GATEWAY_TOKEN}})
 
 
 def pack_plugin(source, work, npm):
@@ -570,8 +617,7 @@ def main():
             (work / "home").mkdir()
             (work / "tmp").mkdir()
             config_path = work / "state" / "openclaw.json"
-            gateway_port = free_port() if args.gateway else None
-            config_path.write_text(json.dumps(openclaw_config(work, library, high, low, gateway_port), indent=2))
+            config_path.write_text(json.dumps(openclaw_config(work, library, high, low), indent=2))
             env = dict(os.environ,
                        PATH=f"{node_bin(cache)}{os.pathsep}{os.environ['PATH']}",  # Node 24 for openclaw only
                        HOME=str(work / "home"), TMPDIR=str(work / "tmp"),
@@ -580,8 +626,7 @@ def main():
             env.pop("QUANTCLAW_PLUGIN", None)  # the plugin config's libraryPath names the library
             install_plugin(tarball, env, cache)
             if args.gateway:
-                gateway = Gateway(cache, env, work, gateway_port, GATEWAY_START_DEADLINE_S)
-                log(f"openclaw gateway ready on 127.0.0.1:{gateway_port} after {gateway.start_s:.1f} s")
+                gateway = start_gateway(cache, env, work, config_path)
             answers = []
             costs = []
             stderrs = []
