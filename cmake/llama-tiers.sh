@@ -127,8 +127,30 @@ models() {
   log "models in $models: $(cd "$models" && ls -1 ./*.gguf | xargs -n1 basename | tr '\n' ' ')"
 }
 
+# A loopback port free when probed, not one of those given. The server binds it only seconds later, so it
+# is drawn below the kernel's ephemeral range, from which outgoing connections and bind(0) take theirs.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 - "$@" <<'PY'
+import random, socket, sys
+taken = {int(port) for port in sys.argv[1:]}
+try:
+    floor = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    floor = 32768
+draw = random.SystemRandom()
+for _ in range(100):
+    port = draw.randrange(20000, floor) if floor > 20001 else 0
+    if port in taken:
+        continue
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        print(probe.getsockname()[1])
+        sys.exit(0)
+sys.exit("no free loopback port")
+PY
 }
 
 # One llama-server per tier, one thread each (more threads thrash on 2 cores), on loopback only.
@@ -157,12 +179,13 @@ start() {
     echo "QC_TIER_MODEL=$model"
   } >"$env.tmp"
   local name port upper tier
-  local names=()
+  local names=() ports=()
   for tier in "${wanted[@]}"; do
     # NAME or NAME=PORT: a fixed port for configs that name it (examples/configs/llama-tiers.json).
     name="${tier%%=*}"
     port="${tier#*=}"
-    [ "$port" != "$tier" ] || port="$(free_port)"
+    [ "$port" != "$tier" ] || port="$(free_port "${ports[@]}")"
+    ports+=("$port")
     names+=("$name")
     [ -f "$models/$model-$name.gguf" ] || { log "no tier named $name (f16, q8_0, q4_0)"; stop "$dir"; exit 2; }
     if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then

@@ -15,9 +15,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,19 +61,42 @@ inline LlamaPaths FindLlama(const std::string& tiers_script) {
   return paths;
 }
 
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// The lowest port the kernel hands out on its own, to outgoing connections and to bind(0).
+inline int EphemeralPortFloor() {
+  int floor = 32768;  // Linux's default
+  if (FILE* range = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(range, "%d", &floor) != 1) floor = 32768;
+    std::fclose(range);
+  }
+  return floor;
+}
+
+inline bool PortBindable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in address = {};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof(address);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
-    if (fd >= 0) close(fd);
-    return 0;
-  }
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  const bool bindable = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
   close(fd);
-  return ntohs(address.sin_port);
+  return bindable;
+}
+
+// A loopback port, free when probed. The server binds it only after exec, once the probe has closed it,
+// so it is drawn below the ephemeral range: a port from bind(0) could meanwhile go to an outgoing
+// connection or to another test's bind(0) server, whose /health might even answer for ours. 0 if none.
+inline int FreePort() {
+  const int floor = EphemeralPortFloor();
+  if (floor <= 20001) return 0;
+  std::random_device seed;
+  std::mt19937 draw(seed());
+  std::uniform_int_distribution<int> ports(20000, floor - 1);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = ports(draw);
+    if (PortBindable(port)) return port;
+  }
+  return 0;
 }
 
 inline bool Healthy(int port) {
@@ -102,12 +129,51 @@ class LlamaServer {
   LlamaServer& operator=(const LlamaServer&) = delete;
 
   // Starts the server (on `port`, or a free one) and waits until /health answers. False with a reason
-  // in error() if it did not come up within 60 s.
+  // in error() if it did not come up within 60 s. A drawn port that something took before the server
+  // bound it is drawn again (three draws).
   bool Start(int port = 0) {
-    port_ = port != 0 ? port : FreePort();
+    if (port != 0) return StartOn(port);
+    for (int draw = 1;; ++draw) {
+      const int drawn = FreePort();
+      if (drawn == 0) {
+        error_ = "no free loopback port for llama-server";
+        return false;
+      }
+      if (StartOn(drawn)) return true;
+      if (draw == 3 || !LogSays("couldn't bind")) return false;
+      std::fprintf(stderr, "llama-server could not bind port %d (taken after the probe); drawing another\n", drawn);
+      std::remove(log_.c_str());
+      error_.clear();
+    }
+  }
+
+  // SIGKILL: the tier goes away mid-run as a crashed server does, connections and all.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  int port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  const std::string& alias() const { return alias_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool LogSays(const std::string& text) const {
+    std::ifstream log(log_);
+    const std::string contents((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    return contents.find(text) != std::string::npos;
+  }
+
+  bool StartOn(int port) {
+    port_ = port;
     log_ = "/tmp/quantclaw-llama-" + std::to_string(getpid()) + "-" + alias_ + "-" + std::to_string(port_) + ".log";
     const std::string port_text = std::to_string(port_);
     const pid_t parent = getpid();
+    // The child would otherwise flush a copy of what this process still buffers into the log.
+    std::fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -137,20 +203,6 @@ class LlamaServer {
     return false;
   }
 
-  // SIGKILL: the tier goes away mid-run as a crashed server does, connections and all.
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  int port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-  const std::string& alias() const { return alias_; }
-  const std::string& error() const { return error_; }
-
- private:
   std::string binary_, model_, alias_, log_, error_;
   std::vector<std::string> extra_arguments_;
   pid_t pid_ = -1;
