@@ -30,6 +30,7 @@
 #include <boost/json.hpp>
 
 #include "child_server.h"
+#include "loopback_port.h"
 #include "quantclaw/quantclaw.h"
 
 namespace {
@@ -349,7 +350,9 @@ int main() {
   std::fflush(stdout);
 
   TierServer stable(0);
-  TierServer killable(0);
+  // Started again on the same port after each kill: one drawn below the ephemeral range, so that nothing the
+  // kernel hands out meanwhile (the clients' refused connects to it above all) can take it (loopback_port.h).
+  TierServer killable(quantclaw_test::FreePort());
   const int killable_port = killable.port();
   const std::string configs[2] = {Config(stable.port(), killable_port, 0), Config(stable.port(), killable_port, 1)};
   qc_router* router = nullptr;

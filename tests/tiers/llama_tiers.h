@@ -6,27 +6,24 @@
 #ifndef QUANTCLAW_TESTS_TIERS_LLAMA_TIERS_H_
 #define QUANTCLAW_TESTS_TIERS_LLAMA_TIERS_H_
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <curl/curl.h>
+
+#include "../backend/loopback_port.h"
 
 namespace quantclaw_test {
 
@@ -59,44 +56,6 @@ inline LlamaPaths FindLlama(const std::string& tiers_script) {
     paths.server.clear();
   }
   return paths;
-}
-
-// The lowest port the kernel hands out on its own, to outgoing connections and to bind(0).
-inline int EphemeralPortFloor() {
-  int floor = 32768;  // Linux's default
-  if (FILE* range = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
-    if (std::fscanf(range, "%d", &floor) != 1) floor = 32768;
-    std::fclose(range);
-  }
-  return floor;
-}
-
-inline bool PortBindable(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  const bool bindable = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  close(fd);
-  return bindable;
-}
-
-// A loopback port, free when probed. The server binds it only after exec, once the probe has closed it,
-// so it is drawn below the ephemeral range: a port from bind(0) could meanwhile go to an outgoing
-// connection or to another test's bind(0) server, whose /health might even answer for ours. 0 if none.
-inline int FreePort() {
-  const int floor = EphemeralPortFloor();
-  if (floor <= 20001) return 0;
-  std::random_device seed;
-  std::mt19937 draw(seed());
-  std::uniform_int_distribution<int> ports(20000, floor - 1);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int port = ports(draw);
-    if (PortBindable(port)) return port;
-  }
-  return 0;
 }
 
 inline bool Healthy(int port) {
