@@ -167,6 +167,7 @@ case "${1:-}" in
     ;;
   learn)
     setup
+    setup_protobuf
     setup_tiers
     configure_and_build RelWithDebInfo
     "$root/cmake/quantclaw-learn.sh" "$build" "${2:-$build/learn}"

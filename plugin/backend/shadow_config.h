@@ -25,8 +25,8 @@ struct ShadowConfig {
   uint32_t action_tokens = 16;      // teacher-forced over the first N tokens of the action
   uint32_t queue = 64;              // steps waiting to be scored; a step past it is dropped and counted
   uint64_t max_file_bytes = 64u << 20;  // a trace file rotates before it passes this size
-  // KL(reference || low) in nats at or above which a step is labelled needs_high_precision. A fixed
-  // number for now: learning it from the KL histogram (DMR 5.5) is `quantclaw train`'s job, later.
+  // KL(reference || low) in nats at or above which a step is labelled needs_high_precision in the trace.
+  // `quantclaw train` does not rely on it: it finds its own threshold from the KL histogram (DMR 5.5).
   double kl_threshold = 0.05;
   uint32_t timeout_ms = 30000;      // each scoring request's total time
   ShadowMethod method = ShadowMethod::kLlamaServer;  // /shadow/method: "llama_server" or "vllm"
