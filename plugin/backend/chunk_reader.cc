@@ -13,7 +13,7 @@ namespace {
 // reporting a failure mid-stream), whatever its value: the document path judges it.
 enum class Slot : uint8_t {
   kIgnored, kRoot, kId, kModel, kCreated, kChoices, kChoice, kFinishReason, kText, kDelta, kRole, kContent,
-  kReasoning, kRich, kError,
+  kReasoningContent, kReasoning, kRich, kError,
 };
 
 // Below the document parser's own depth limit (32), so whatever is near it goes to that parser.
@@ -50,7 +50,7 @@ constexpr struct PlainBytes {
 // (and every rich event) makes Scan() false, and the event goes to the document path.
 class Scanner {
  public:
-  // `decoded`: ChunkReader's eight buffers, one per text slot (by Field()) and the last for keys.
+  // `decoded`: ChunkReader's nine buffers, one per text slot (by Field()) and the last for keys.
   Scanner(std::string_view text, ChunkFields* fields, std::string* decoded)
       : p_(text.data()), end_(text.data() + text.size()), fields_(fields), decoded_(decoded) {}
 
@@ -79,7 +79,8 @@ class Scanner {
       case Slot::kText: *buffer = &decoded_[3]; return &fields_->text;
       case Slot::kRole: *buffer = &decoded_[4]; return &fields_->role;
       case Slot::kContent: *buffer = &decoded_[5]; return &fields_->content;
-      case Slot::kReasoning: *buffer = &decoded_[6]; return &fields_->reasoning;
+      case Slot::kReasoningContent: *buffer = &decoded_[6]; return &fields_->reasoning_content;
+      case Slot::kReasoning: *buffer = &decoded_[7]; return &fields_->reasoning;
       default: *buffer = nullptr; return nullptr;
     }
   }
@@ -99,6 +100,7 @@ class Scanner {
         fields_->has_delta = false;
         fields_->role = {};
         fields_->content = {};
+        fields_->reasoning_content = {};
         fields_->reasoning = {};
         return;
       default: {
@@ -128,7 +130,8 @@ class Scanner {
       {Slot::kChoice, "logprobs", Slot::kRich},
       {Slot::kDelta, "role", Slot::kRole},
       {Slot::kDelta, "content", Slot::kContent},
-      {Slot::kDelta, "reasoning_content", Slot::kReasoning},
+      {Slot::kDelta, "reasoning_content", Slot::kReasoningContent},
+      {Slot::kDelta, "reasoning", Slot::kReasoning},
       {Slot::kDelta, "tool_calls", Slot::kRich},
   };
 
@@ -198,7 +201,7 @@ class Scanner {
       if (next == Next::kBroken || p_ == end_ || *p_ != '"') return false;
       ++p_;
       std::string_view key;
-      if (!String(&decoded_[7], &key)) return false;
+      if (!String(&decoded_[8], &key)) return false;
       SkipSpace();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;

@@ -27,7 +27,10 @@ struct ChunkFields {
   bool has_choice = false;  // choices[0] is an object
   std::string_view finish_reason, text;
   bool has_delta = false;  // choices[0].delta is an object
-  std::string_view role, content, reasoning;
+  // A reasoning model's thinking comes as "reasoning_content" (llama-server, SGLang, DeepSeek, older vLLM)
+  // or as "reasoning" (vLLM since RFC #27755), some servers sending both with the same text; each is kept
+  // under its own name.
+  std::string_view role, content, reasoning_content, reasoning;
 };
 
 class ChunkReader {
@@ -41,7 +44,7 @@ class ChunkReader {
   // The decoded copies of strings with escapes, one per text field and one for keys; reused from event
   // to event, so they keep their capacity.
   ChunkFields fields_;
-  std::string decoded_[8];
+  std::string decoded_[9];
 };
 
 // A JSON number as a whole int64, when it is one; what "created" and token counts need.

@@ -112,7 +112,8 @@ absl::Status StreamAggregator::Add(std::string_view event) {
     const json::object& delta = delta_value->get_object();
     if (std::string_view role = Text(delta.if_contains("role")); !role.empty()) role_ = role;
     content_.append(Text(delta.if_contains("content")));
-    reasoning_.append(Text(delta.if_contains("reasoning_content")));
+    reasoning_content_.append(Text(delta.if_contains("reasoning_content")));
+    reasoning_.append(Text(delta.if_contains("reasoning")));
     if (const json::value* calls = delta.if_contains("tool_calls"); calls && calls->is_array()) {
       last_had_tool_calls_ = !calls->get_array().empty();
       for (const json::value& call_value : calls->get_array()) {
@@ -188,6 +189,7 @@ void StreamAggregator::AddPlain(const ChunkFields& fields) {
   } else if (fields.has_delta) {
     if (!fields.role.empty()) role_ = fields.role;
     content_.append(fields.content);
+    reasoning_content_.append(fields.reasoning_content);
     reasoning_.append(fields.reasoning);
   }
 }
@@ -206,7 +208,9 @@ json::value StreamAggregator::Response() const {
     json::object message;
     message["role"] = role_;
     message["content"] = content_.empty() && !tool_calls_.empty() ? json::value(nullptr) : json::value(content_);
-    if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
+    // Under the name(s) the server streamed, as its own non-streamed message would have them.
+    if (!reasoning_content_.empty()) message["reasoning_content"] = reasoning_content_;
+    if (!reasoning_.empty()) message["reasoning"] = reasoning_;
     if (!tool_calls_.empty()) {
       json::array calls;
       for (const auto& [index, call] : tool_calls_) {

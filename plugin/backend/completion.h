@@ -66,7 +66,7 @@ class StreamAggregator {
   int64_t server_error_code_ = 0;
   std::string id_, model_, role_ = "assistant", finish_reason_;
   std::string content_;
-  std::string reasoning_;
+  std::string reasoning_content_, reasoning_;  // the two names servers use, kept apart (chunk_reader.h)
   boost::json::array logprobs_;  // chat: choices[0].logprobs.content items, in order
   bool have_logprobs_ = false;
   boost::json::object completion_logprobs_;  // legacy completions: arrays concatenated per key

@@ -44,7 +44,8 @@ class CompleteTest : public ::testing::Test {
     std::string base = "http://127.0.0.1:" + std::to_string(g_server->port()) + "/v1";
     std::string tiers;
     for (const char* model :
-         {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge", "logprobs"}) {
+         {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge", "logprobs", "thinker",
+          "thinker-old"}) {
       if (!tiers.empty()) tiers += ",";
       tiers += std::string(R"({"name":")") + model + R"(","format":"bf16","model":")" + model + R"(","base_url":")" +
                base + R"(","api_key_env":"QC_TEST_TIER_KEY"})";
@@ -200,6 +201,28 @@ TEST_F(CompleteTest, StreamedLogprobsInBothShapes) {
   EXPECT_EQ(legacy.at("tokens").as_array(), (json::array{"Hi", "!"}));
   EXPECT_EQ(legacy.at("token_logprobs").as_array(), (json::array{-0.1, -1.5}));
   EXPECT_EQ(json::parse(response).at("choices").at(0).at("text").as_string(), "Hi!");
+}
+
+// A reasoning model's thinking reaches the host with the answer, under the name its server used: vLLM's
+// newer "reasoning" is not dropped, and the older "reasoning_content" is not renamed.
+TEST_F(CompleteTest, AReasoningModelsThinkingReachesTheHostUnderItsOwnName) {
+  const std::pair<std::string, std::string> servers[] = {{"thinker", "reasoning"}, {"thinker-old", "reasoning_content"}};
+  for (const auto& [tier, field] : servers) {
+    const std::string other = field == "reasoning" ? "reasoning_content" : "reasoning";
+    std::string response;
+    std::vector<std::string> events;
+    ASSERT_EQ(Complete(tier, kHello, true, &response, &events), QC_OK) << qc_last_error();
+    EXPECT_EQ(events.size(), 4u) << tier;
+    json::object message = json::parse(response).at("choices").at(0).at("message").as_object();
+    EXPECT_EQ(message.at(field).as_string(), "Let me think.") << tier << ": " << response;
+    EXPECT_FALSE(message.contains(other)) << tier << ": " << response;
+    EXPECT_EQ(message.at("content").as_string(), "The answer.") << tier;
+    // Not streamed to the host: the same message.
+    ASSERT_EQ(Complete(tier, kHello, false, &response), QC_OK) << qc_last_error();
+    message = json::parse(response).at("choices").at(0).at("message").as_object();
+    EXPECT_EQ(message.at(field).as_string(), "Let me think.") << tier << ": " << response;
+    EXPECT_EQ(message.at("content").as_string(), "The answer.") << tier;
+  }
 }
 
 TEST_F(CompleteTest, HttpErrorIsUpstream) {

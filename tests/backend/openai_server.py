@@ -213,6 +213,25 @@ class Handler(BaseHTTPRequestHandler):
                          "param": None, "code": 500}
             self.event({"error": error})
             self.event(b"[DONE]")
+        elif model in ("thinker", "thinker-old"):
+            # A reasoning model: its thinking as "reasoning" (vLLM since RFC #27755) or "reasoning_content"
+            # (llama-server, SGLang, older vLLM), then its answer.
+            field = "reasoning" if model == "thinker" else "reasoning_content"
+            if not stream:
+                self.send_json(200, json.dumps({"id": "c7", "object": "chat.completion", "model": model, "choices": [
+                    {"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", field: "Let me think.", "content": "The answer."}}],
+                    "usage": usage()}).encode())
+                return
+            self.start_stream()
+            self.event({"id": "c7", "object": "chat.completion.chunk", "model": model,
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            for piece in ("Let me", " think."):
+                self.event({"id": "c7", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {field: piece}}]})
+            self.event({"id": "c7", "object": "chat.completion.chunk", "model": model,
+                        "choices": [{"index": 0, "delta": {"content": "The answer."}, "finish_reason": "stop"}]})
+            self.event(b"[DONE]")
         elif model == "logprobs" and stream:
             self.start_stream()
             for token, logprob in (("Hi", -0.1), ("!", -1.5)):

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "backend/chunk_reader.h"
@@ -175,11 +176,46 @@ TEST(StreamAggregator, BothPathsFoldRealStreamsAlike) {
       R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": \"Paris\"}"}}]},"logprobs":null,"finish_reason":null}]})",
       R"({"id":"cmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"tool_calls","stop_reason":null}]})",
   }, true);
+  // vLLM since RFC #27755: the thinking as "reasoning"; with its compatibility shim, as both names at once.
+  ExpectSameFold({
+      R"({"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning":"Let me think"},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning":" \u00e9","reasoning_content":" \u00e9"},"logprobs":null,"finish_reason":null}]})",
+      R"({"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Done."},"logprobs":null,"finish_reason":"stop"}]})",
+  }, true);
   // Legacy completions, with logprobs in the completions shape.
   ExpectSameFold({
       R"({"id":"c","object":"text_completion","created":5,"model":"m","choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":null}]})",
       R"({"id":"c","object":"text_completion","created":5,"model":"m","choices":[{"index":0,"text":"!","logprobs":{"tokens":["!"],"token_logprobs":[-1.5],"top_logprobs":[{"!":-1.5}]},"finish_reason":"stop"}]})",
   }, false);
+}
+
+// A reasoning model's thinking reaches the host under the name its server streamed it as: "reasoning"
+// (vLLM since RFC #27755) or "reasoning_content" (llama-server, SGLang, older vLLM), never dropped, and
+// not doubled when a server sends both names with the same text.
+TEST(StreamAggregator, KeepsReasoningUnderTheNameTheServerUsed) {
+  const std::string think = R"({"choices":[{"index":0,"delta":{"reasoning":"a"}}]})";
+  const std::string think_more = R"({"choices":[{"index":0,"delta":{"reasoning":"b\u00e9"}}]})";
+  const std::string old_name = R"({"choices":[{"index":0,"delta":{"reasoning_content":"c"}}]})";
+  const std::string both = R"({"choices":[{"index":0,"delta":{"reasoning":"d","reasoning_content":"d"}}]})";
+  const std::string answer = R"({"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]})";
+  for (bool fast : {true, false}) {
+    SCOPED_TRACE(fast ? "fast path" : "document path");
+    auto message = [&](const std::vector<std::string>& events) {
+      Folded folded = Fold(events, /*chat=*/true, fast);
+      return boost::json::parse(folded.response).at_pointer("/choices/0/message").as_object();
+    };
+    boost::json::object only_new = message({think, think_more, answer});
+    EXPECT_EQ(only_new.at("reasoning").as_string(), "ab\xc3\xa9");
+    EXPECT_FALSE(only_new.contains("reasoning_content"));
+    EXPECT_EQ(only_new.at("content").as_string(), "x");
+    boost::json::object only_old = message({old_name, answer});
+    EXPECT_EQ(only_old.at("reasoning_content").as_string(), "c");
+    EXPECT_FALSE(only_old.contains("reasoning"));
+    boost::json::object twice = message({both, answer});
+    EXPECT_EQ(twice.at("reasoning").as_string(), "d");
+    EXPECT_EQ(twice.at("reasoning_content").as_string(), "d");
+  }
 }
 
 // llama-server streams /v1/completions with logprobs in the chat shape ({"content": [...]}).
@@ -242,7 +278,7 @@ TEST(StreamAggregator, BothPathsAgreeOnRandomEvents) {
       R"("caf\u00e9 \ud83d\ude00 \" \\ \n")", "\"\xC3\xBC\xE6\x97\xA5\"", "\"\xff\"", R"("\udc00")", "1e2", "-0",
       "1.25", "12345678901234567890", "1763916000"};
   const std::vector<std::string> keys = {"id", "model", "created", "choices", "usage", "delta", "content", "role",
-                                         "reasoning_content", "text", "finish_reason", "logprobs", "tool_calls",
+                                         "reasoning_content", "reasoning", "text", "finish_reason", "logprobs", "tool_calls",
                                          "index", "other"};
   auto pick = [&](const std::vector<std::string>& from) { return from[random() % from.size()]; };
   std::function<std::string(int)> object = [&](int depth) {
