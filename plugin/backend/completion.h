@@ -44,6 +44,8 @@ class StreamAggregator {
   std::string Finish() const;
   const Usage& usage() const { return usage_; }
   size_t events() const { return events_; }
+  // Whether the answer's end was seen: a finish_reason on choice 0 ("stop", "length", "tool_calls"...).
+  bool finished() const { return !finish_reason_.empty(); }
   // Whether the event just added carried tool-call deltas (they may be held back until validated).
   bool last_had_tool_calls() const { return last_had_tool_calls_; }
   // Whether Add refused an event because the server reported an error in it, and the HTTP-like code

@@ -89,9 +89,12 @@ absl::Status CallTierWithKey(HttpClient& http_client, const TierConfig& tier, co
                                       Utf8Excerpt(RedactSecret(http.body, key), 200)));
   }
   if (streaming && aggregator.events() > 0) {
-    if (!http.stream_done) {
-      return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] after ",
-                                        aggregator.events(), " events"));
+    // A body that ended cleanly without [DONE] is whole when the answer's finish_reason came: some
+    // servers never send [DONE] (ik_llama.cpp, llamafile, proxies that drop it), and OpenAI's own clients
+    // end at the body's end. Without either, the server died mid-answer.
+    if (!http.stream_done && !aggregator.finished()) {
+      return absl::DataLossError(StrCat("tier ", tier.name, ": the stream ended before [DONE] and before a ",
+                                        "finish_reason, after ", aggregator.events(), " events"));
     }
     result->document = aggregator.Response();
   } else {

@@ -45,7 +45,7 @@ class CompleteTest : public ::testing::Test {
     std::string tiers;
     for (const char* model :
          {"echo", "tool", "http500", "reset", "truncated", "invalid-json", "stall", "huge", "logprobs", "thinker",
-          "thinker-old"}) {
+          "thinker-old", "no-done"}) {
       if (!tiers.empty()) tiers += ",";
       tiers += std::string(R"({"name":")") + model + R"(","format":"bf16","model":")" + model + R"(","base_url":")" +
                base + R"(","api_key_env":"QC_TEST_TIER_KEY"})";
@@ -242,8 +242,23 @@ TEST_F(CompleteTest, ConnectionResetMidStream) {
 TEST_F(CompleteTest, TruncatedStreamIsUpstream) {
   std::string response;
   EXPECT_EQ(Complete("truncated", kHello, true, &response), QC_ERR_UPSTREAM);
-  EXPECT_NE(std::string(qc_last_error()).find("the stream ended before [DONE] after 2 events"), std::string::npos)
+  EXPECT_NE(std::string(qc_last_error()).find("the stream ended before [DONE] and before a finish_reason, after 2 events"),
+            std::string::npos)
       << qc_last_error();
+}
+
+// A server that never sends [DONE] (ik_llama.cpp, llamafile) but ends its body after the answer's
+// finish_reason has answered in full: a success, not a failure to retry and fail over.
+TEST_F(CompleteTest, AStreamThatEndsAfterItsFinishReasonWithoutDoneIsWhole) {
+  std::string response;
+  std::vector<std::string> events;
+  ASSERT_EQ(Complete("no-done", kHello, true, &response, &events), QC_OK) << qc_last_error();
+  EXPECT_EQ(events.size(), 4u);
+  json::object answer = json::parse(response).as_object();
+  EXPECT_EQ(answer.at("choices").at(0).at("message").at("content").as_string(), "whole answer");
+  EXPECT_EQ(answer.at("choices").at(0).at("finish_reason").as_string(), "stop");
+  EXPECT_EQ(answer.at("usage").at("completion_tokens").as_int64(), 3);
+  EXPECT_EQ(RequestsFor("no-done"), 1u);  // not retried
 }
 
 TEST_F(CompleteTest, InvalidJsonIsUpstream) {

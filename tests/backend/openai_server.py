@@ -190,6 +190,16 @@ class Handler(BaseHTTPRequestHandler):
                 # SO_LINGER 0: close sends a TCP reset instead of a FIN.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
+        elif model == "no-done":
+            # A server that ends its streams without [DONE] (ik_llama.cpp, llamafile): the answer, its
+            # finish_reason and usage, then the body ends.
+            self.start_stream()
+            for piece in ("whole", " answer"):
+                self.event({"id": "c8", "object": "chat.completion.chunk", "model": model,
+                            "choices": [{"index": 0, "delta": {"content": piece}}]})
+            self.event({"id": "c8", "object": "chat.completion.chunk", "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self.event({"id": "c8", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage()})
         elif model in ("after-done", "done-hold"):
             self.start_stream()
             for piece in ("par", "tial"):
